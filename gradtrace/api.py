@@ -1,0 +1,126 @@
+"""``trace``: the one way into gradtrace from Python, as a decorator or a context manager.
+
+Example:
+    >>> import torch
+    >>> from gradtrace import trace
+    >>> with trace() as t:
+    ...     x = torch.tensor([3.0], requires_grad=True)
+    ...     y = (x ** 2).sum()
+    ...     y.backward()
+    >>> t.grad("x")
+    tensor([6.])
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from gradtrace.model import Trace
+from gradtrace.recorder import Recorder
+
+__all__ = ["trace", "TraceContext"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TraceContext:
+    """Traces a block (``with``) or each call of a function (as a decorator).
+
+    Args:
+        show: a decorated function shows its trace after each call (HTML in a notebook, text
+            elsewhere). The ``with`` form never shows anything by itself.
+        retain_grad: call ``retain_grad()`` on non-leaf tensors so ``z.grad`` is readable
+            afterwards, as plain PyTorch would need you to. This cannot be undone on those
+            tensors; turn it off for big models.
+        full_values: keep every tensor and gradient whole, so ``Trace.value`` / ``Trace.grad``
+            work for big tensors too (by default only tensors of up to 4096 elements are kept
+            whole; the rest as shape and statistics).
+        files: source files whose lines are shown and whose variables name the tensors; by
+            default the file of the code that opened the ``with`` block or defined the function.
+    """
+
+    def __init__(self, *, show: bool = True, retain_grad: bool = True, full_values: bool = False,
+                 files: Iterable[str] | None = None) -> None:
+        self.show = show
+        self.retain_grad = retain_grad
+        self.full_values = full_values
+        self.files = None if files is None else list(files)
+        self._recorder: Recorder | None = None
+        self._trace: Trace | None = None
+
+    def __enter__(self) -> Trace:
+        caller = sys._getframe(1)
+        files = self.files or [caller.f_code.co_filename]
+        self._recorder = Recorder(files, retain_grad=self.retain_grad,
+                                  full_values=self.full_values)
+        self._recorder.root = caller if caller.f_code.co_filename in files else None
+        self._trace = Trace()
+        self._recorder.start()
+        return self._trace
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        recorder, self._recorder = self._recorder, None
+        assert recorder is not None and self._trace is not None
+        self._trace._fill(recorder.stop(exc))
+
+    def __call__(self, func: F) -> F:
+        options = dict(show=self.show, retain_grad=self.retain_grad, full_values=self.full_values)
+        files = self.files
+
+        @functools.wraps(func)
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            from gradtrace import patches
+
+            if patches.current() is not None:  # an outer trace records this call already
+                return func(*args, **kwargs)
+            code = getattr(func, "__code__", None)
+            context = TraceContext(**options, files=files or  # type: ignore[arg-type]
+                                   ([code.co_filename] if code else None))
+            t = None
+            try:
+                with context as t:
+                    return func(*args, **kwargs)
+            finally:
+                traced.last_trace = t  # type: ignore[attr-defined]
+                if self.show:
+                    _show(t)
+
+        traced.last_trace = None  # type: ignore[attr-defined]
+        return traced  # type: ignore[return-value]
+
+
+@overload
+def trace(func: F, /) -> F: ...
+@overload
+def trace(*, show: bool = True, retain_grad: bool = True, full_values: bool = False,
+          files: Iterable[str] | None = None) -> TraceContext: ...
+def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Trace PyTorch code: ``with trace() as t:``, ``@trace`` or ``@trace(show=False)``.
+
+    After a ``with`` block, ``t`` is the :class:`~gradtrace.Trace` of the block (also when the
+    block raised: then it holds what ran up to the error). A decorated function returns what it
+    always returns, shows the trace of each call unless ``show=False``, and keeps the last one
+    as ``func.last_trace``. Options are those of :class:`TraceContext`.
+    """
+    if func is not None:
+        if not callable(func):
+            raise TypeError(f"gradtrace.trace: expected a function to decorate, got {func!r}; "
+                            "use trace(show=...) for options.")
+        return TraceContext(**options)(func)
+    return TraceContext(**options)
+
+
+def _show(t: Trace) -> None:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    if shell is not None:
+        from IPython.display import display
+
+        display(t)
+    else:
+        print(t)

@@ -1,0 +1,117 @@
+"""Turn a finished recorder's raw records into a frozen :class:`Trace`.
+
+This is the one place that runs after the traced code: it summarises every kept tensor in one
+batch, gives temporaries their derived names (``cos(x_1)``), and resolves step numbers to names.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING
+
+from gradtrace.model import BackwardPass, BackwardStep, ForwardStep, GradientEdge, TensorSummary, Trace
+
+if TYPE_CHECKING:
+    from gradtrace.recorder import RawStep, Recorder
+
+__all__ = ["build_trace", "derived_name"]
+
+_MAX_NAME = 32
+
+
+def derived_name(op: str, parts: list[int | str], names: dict[int, str], named: set[int]) -> str:
+    """A readable name for a temporary: ``op(arg, ...)``, shortening nested temporaries to ``…``.
+
+    Example:
+        >>> derived_name("cos", [1], {1: "x_1"}, {1})
+        'cos(x_1)'
+        >>> derived_name("pow", [1, "2"], {1: "z"}, {1})
+        'pow(z, 2)'
+    """
+    def render(short: bool) -> str:
+        args = [p if isinstance(p, str) else ("…" if short and p not in named else names[p])
+                for p in parts]
+        return f"{op}({', '.join(args)})"
+
+    full = render(False)
+    if len(full) <= _MAX_NAME:
+        return full
+    short = render(True)
+    return short if len(short) <= _MAX_NAME else f"{op}(…)"
+
+
+def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
+    summaries = rec.keeper.finish()
+    names: dict[int, str] = {}
+    named: set[int] = set()
+    last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
+    for s in rec.steps:
+        if s.name is not None or s.hint is not None:
+            names[s.index] = s.name or s.hint  # type: ignore[assignment]
+            named.add(s.index)
+        elif s.op.endswith("_") or s.op == "setitem":
+            # an in-place op keeps the name of the tensor it modified
+            prev = last_version.get(s.tensor)
+            names[s.index] = names[prev] if prev else derived_name(s.op, s.parts, names, named)
+            if prev in named:
+                named.add(s.index)
+        else:
+            names[s.index] = derived_name(s.op, s.parts, names, named) if s.op else f"tensor_{s.tensor}"
+        last_version[s.tensor] = s.index
+
+    def summary(i: int | None) -> TensorSummary | None:
+        return None if i is None else summaries[i]
+
+    steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
+    backward = tuple(
+        BackwardStep(
+            step=i, backward_pass=b.backward_pass, node=b.node, forward_step=b.owner,
+            tensor=names.get(b.owner, "") if b.owner is not None else "",
+            grad_in=summary(b.grad_in),
+            grad_out=tuple(GradientEdge(st, names[st] if st is not None else label, summary(g))
+                           for st, label, g in b.edges),
+            kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
+            other_outputs=tuple(GradientEdge(st, names.get(st, ""), summary(g))
+                                for st, g in b.others),
+        )
+        for i, b in enumerate(rec.backward.steps, 1)
+    )
+    passes = tuple(
+        BackwardPass(p.index, p.call, tuple(p.roots), p.line, p.source, p.error)
+        for p in rec.backward.passes
+    )
+    return Trace(steps=steps, backward_steps=backward, passes=passes,
+                 error=_describe(error), error_line=_error_line(error, rec.files),
+                 full_values=rec.full_values)
+
+
+def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
+                  value: TensorSummary) -> ForwardStep:
+    requires_grad = s.requires_grad
+    if s.ref is not None:  # a leaf's flag may be set after it was made (x.requires_grad = True)
+        t = s.ref()
+        if t is not None:
+            requires_grad = t.requires_grad
+    return ForwardStep(
+        step=s.index, name=names[s.index], op=s.op or s.origin, inputs=tuple(s.inputs),
+        value=value, grad_fn=s.grad_fn, requires_grad=requires_grad, is_leaf=s.is_leaf,
+        origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,
+        source=s.source, module=s.module, retained=s.retained,
+    )
+
+
+def _describe(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _error_line(error: BaseException | None, files: frozenset[str]) -> int | None:
+    if error is None:
+        return None
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename in files:
+            line = frame.lineno
+    return line

@@ -1,0 +1,299 @@
+"""Plain records of what autograd did: the data every renderer reads.
+
+A :class:`Trace` holds numbers, strings and small CPU tensor copies only, never live user tensors
+or ``grad_fn`` objects, so it can be pickled, compared, kept, and built by hand in tests.
+
+Example:
+    >>> import torch
+    >>> from gradtrace.model import Trace, ForwardStep, TensorSummary
+    >>> x = ForwardStep(step=1, name="x", op="tensor", inputs=(),
+    ...                 value=TensorSummary.of(torch.tensor([3.0])), is_leaf=True,
+    ...                 requires_grad=True)
+    >>> t = Trace(steps=(x,))
+    >>> t.value("x")
+    tensor([3.])
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    import pandas
+
+    from gradtrace.diagnostics import Diagnostic
+
+__all__ = [
+    "BackwardPass",
+    "BackwardStep",
+    "ForwardStep",
+    "GradientEdge",
+    "TensorSummary",
+    "Trace",
+    "TraceLookupError",
+]
+
+
+class TraceLookupError(KeyError):
+    """A name or value that the Trace does not hold; the message says what it does hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class TensorSummary:
+    """What gradtrace keeps of one tensor: its metadata, statistics, and a copy when small.
+
+    Statistics are over finite elements; ``nan`` and ``inf`` count the others. ``values`` is a CPU
+    copy of the whole tensor when it was small enough (or full values were asked for), else None.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    device: str = "cpu"
+    values: torch.Tensor | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    norm: float | None = None
+    nan: int = 0
+    inf: int = 0
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def finite(self) -> bool:
+        return self.nan == 0 and self.inf == 0
+
+    @classmethod
+    def of(cls, tensor: torch.Tensor, *, keep: bool = True) -> TensorSummary:
+        """Summarise a tensor now (slow path; the recorder batches this work)."""
+        from gradtrace.summary import summarize
+
+        return summarize([tensor], keep_limit=None if keep else 0)[0]
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """One tensor made (or first used) by the traced code.
+
+    ``origin`` says how it came to be: ``"op"`` (a torch call, factories such as ``torch.tensor``
+    included), ``"function"`` (a custom ``torch.autograd.Function``), ``"input"`` (a tensor that
+    existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``).
+    ``inputs`` are the step numbers of the tensors the op read; ``tensor`` identifies the tensor
+    object, shared by the steps that modified it in place.
+    """
+
+    step: int
+    name: str
+    op: str
+    inputs: tuple[int, ...]
+    value: TensorSummary
+    grad_fn: str | None = None
+    requires_grad: bool = False
+    is_leaf: bool = True
+    origin: str = "op"
+    named: bool = True
+    tensor: int = 0
+    line: int | None = None
+    source: str | None = None
+    module: str | None = None
+    retained: bool = False
+
+
+@dataclass(frozen=True)
+class GradientEdge:
+    """What one backward node sent along one edge: to forward step ``step`` (None: untraced)."""
+
+    step: int | None
+    name: str
+    grad: TensorSummary | None
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """One autograd node run, in the order the engine ran it.
+
+    ``kind`` is ``"node"`` (a function's backward), ``"inner"`` (a node inside a composite op,
+    such as ``LogSoftmaxBackward0`` inside ``cross_entropy``), ``"accumulate"`` (``AccumulateGrad``
+    adding to a leaf's ``.grad``), ``"untraced"`` (a node of a graph built before the trace) or
+    ``"capture"`` (the gradient ``torch.autograd.grad`` returned
+    for one of its inputs). ``forward_step`` is the step whose tensor the node belongs to and
+    ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
+    ``max(dim)``) lists what its other outputs received in ``other_outputs``.
+    """
+
+    step: int
+    backward_pass: int
+    node: str
+    forward_step: int | None
+    tensor: str
+    grad_in: TensorSummary | None
+    grad_out: tuple[GradientEdge, ...] = ()
+    kind: str = "node"
+    grad_before: TensorSummary | None = None
+    grad_after: TensorSummary | None = None
+    other_outputs: tuple[GradientEdge, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackwardPass:
+    """One call that ran the autograd engine: ``backward``, ``autograd.grad`` or ``autograd.backward``."""
+
+    index: int
+    call: str
+    roots: tuple[int, ...] = ()
+    line: int | None = None
+    source: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything gradtrace recorded for one piece of code.
+
+    The raw records are ``steps``, ``backward_steps`` and ``passes``; ``forward``, ``backward``
+    and ``tensors`` show them as pandas DataFrames, ``warnings`` lists what looks wrong, and
+    ``str(trace)`` is the plain-text report.
+    """
+
+    steps: tuple[ForwardStep, ...] = ()
+    backward_steps: tuple[BackwardStep, ...] = ()
+    passes: tuple[BackwardPass, ...] = ()
+    error: str | None = None
+    error_line: int | None = None
+    full_values: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def _fill(self, other: Trace) -> None:
+        """Take ``other``'s records: ``with trace() as t`` hands out ``t`` before the block runs."""
+        for f in fields(self):
+            object.__setattr__(self, f.name, getattr(other, f.name))
+        for name in ("forward", "backward", "tensors", "warnings"):
+            self.__dict__.pop(name, None)
+
+    # -- tables -------------------------------------------------------------------------------
+    @cached_property
+    def forward(self) -> pandas.DataFrame:
+        """One row per forward step: step, name, op, inputs, shape, value, grad_fn, line, ..."""
+        from gradtrace.render.table import forward_frame
+
+        return forward_frame(self)
+
+    @cached_property
+    def backward(self) -> pandas.DataFrame:
+        """One row per backward step in execution order: step, pass, node, tensor, grad_in, grad_out."""
+        from gradtrace.render.table import backward_frame
+
+        return backward_frame(self)
+
+    @cached_property
+    def tensors(self) -> pandas.DataFrame:
+        """One row per name (its latest version): name, shape, value, grad, is_leaf, ..."""
+        from gradtrace.render.table import tensors_frame
+
+        return tensors_frame(self)
+
+    @cached_property
+    def warnings(self) -> list[Diagnostic]:
+        """Diagnostics for the classic mistakes, most important first."""
+        from gradtrace.diagnostics import diagnose
+
+        return diagnose(self)
+
+    # -- lookups ------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Every tensor name in the trace, in order of first appearance."""
+        return list(dict.fromkeys(s.name for s in self.steps))
+
+    def step(self, name: str) -> ForwardStep:
+        """The latest forward step called ``name`` (a rebound name has several)."""
+        for s in reversed(self.steps):
+            if s.name == name:
+                return s
+        raise TraceLookupError(self._unknown(name))
+
+    def value(self, name: str) -> torch.Tensor:
+        """The forward value of the tensor called ``name`` (its latest version), as a CPU tensor."""
+        s = self.step(name)
+        if s.value.values is None:
+            raise TraceLookupError(self._not_kept(name, "value", s.value))
+        return s.value.values.clone()
+
+    def grad(self, name: str) -> torch.Tensor | None:
+        """The gradient that reached ``name`` in the traced backward passes, summed over passes.
+
+        A ``.grad`` the tensor held before the trace is not counted. Returns None when no traced
+        backward pass reached the tensor.
+        """
+        s = self.step(name)
+        grads = self._gradients_of(s)
+        if not grads:
+            return None
+        if any(g.values is None for g in grads):
+            raise TraceLookupError(self._not_kept(name, "gradient", grads[0]))
+        total = grads[0].values.clone()  # type: ignore[union-attr]
+        for g in grads[1:]:
+            total = total + g.values  # type: ignore[operator]
+        return total
+
+    def _gradients_of(self, s: ForwardStep) -> list[TensorSummary]:
+        """Per-pass gradients that reached step ``s``: one per node run or capture."""
+        out = []
+        for b in self.backward_steps:
+            if b.kind == "inner":
+                continue  # a node inside a composite op: its gradient is not the op's output's
+            if b.forward_step == s.step and b.grad_in is not None:
+                out.append(b.grad_in)
+            out.extend(e.grad for e in b.other_outputs if e.step == s.step and e.grad is not None)
+        return out
+
+    def _unknown(self, name: str) -> str:
+        names = self.names
+        if not names:
+            return f"gradtrace: no tensor named {name!r}: this trace recorded no tensors."
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        shown = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
+        return f"gradtrace: no tensor named {name!r} in this trace.{hint} Names: {shown}."
+
+    def _not_kept(self, name: str, what: str, summary: TensorSummary) -> str:
+        return (
+            f"gradtrace: the {what} of {name!r} has {summary.numel} elements and only its summary "
+            f"was kept. Trace with trace(full_values=True) to keep whole tensors."
+        )
+
+    # -- display ------------------------------------------------------------------------------
+    def __str__(self) -> str:
+        from gradtrace.render.text import to_text
+
+        return to_text(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Trace: {len(self.steps)} forward steps, {len(self.passes)} backward passes, "
+            f"{len(self.backward_steps)} backward steps>"
+        )
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, str]:
+        bundle = {"text/plain": str(self)}
+        wants_html = include is None or "text/html" in include
+        if wants_html and not (exclude and "text/html" in exclude):
+            from gradtrace.render.html import to_html
+
+            bundle["text/html"] = to_html(self)
+        return bundle

@@ -1,0 +1,152 @@
+"""Names from the user's code: which variables each statement assigns, and when to read them.
+
+# NOTE [naming without rewriting the user's code]
+# The traced code runs unmodified. From the source (``linecache``) we parse, once per file, which
+# names each statement assigns (``Assign``, ``AugAssign``, ``AnnAssign``, ``For`` and ``with``
+# targets, walrus). Each recorded op tells the :class:`Namer` where the user's frame is; when that
+# frame moves on to another statement (or runs the same one again: its instruction offset goes
+# back, as in a loop), the previous statement has finished, so its targets are read from the
+# frame's locals and bound to the tensors they hold. Rebinding (``h = h + 1``), tuple unpacking,
+# augmented assignment and loops all fall out of this, and tracebacks stay the user's own.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import linecache
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Statement", "statements_of", "Namer"]
+
+
+@dataclass(frozen=True, eq=False)
+class Statement:
+    """One statement of the user's code: its lines, the names it assigns and its first line."""
+
+    line: int
+    end: int
+    targets: tuple[str, ...]
+    text: str
+
+
+def statements_of(filename: str) -> dict[int, Statement]:
+    """Map each line of ``filename`` to the innermost statement that covers it ({} if unknown).
+
+    Example:
+        >>> import linecache
+        >>> linecache.cache["<demo>"] = (0, None, ["a, b = f()\\n", "for i in x:\\n", "    c += i\\n"], "<demo>")
+        >>> [(n, s.targets) for n, s in sorted(statements_of("<demo>").items())]
+        [(1, ('a', 'b')), (2, ('i',)), (3, ('c',))]
+    """
+    return _parse("".join(linecache.getlines(filename)))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(source: str) -> dict[int, Statement]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    lines = source.splitlines()
+    table: dict[int, Statement] = {}
+    # ast.walk is breadth-first, so inner statements overwrite the headers that hold them
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        body = getattr(node, "body", None)
+        end = node.end_lineno or node.lineno
+        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            end = max(node.lineno, body[0].lineno - 1)  # a compound statement: its header only
+        text = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
+        stmt = Statement(node.lineno, end, tuple(dict.fromkeys(_targets(node))), text)
+        for n in range(node.lineno, end + 1):
+            table[n] = stmt
+    return table
+
+
+def _targets(node: ast.stmt) -> list[str]:
+    found: list[ast.expr] = []
+    if isinstance(node, ast.Assign):
+        found.extend(node.targets)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        found.append(node.target)
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        found.append(node.target)
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        found.extend(i.optional_vars for i in node.items if i.optional_vars is not None)
+    header: list[ast.AST] = [node] if not hasattr(node, "body") else [
+        v for k, v in ast.iter_fields(node) if k not in ("body", "orelse", "finalbody", "handlers")
+        and isinstance(v, ast.AST)]
+    for part in header:
+        found.extend(n.target for n in ast.walk(part) if isinstance(n, ast.NamedExpr))
+    names: list[str] = []
+    for target in found:
+        for n in ast.walk(target):
+            if isinstance(n, ast.Name):
+                names.append(n.id)
+    return names
+
+
+class Namer:
+    """Reads assigned names from user frames once their statements have finished.
+
+    ``bind(name, value)`` is called for each target with whatever the variable then holds.
+    """
+
+    def __init__(self, bind: Callable[[str, object], None]) -> None:
+        self._bind = bind
+        # id(frame) -> [frame, statement, instruction offset]; a handful of entries at most
+        self._pending: dict[int, list] = {}
+        self._last_frame: types.FrameType | None = None
+
+    def at(self, frame: types.FrameType, stmt: Statement | None, innermost: bool = True) -> bool:
+        """The user's ``frame`` is running ``stmt`` now; returns False if nothing changed.
+
+        In the innermost user frame (where the op ran) the same instruction running again means
+        a new run of the statement (a loop); in an outer frame it means the same call is still
+        running, so only a different statement or an earlier instruction counts as a change.
+        """
+        key = id(frame)
+        pending = self._pending.get(key)
+        offset = frame.f_lasti
+        if innermost and frame is not self._last_frame:
+            self._last_frame = frame
+            if self._pending:
+                self._resolve_finished(frame)
+            pending = self._pending.get(key)
+        if pending is not None:
+            if pending[1] is stmt and (offset > pending[2] or not innermost and offset == pending[2]):
+                pending[2] = offset
+                return False
+            del self._pending[key]
+            self._resolve(pending)
+        if stmt is not None and stmt.targets:
+            self._pending[key] = [frame, stmt, offset]
+        return True
+
+    def flush(self) -> None:
+        """Resolve every statement still waiting (the traced code has finished)."""
+        pending, self._pending = self._pending, {}
+        self._last_frame = None
+        for p in pending.values():
+            self._resolve(p)
+
+    def _resolve_finished(self, frame: types.FrameType) -> None:
+        # Frames not on the current stack have returned: their last statement is complete.
+        alive = set()
+        f: types.FrameType | None = frame
+        while f is not None:
+            alive.add(id(f))
+            f = f.f_back
+        for key in [k for k in self._pending if k not in alive]:
+            self._resolve(self._pending.pop(key))
+
+    def _resolve(self, pending: list) -> None:
+        frame, stmt = pending[0], pending[1]
+        local = frame.f_locals
+        for name in stmt.targets:
+            if name in local:
+                self._bind(name, local[name])

@@ -1,0 +1,91 @@
+"""Process-wide pieces of tracing: which thread is traced by which recorder, the
+``Function.apply`` wrapper, and the global ``nn.Module`` forward hooks.
+
+A ``TorchFunctionMode`` is per thread, but these are global, so they are installed when the first
+trace starts, removed when the last one ends, and look up the recorder of the calling thread, so
+a trace never records (or slows much) work running in another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.modules.module as _module
+from torch.autograd.function import Function
+
+if TYPE_CHECKING:
+    from gradtrace.recorder import Recorder
+
+__all__ = ["activate", "deactivate", "current", "installed"]
+
+_lock = threading.Lock()
+_active: dict[int, Recorder] = {}
+_handles: list[Any] = []
+_original_apply = Function.__dict__["apply"]
+
+
+def current() -> Recorder | None:
+    """The recorder tracing the calling thread, if any."""
+    return _active.get(threading.get_ident()) if _active else None
+
+
+def installed() -> bool:
+    """Whether any of gradtrace's global patches is in place (tests check that none outlives a trace)."""
+    return bool(_handles) or Function.__dict__["apply"] is not _original_apply
+
+
+def activate(recorder: Recorder) -> None:
+    """Make ``recorder`` the calling thread's recorder; install the global pieces if first."""
+    ident = threading.get_ident()
+    with _lock:
+        if ident in _active:
+            raise RuntimeError(
+                "gradtrace: a trace is already running in this thread; nested traces are not "
+                "supported. End the outer trace first, or trace the whole block once.")
+        _active[ident] = recorder
+        if len(_active) == 1:
+            _install()
+
+
+def deactivate(recorder: Recorder) -> None:
+    with _lock:
+        if _active.get(threading.get_ident()) is recorder:
+            del _active[threading.get_ident()]
+        if not _active:
+            _uninstall()
+
+
+def _install() -> None:
+    Function.apply = classmethod(_traced_apply)  # type: ignore[assignment,method-assign]
+    _handles.append(_module.register_module_forward_pre_hook(_enter_module))
+    try:
+        _handles.append(_module.register_module_forward_hook(_exit_module, always_call=True))
+    except TypeError:  # torch without always_call
+        _handles.append(_module.register_module_forward_hook(_exit_module))
+
+
+def _uninstall() -> None:
+    Function.apply = _original_apply  # type: ignore[method-assign]
+    while _handles:
+        _handles.pop().remove()
+
+
+def _traced_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    recorder = current()
+    if recorder is None or recorder.busy or torch.compiler.is_compiling():
+        return _original_apply.__func__(cls, *args, **kwargs)
+    return recorder.on_function(cls, _original_apply.__func__, args, kwargs)
+
+
+def _enter_module(module: torch.nn.Module, args: Any) -> None:
+    recorder = current()
+    if recorder is not None:
+        recorder.enter_module(module)
+
+
+def _exit_module(module: torch.nn.Module, args: Any, output: Any) -> None:
+    recorder = current()
+    if recorder is not None:
+        recorder.exit_module(module, output)

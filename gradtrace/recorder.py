@@ -1,0 +1,423 @@
+"""The recorder: sees every torch call of the traced code and builds a :class:`Trace`.
+
+A ``TorchFunctionMode`` sees each user-level call (operators, methods, ``torch.*``,
+``torch.nn.functional.*``). For each tensor it makes, the recorder keeps a small raw record and a
+copy or detached reference of the value, hooks the new autograd nodes (see
+:mod:`gradtrace.backward`), and tells the :class:`~gradtrace.naming.Namer` where the user's code
+is. Everything is summarised and named once, in :meth:`Recorder.stop`.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from gradtrace import patches
+from gradtrace.backward import BackwardRecorder
+from gradtrace.build import build_trace
+from gradtrace.model import Trace
+from gradtrace.naming import Namer, Statement, statements_of
+from gradtrace.ops import OpInfo, op_info
+from gradtrace.summary import DEFAULT_KEEP_LIMIT, Keeper
+
+__all__ = ["Recorder", "RawStep"]
+
+_MAX_INNER_NODES = 64  # nodes one composite op may create that gradtrace follows
+_MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
+
+
+@dataclass
+class RawStep:
+    index: int
+    op: str
+    inputs: list[int]
+    parts: list[int | str]  # the op's arguments: step numbers, or short literals
+    origin: str
+    tensor: int
+    value: int
+    grad_fn: str | None
+    requires_grad: bool
+    is_leaf: bool
+    line: int | None
+    source: str | None
+    module: str | None
+    name: str | None = None
+    hint: str | None = None  # a weaker name: the module whose output this is
+    retained: bool = False
+    ref: Any = None  # weakref to a leaf, to read its final requires_grad
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        return self.recorder.on_call(func, args, kwargs or {})
+
+
+class Recorder:
+    """Records one stretch of code. ``start()``, run the code, ``stop()`` returns the Trace.
+
+    Args:
+        files: source files of the user's code: their lines are shown and their variables name
+            the tensors.
+        retain_grad: call ``retain_grad()`` on non-leaf tensors, so ``z.grad`` works afterwards.
+        full_values: keep every tensor whole (else only those up to ``keep_limit`` elements).
+    """
+
+    def __init__(self, files: Iterable[str], *, retain_grad: bool = True,
+                 full_values: bool = False, keep_limit: int = DEFAULT_KEEP_LIMIT) -> None:
+        self.files = frozenset(files)
+        self.retain_grad = retain_grad
+        self.full_values = full_values
+        self.keeper = Keeper(None if full_values else keep_limit)
+        self.backward = BackwardRecorder(self.keeper)
+        self.steps: list[RawStep] = []
+        self.busy = False
+        self._namer = Namer(self._bind)
+        self._tensors: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, step)
+        self._tensor_ids: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, tensor no.)
+        self._leaf_nodes: dict[int, Any] = {}  # id(AccumulateGrad) -> node, hooked once each
+        self._foreign_nodes: dict[int, Any] = {}
+        self._modules: list[str] = []
+        self._module_paths: dict[int, str] = {}
+        self._param_names: dict[int, tuple[str, str]] = {}
+        self._statements: dict[str, dict[int, Statement]] = {}
+        self._mode: _Mode | None = None
+        self._last_seq = -1
+        #: the outermost user frame to read names from (the frame that opened the trace)
+        self.root: types.FrameType | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        patches.activate(self)
+        with torch._C.DisableTorchFunction(), torch.enable_grad():
+            probe = torch.zeros(1, requires_grad=True) * 1  # nodes made from now on are ours
+            self._last_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
+        self._mode = _Mode(self)
+        try:
+            self._mode.__enter__()
+        except BaseException:
+            patches.deactivate(self)
+            raise
+
+    def stop(self, error: BaseException | None = None) -> Trace:
+        """Remove every mode, hook and patch, then build the Trace."""
+        try:
+            if self._mode is not None:
+                self._mode.__exit__(None, None, None)
+                self._mode = None
+        finally:
+            try:
+                self.backward.close()
+            finally:
+                patches.deactivate(self)
+        self._namer.flush()
+        return build_trace(self, error)
+
+    # -- forward ------------------------------------------------------------------------------
+    def on_call(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        info = op_info(func)
+        if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
+                or torch.compiler.is_compiling():
+            return func(*args, **kwargs)
+        if info.backward:
+            return self._on_backward(info, func, args, kwargs)
+        targets: list[torch.Tensor] = []
+        if info.inplace and args and isinstance(args[0], torch.Tensor):
+            targets = [args[0]]
+        elif "out" in kwargs:
+            out_arg = kwargs["out"]
+            targets = [out_arg] if isinstance(out_arg, torch.Tensor) else list(out_arg or ())
+        for t in targets:
+            self._freeze(t)
+        out = func(*args, **kwargs)
+        outputs = targets or _tensors_in(out)
+        if outputs:
+            with torch._C.DisableTorchFunction():
+                self._record(info, args, kwargs, outputs, bool(targets))
+        return out
+
+    def on_function(self, cls: Any, apply: Any, args: tuple, kwargs: dict) -> Any:
+        """A custom ``autograd.Function`` call: one step, its inner ops not recorded."""
+        self.busy = True
+        try:
+            out = apply(cls, *args, **kwargs)
+        finally:
+            self.busy = False
+        outputs = _tensors_in(out)
+        if outputs:
+            with torch._C.DisableTorchFunction():
+                self._record(OpInfo(cls.__name__), args, kwargs, outputs, False, "function")
+        return out
+
+    def _record(self, info: OpInfo, args: tuple, kwargs: dict, outputs: list[torch.Tensor],
+                inplace: bool, origin: str = "op") -> None:
+        frame, line, stmt = self._where()
+        if frame is not None:  # first: the previous statement's names refer to older versions
+            self._note_position(frame, stmt)
+        inputs: list[int] = []
+        parts: list[int | str] = []
+        seen_inputs: list[torch.Tensor] = []
+        for pos, a in enumerate((*args, *kwargs.values())):
+            if isinstance(a, torch.Tensor):
+                step = self._step_of(a, frame, line, stmt)
+                inputs.append(step)
+                parts.append(step)
+                seen_inputs.append(a)
+            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], torch.Tensor):
+                for x in a:
+                    if isinstance(x, torch.Tensor):
+                        inputs.append(self._step_of(x, frame, line, stmt))
+                        seen_inputs.append(x)
+                parts.append(f"[{len(a)}]")
+            elif pos < len(args) and len(parts) < 4:  # literals, for names like pow(x, 2)
+                literal = _literal(a)
+                if literal is not None:
+                    parts.append(literal)
+        if info.reversed and len(parts) >= 2:
+            parts[0], parts[1] = parts[1], parts[0]
+        nodes: dict[int, tuple[Any, list[tuple[int, int]]]] = {}
+        input_ids = {id(x) for x in seen_inputs}
+        for t in outputs:
+            if not inplace and id(t) in input_ids:
+                continue  # returned an input unchanged (x.contiguous(), x.to(same dtype))
+            step = self._new_step(info.name, inputs, parts, origin, t, line, stmt)
+            node = t.grad_fn
+            if node is not None:
+                nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, step.index))
+        for node, outs in nodes.values():
+            self._hook_graph(node, outs, seen_inputs)
+            self._last_seq = max(self._last_seq, node._sequence_nr())
+
+    def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
+                  t: torch.Tensor, line: int | None, stmt: Statement | None,
+                  name: str | None = None) -> RawStep:
+        node = t.grad_fn
+        step = RawStep(
+            index=len(self.steps) + 1, op=op, inputs=inputs, parts=parts, origin=origin,
+            tensor=self._tensor_no(t), value=self.keeper.keep(t),
+            grad_fn=node.name() if node is not None else None, requires_grad=t.requires_grad,
+            is_leaf=t.is_leaf, line=line, source=_source_text(stmt, line),
+            module=self._modules[-1] if self._modules else None, name=name)
+        if t.is_leaf:
+            step.ref = weakref.ref(t)
+        if self.retain_grad and t.requires_grad and not t.is_leaf:
+            t.retain_grad()
+            step.retained = True
+        self.steps.append(step)
+        self._tensors[id(t)] = (weakref.ref(t), step.index)
+        return step
+
+    def _step_of(self, t: torch.Tensor, frame: types.FrameType | None, line: int | None,
+                 stmt: Statement | None) -> int:
+        """The step of a tensor's current version; one is made for a tensor seen first here."""
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:
+            return known[1]
+        param = self._param_names.get(id(t))
+        if frame is None and param is None:
+            frame, line, stmt = self._where()
+        origin, name = param if param is not None else ("input", _local_name(frame, t, self.files))
+        step = self._new_step("", [], [], origin, t, line, stmt, name)
+        if t.grad_fn is not None:  # a graph built before the trace: hook its last node
+            node = t.grad_fn
+            if id(node) not in self._foreign_nodes:
+                self._foreign_nodes[id(node)] = node
+                self._hook_graph(node, [(t.output_nr, step.index)], [])
+        return step.index
+
+    def _tensor_no(self, t: torch.Tensor) -> int:
+        known = self._tensor_ids.get(id(t))
+        if known is not None and known[0]() is t:
+            return known[1]
+        no = len(self._tensor_ids) + 1
+        self._tensor_ids[id(t)] = (weakref.ref(t), no)
+        return no
+
+    def _freeze(self, t: torch.Tensor) -> None:
+        # an in-place op is about to change t: summarise its current version now
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:
+            self.keeper.freeze(self.steps[known[1] - 1].value)
+
+    def _hook_graph(self, node: Any, outputs: list[tuple[int, int]],
+                    inputs: list[torch.Tensor]) -> None:
+        """Hook ``node`` and the nodes this op made behind it, up to its inputs' nodes and leaves."""
+        owner = outputs[0][1]
+        known: dict[int, int] = {}
+        for x in inputs:
+            if x.grad_fn is not None:
+                known[id(x.grad_fn)] = self._tensors[id(x)][1]
+        todo = [(node, "node", outputs)]
+        inner = 0
+        while todo:
+            n, kind, outs = todo.pop()
+            edges: list[tuple[int | None, str]] = []
+            for nxt, _ in n.next_functions:
+                if nxt is None:
+                    edges.append((None, ""))
+                elif id(nxt) in known:
+                    edges.append((known[id(nxt)], ""))
+                elif hasattr(nxt, "variable"):
+                    edges.append((self._hook_leaf(nxt), ""))
+                elif nxt._sequence_nr() > self._last_seq and inner < _MAX_INNER_NODES:
+                    inner += 1
+                    known[id(nxt)] = owner
+                    todo.append((nxt, "inner", [(0, owner)]))
+                    edges.append((None, nxt.name()))
+                elif id(nxt) not in self._foreign_nodes \
+                        and len(self._foreign_nodes) < _MAX_UNTRACED_NODES:
+                    # a graph built before the trace: follow it so its backward shows in full
+                    self._foreign_nodes[id(nxt)] = nxt
+                    todo.append((nxt, "untraced", []))
+                    edges.append((None, nxt.name()))
+                else:
+                    edges.append((None, nxt.name()))
+            self.backward.hook_node(n, kind, outs, edges)
+
+    def _hook_leaf(self, node: Any) -> int:
+        leaf = node.variable
+        step = self._step_of(leaf, None, None, None)
+        if id(node) not in self._leaf_nodes:
+            self._leaf_nodes[id(node)] = node
+            self.backward.hook_leaf(node, leaf, step)
+        return step
+
+    # -- backward -----------------------------------------------------------------------------
+    def _on_backward(self, info: OpInfo, func: Any, args: tuple, kwargs: dict) -> Any:
+        with torch._C.DisableTorchFunction():
+            frame, line, stmt = self._where()
+            if frame is not None:
+                self._note_position(frame, stmt)
+            first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
+            roots = [self._step_of(t, frame, line, stmt) for t in _tensors_in(first)]
+            p = self.backward.begin(info.backward or "", roots, line, _source_text(stmt, line))
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as e:
+            self.backward.end(p, e)
+            raise
+        if info.backward == "autograd.grad":
+            wrt = args[1] if len(args) > 1 else kwargs.get("inputs")
+            with torch._C.DisableTorchFunction():
+                for t, g in zip(_tensors_in(wrt), result):
+                    self.backward.capture(self._step_of(t, frame, line, stmt), g)
+        self.backward.end(p)
+        return result
+
+    # -- modules and names ----------------------------------------------------------------------
+    def enter_module(self, module: torch.nn.Module) -> None:
+        path = self._module_paths.get(id(module))
+        if path is None:
+            frame, _, _ = self._where()
+            path = _local_name(frame, module, self.files) or type(module).__name__
+            self._name_module_tree(module, path)
+        self._modules.append(path)
+
+    def exit_module(self, module: torch.nn.Module, output: Any) -> None:
+        path = self._module_paths.get(id(module))
+        for t in _tensors_in(output):  # unnamed module outputs are called after the module
+            known = self._tensors.get(id(t))
+            if known is not None and known[0]() is t and path is not None:
+                step = self.steps[known[1] - 1]
+                step.hint = step.hint or path
+        while self._modules:  # pop through modules whose forward raised
+            if self._modules.pop() == path:
+                break
+
+    def _name_module_tree(self, root: torch.nn.Module, path: str) -> None:
+        for sub, m in root.named_modules(remove_duplicate=False):
+            self._module_paths.setdefault(id(m), f"{path}.{sub}" if sub else path)
+        for sub, p in root.named_parameters(remove_duplicate=False):
+            self._param_names.setdefault(id(p), ("parameter", f"{path}.{sub}"))
+        for sub, b in root.named_buffers(remove_duplicate=False):
+            self._param_names.setdefault(id(b), ("buffer", f"{path}.{sub}"))
+
+    def _bind(self, name: str, value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            self._name(value, name)
+        elif isinstance(value, (tuple, list)) and len(value) <= 16:
+            for i, v in enumerate(value):
+                if isinstance(v, torch.Tensor):
+                    self._name(v, f"{name}[{i}]")
+
+    def _name(self, t: torch.Tensor, name: str) -> None:
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:
+            step = self.steps[known[1] - 1]
+            if step.name is None:
+                step.name = name
+
+    def _note_position(self, frame: types.FrameType, stmt: Statement | None) -> None:
+        """Tell the namer where the user's code is: the op's frame and the frames that called it.
+
+        An outer frame is mid-statement too (``y = model(x)`` while ``forward`` runs in the same
+        file); its targets are read when it moves on.
+        """
+        namer = self._namer
+        namer.at(frame, stmt)
+        root, files = self.root, self.files
+        f = frame
+        while f is not root and f.f_back is not None:
+            f = f.f_back
+            if f.f_code.co_filename in files and not namer.at(f, self._statement(f), False):
+                break
+
+    def _statement(self, f: types.FrameType) -> Statement | None:
+        filename = f.f_code.co_filename
+        table = self._statements.get(filename)
+        if table is None:
+            table = self._statements[filename] = statements_of(filename)
+        return table.get(f.f_lineno)
+
+    def _where(self) -> tuple[types.FrameType | None, int | None, Statement | None]:
+        """The innermost frame of the user's code, its line, and the statement running there."""
+        f = sys._getframe(2)
+        files = self.files
+        while f is not None and f.f_code.co_filename not in files:
+            f = f.f_back
+        if f is None:
+            return None, None, None
+        return f, f.f_lineno, self._statement(f)
+
+
+def _tensors_in(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, torch.Tensor)]
+    return []
+
+
+def _local_name(frame: types.FrameType | None, obj: object, files: frozenset[str]) -> str | None:
+    """A variable that holds ``obj`` in the user's frame or the user's frames that called it."""
+    while frame is not None and frame.f_code.co_filename in files:
+        for k, v in frame.f_locals.items():
+            if v is obj and not k.startswith("_"):
+                return k
+        frame = frame.f_back
+    return None
+
+
+def _literal(a: object) -> str | None:
+    if isinstance(a, float):
+        return f"{a:.4g}"
+    if isinstance(a, (bool, int)):
+        return repr(a)
+    if isinstance(a, (list, tuple)) and all(isinstance(v, (int, float)) for v in a):
+        text = repr(list(a))
+        return text if len(text) <= 20 else "[…]"
+    return None
+
+
+def _source_text(stmt: Statement | None, line: int | None) -> str | None:
+    return stmt.text if stmt is not None else None

@@ -1,0 +1,18 @@
+"""Shared fixtures: every test must leave no gradtrace mode, hook or patch behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from gradtrace import patches
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_installed() -> Iterator[None]:
+    yield
+    assert torch._C._len_torch_function_stack() == 0, "a TorchFunctionMode outlived the test"
+    assert not patches.installed(), "Function.apply or a module hook outlived the test"
+    assert patches.current() is None, "a recorder is still registered for this thread"

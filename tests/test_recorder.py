@@ -1,0 +1,233 @@
+"""The recorder's mechanics: steps, names, backward passes, clean-up. Oracle: plain PyTorch."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from gradtrace import trace
+from gradtrace.model import TraceLookupError
+
+
+def test_rebinding_unpacking_augassign_loops_and_walrus() -> None:
+    with trace() as t:
+        h = torch.ones(3, requires_grad=True)
+        h = h + 1
+        h = h * 2
+        a, b = h.split([1, 2])
+        c = a.sum()
+        c += b.sum()
+        for k in range(2):
+            d = h * k
+        if (e := h.mean()) is not None:
+            pass
+    names = [s.name for s in t.steps]
+    assert names[:3] == ["h", "h", "h"]
+    assert [s.op for s in t.steps[:3]] == ["ones", "add", "mul"]
+    assert names[3:5] == ["a", "b"]
+    assert t.step("c").op == "add_" and t.step("c").tensor == t.steps[5].tensor
+    assert [s.name for s in t.steps if s.op == "mul" and s.inputs == (3,)] == ["d", "d"]
+    assert t.step("e").op == "mean"
+    assert torch.equal(t.value("h"), (torch.ones(3) + 1) * 2)
+    assert torch.equal(t.value("d"), h.detach() * 1)
+
+
+def test_step_fields_against_torch() -> None:
+    with trace() as t:
+        x = torch.tensor([[1.0, -2.0]], requires_grad=True)
+        y = x.exp()
+    s = t.step("y")
+    assert s.op == "exp" and s.inputs == (t.step("x").step,)
+    assert s.value.shape == (1, 2) and s.value.dtype == "float32"
+    assert torch.equal(s.value.values, y.detach())
+    assert s.grad_fn == type(y.grad_fn).__name__
+    assert s.requires_grad and not s.is_leaf
+    assert s.line is not None and s.source == "y = x.exp()"
+    assert t.step("x").is_leaf and t.step("x").grad_fn is None
+
+
+def test_values_recorded_before_in_place_change() -> None:
+    with trace(full_values=False) as t:
+        big = torch.arange(10_000, dtype=torch.float32)
+        big.mul_(2)
+    first, second = t.steps
+    assert first.value.max == 9999.0 and second.value.max == 19998.0
+    assert first.value.values is None  # big tensors keep statistics only
+    with pytest.raises(TraceLookupError, match="full_values=True"):
+        t.value("big")
+
+
+def test_full_values_keeps_big_tensors() -> None:
+    with trace(full_values=True) as t:
+        w = torch.randn(100, 100, requires_grad=True)
+        (w * 3).sum().backward()
+    assert torch.equal(t.value("w"), w.detach())
+    assert torch.equal(t.grad("w"), w.grad)
+
+
+def test_backward_with_gradient_argument_and_retain_graph() -> None:
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with trace() as t:
+        y = x * x
+        y.backward(gradient=torch.tensor([1.0, 0.5, 0.0]), retain_graph=True)
+        y.backward(torch.ones(3))
+    assert len(t.passes) == 2 and [p.call for p in t.passes] == ["backward", "backward"]
+    expected = 2 * x.detach() * torch.tensor([1.0, 0.5, 0.0]) + 2 * x.detach()
+    assert torch.equal(t.grad("x"), expected)
+    assert torch.equal(x.grad, expected)
+    assert torch.equal(t.grad("y"), torch.tensor([2.0, 1.5, 1.0]))
+    assert t.passes[1].source == "y.backward(torch.ones(3))"
+
+
+def test_autograd_grad_is_a_pass_with_captures() -> None:
+    with trace() as t:
+        x = torch.tensor(2.0, requires_grad=True)
+        z = x**3
+        y = z.sin()
+        gx, gz = torch.autograd.grad(y, [x, z], create_graph=True)
+    assert t.passes[0].call == "autograd.grad"
+    assert torch.equal(t.grad("x"), gx.detach())
+    assert torch.equal(t.grad("z"), gz.detach())
+    assert x.grad is None
+    assert not [w for w in t.warnings if w.kind == "accumulation"]
+
+
+def test_retain_grad_default_and_off() -> None:
+    with trace() as t:
+        x = torch.tensor([0.5], requires_grad=True)
+        z = x.log()
+        y = z**2
+        y.backward()
+    assert torch.equal(z.grad, t.grad("z"))
+    with trace(retain_grad=False):
+        x = torch.tensor([0.5], requires_grad=True)
+        z = x.log()
+        (z**2).backward()
+    with pytest.warns(UserWarning):
+        assert z.grad is None
+
+
+def test_pre_existing_tensors_and_parameters_are_named() -> None:
+    model = torch.nn.Linear(3, 1)
+    inputs = torch.ones(2, 3)
+    with trace() as t:
+        out = model(inputs).sum()
+        out.backward()
+    assert t.step("inputs").origin == "input"
+    assert t.step("model.weight").origin == "parameter"
+    assert torch.equal(t.grad("model.weight"), model.weight.grad)
+    assert torch.equal(t.grad("model.bias"), model.bias.grad)
+
+
+def test_graph_built_before_the_trace_is_reached() -> None:
+    x = torch.tensor([3.0], requires_grad=True)
+    c = x.cos() * 2
+    c.backward(retain_graph=True)
+    with trace() as t:
+        c.backward()
+    assert [b.node for b in t.backward_steps][:1] == ["MulBackward0"]
+    acc = [w for w in t.warnings if w.kind == "accumulation"]
+    assert [w.tensor for w in acc] == ["x"]
+
+
+def test_exception_in_forward_propagates_and_keeps_partial_trace() -> None:
+    with pytest.raises(RuntimeError, match="mat1 and mat2") as info:
+        with trace() as t:
+            a = torch.ones(2, 3, requires_grad=True)
+            b = a * 2
+            b @ torch.ones(2, 3)
+    assert type(info.value) is RuntimeError
+    assert [s.name for s in t.steps][:2] == ["a", "b"]
+    assert t.error is not None and "mat1 and mat2" in t.error
+    assert t.error_line == t.step("b").line + 1
+
+
+def test_exception_in_backward_records_the_failed_pass() -> None:
+    with pytest.raises(RuntimeError, match="second time"):
+        with trace() as t:
+            x = torch.tensor([1.0], requires_grad=True)
+            y = x.exp()
+            y.backward()
+            y.backward()
+    assert t.passes[1].error is not None and "second time" in t.passes[1].error
+
+
+def test_exception_inside_custom_function_restores_apply() -> None:
+    class Broken(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            raise ValueError("broken forward")
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            return g
+
+    with pytest.raises(ValueError, match="broken forward"):
+        with trace():
+            Broken.apply(torch.ones(1))
+    with trace() as t:  # the next trace works
+        y = torch.ones(1) + 1
+    assert t.step("y").op == "add"
+
+
+def test_no_hook_survives_the_trace() -> None:
+    with trace() as t:
+        x = torch.tensor([1.0], requires_grad=True)
+        y = x * 3
+    before = (len(t.backward_steps), len(t.passes))
+    y.backward()
+    assert (len(t.backward_steps), len(t.passes)) == before == (0, 0)
+    assert torch.equal(x.grad, torch.tensor([3.0]))
+
+
+def test_other_threads_are_not_recorded() -> None:
+    go, done = threading.Event(), threading.Event()
+    result = {}
+
+    def work() -> None:
+        go.wait()
+        result["y"] = torch.ones(2) * 5
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    with trace() as t:
+        a = torch.ones(1) + 1
+        go.set()
+        done.wait(10)
+    worker.join()
+    assert [s.name for s in t.steps] == ["ones(1)", "a"]
+    assert torch.equal(result["y"], torch.full((2,), 5.0))
+
+
+def test_nested_trace_is_a_clear_error() -> None:
+    with trace():
+        with pytest.raises(RuntimeError, match="already running"):
+            with trace():
+                pass
+
+
+def test_tensors_that_never_require_grad() -> None:
+    with trace() as t:
+        a = torch.ones(2)
+        b = a * 2
+    assert t.grad("b") is None
+    assert not t.backward_steps
+    assert torch.equal(t.value("b"), torch.full((2,), 2.0))
+
+
+def test_unknown_name_is_a_clear_error() -> None:
+    with trace() as t:
+        x_1 = torch.ones(1)
+    with pytest.raises(TraceLookupError, match="no tensor named 'x_2'.*Did you mean 'x_1'"):
+        t.grad("x_2")
+
+
+def test_code_with_no_tensors() -> None:
+    with trace() as t:
+        total = sum(range(10))
+    assert total == 45 and t.steps == () and t.warnings == []
+    with pytest.raises(TraceLookupError, match="recorded no tensors"):
+        t.value("total")
