@@ -83,10 +83,14 @@ def _targets(node: ast.stmt) -> list[str]:
     for part in header:
         found.extend(n.target for n in ast.walk(part) if isinstance(n, ast.NamedExpr))
     names: list[str] = []
-    for target in found:
-        for n in ast.walk(target):
-            if isinstance(n, ast.Name):
-                names.append(n.id)
+    while found:  # plain names, through tuples and stars; not o.attr or p[0]
+        target = found.pop(0)
+        if isinstance(target, ast.Name):
+            names.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            found[:0] = target.elts
+        elif isinstance(target, ast.Starred):
+            found.insert(0, target.value)
     return names
 
 
