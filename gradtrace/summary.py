@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -41,40 +42,61 @@ def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_
         ((3,), 1.0, 3.0, 1)
     """
     with torch._C.DisableTorchFunction(), torch.no_grad():
-        return [_summarize_one(t, keep_limit) for t in tensors]
+        tensors = [t.detach() for t in tensors]
+        stats = _stats(tensors)
+        out = []
+        for t, st in zip(tensors, stats):
+            base = dict(shape=tuple(t.shape), dtype=dtype_name(t.dtype), device=str(t.device))
+            if _plain(t) and (keep_limit is None or t.numel() <= keep_limit):
+                base["values"] = t.to("cpu", copy=True)
+            out.append(TensorSummary(**base, **st))  # type: ignore[arg-type]
+        return out
 
 
-def _summarize_one(t: torch.Tensor, keep_limit: int | None) -> TensorSummary:
-    shape = tuple(t.shape)
-    base = dict(shape=shape, dtype=dtype_name(t.dtype), device=str(t.device))
-    if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
-        return TensorSummary(**base)  # type: ignore[arg-type]
-    t = t.detach()
-    numel = t.numel()
-    values = None
-    if keep_limit is None or numel <= keep_limit:
-        values = t.to("cpu", copy=True)
-    if numel == 0:
-        return TensorSummary(**base, values=values)  # type: ignore[arg-type]
-    x = t
+def _plain(t: torch.Tensor) -> bool:
+    return t.layout == torch.strided and t.device.type != "meta" and not t.is_nested
+
+
+def _stats(tensors: list[torch.Tensor]) -> list[dict[str, float | int | None]]:
+    """min/max/mean/norm over finite elements and nan/inf counts, for many tensors at once.
+
+    Float tensors go through one batched ``_foreach_norm``; a finite norm proves there is no NaN
+    or Inf, so only the rare non-finite tensor pays for counting them.
+    """
+    out: list[dict[str, float | int | None]] = [{} for _ in tensors]
+    fast = [i for i, t in enumerate(tensors) if _plain(t) and t.numel()
+            and t.dtype in (torch.float32, torch.float64)]
+    slow = [i for i, t in enumerate(tensors) if _plain(t) and t.numel() and i not in set(fast)]
+    if fast:
+        norms = torch._foreach_norm([tensors[i] for i in fast])
+        parts = []
+        for i, n in zip(fast, norms):
+            lo, hi = torch.aminmax(tensors[i])
+            parts.append(torch.stack([lo, hi, tensors[i].mean(), n]).double())
+        for i, (lo, hi, mean, norm) in zip(fast, torch.stack(parts).tolist()):
+            if abs(norm) == float("inf") or norm != norm:
+                slow.append(i)
+            else:
+                out[i] = dict(min=lo, max=hi, mean=mean, norm=norm)
+    for i in slow:
+        out[i] = _stats_one(tensors[i])
+    return out
+
+
+def _stats_one(x: torch.Tensor) -> dict[str, float | int | None]:
     if x.is_complex():
         x = x.abs()
     if x.dtype == torch.bool:
         x = x.to(torch.uint8)
-    if not x.is_floating_point():
-        x = x.to(torch.float64)
-    elif x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
-    nan_mask = torch.isnan(x)
-    inf_mask = torch.isinf(x)
+    x = x.to(torch.float64)
+    nan_mask, inf_mask = torch.isnan(x), torch.isinf(x)
     nan, inf = int(nan_mask.sum()), int(inf_mask.sum())
     if nan or inf:
         x = x[~(nan_mask | inf_mask)]
     if x.numel() == 0:
-        return TensorSummary(**base, values=values, nan=nan, inf=inf)  # type: ignore[arg-type]
-    stats = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)]).tolist()
-    return TensorSummary(**base, values=values, min=stats[0], max=stats[1],  # type: ignore[arg-type]
-                         mean=stats[2], norm=stats[3], nan=nan, inf=inf)
+        return dict(nan=nan, inf=inf)
+    lo, hi, mean, norm = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)]).tolist()
+    return dict(min=lo, max=hi, mean=mean, norm=norm, nan=nan, inf=inf)
 
 
 class Keeper:
@@ -89,14 +111,24 @@ class Keeper:
     def __init__(self, keep_limit: int | None = DEFAULT_KEEP_LIMIT) -> None:
         self.keep_limit = keep_limit
         self._items: list[torch.Tensor | TensorSummary] = []
+        self._held: dict[int, tuple[int, weakref.ref[torch.Tensor], int]] = {}
 
     def _small(self, t: torch.Tensor) -> bool:
         return self.keep_limit is None or t.numel() <= self.keep_limit
 
     def keep(self, t: torch.Tensor) -> int:
-        t = t.detach()
-        self._items.append(t.clone() if self._small(t) else t)
-        return len(self._items) - 1
+        if self._small(t):
+            self._items.append(t.detach().clone())
+            return len(self._items) - 1
+        # The gradient a node sends is often the very tensor the next node receives: keep it
+        # once. A detached alias is held, so the autograd graph behind ``t`` is not kept alive.
+        held = self._held.get(id(t))
+        if held is not None and held[1]() is t and held[2] == t._version:
+            return held[0]
+        self._items.append(t.detach())
+        index = len(self._items) - 1
+        self._held[id(t)] = (index, weakref.ref(t), t._version)
+        return index
 
     def snapshot(self, t: torch.Tensor) -> int:
         t = t.detach()
@@ -110,7 +142,7 @@ class Keeper:
 
     def finish(self) -> list[TensorSummary]:
         """Summaries of everything kept, by index; drops every tensor reference."""
-        items, self._items = self._items, []
+        items, self._items, self._held = self._items, [], {}
         live = [i for i, x in enumerate(items) if isinstance(x, torch.Tensor)]
         done = summarize([items[i] for i in live], self.keep_limit)  # type: ignore[misc]
         for i, s in zip(live, done):

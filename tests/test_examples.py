@@ -1,0 +1,185 @@
+"""Each script in examples/ runs with plain ``python`` and prints what plain PyTorch computes.
+
+The expected numbers are computed here with torch (the oracle), never copied from a script's output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TOL = 1e-4  # torch prints 4 decimals (or 4 significant digits in e-notation)
+
+
+def run(name: str) -> str:
+    """Run ``examples/name`` as ``python examples/name`` would; return its stdout."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{proc.stderr}"
+    assert "Warning" not in proc.stderr, proc.stderr
+    return proc.stdout
+
+
+def printed(out: str, label: str) -> list[list[float]]:
+    """The numbers of each ``label tensor(...)`` line printed, flattened, in order of appearance."""
+    found = re.findall(r"(?m)^" + re.escape(label) + r"\s*tensor\(([^)]*)\)", out)
+    assert found, f"no {label!r} in output:\n{out}"
+    return [_numbers(body) for body in found]
+
+
+def _numbers(body: str) -> list[float]:
+    body = re.sub(r"(requires_grad|grad_fn|dtype)=\S*", "", body)
+    if "True" in body or "False" in body:
+        return [float(b == "True") for b in re.findall(r"True|False", body)]
+    return [float(n) for n in re.findall(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?", body)]
+
+
+def close(got: list[float], expected: torch.Tensor) -> bool:
+    want = expected.detach().flatten().tolist()
+    return len(got) == len(want) and all(math.isclose(g, w, abs_tol=TOL) for g, w in zip(got, want))
+
+
+def test_every_example_has_a_test() -> None:
+    tests = {n[5:7] for n in globals() if re.fullmatch(r"test_\d\d_\w+", n)}
+    scripts = {p.name[:2] for p in EXAMPLES.glob("[0-9][0-9]_*.py")}
+    assert scripts == tests
+
+
+def test_every_example_starts_with_a_one_line_docstring() -> None:
+    for path in sorted(EXAMPLES.glob("*.py")):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith('"""') and first.endswith('"""') and len(first) > 6, path.name
+
+
+def test_01_square() -> None:
+    out = run("01_square.py")
+    torch.manual_seed(0)
+    x = torch.rand(1, requires_grad=True)
+    (x**2).backward()
+    assert close(printed(out, "x:")[0], x)
+    assert close(printed(out, "y:")[0], x**2)
+    assert close(printed(out, "x.grad:")[0], 2 * x)
+    assert printed(out, "x.grad == 2*x:") == [[1.0]]
+
+
+def test_02_sum() -> None:
+    out = run("02_sum.py")
+    torch.manual_seed(0)
+    x = torch.rand([5])
+    assert close(printed(out, "x:")[0], x)
+    assert close(printed(out, "y:")[0], x.sum())
+    assert close(printed(out, "x.grad:")[0], torch.ones(5))
+
+
+def test_03_chain_rule() -> None:
+    out = run("03_chain_rule.py")
+    torch.manual_seed(0)
+    x = torch.rand(1)
+    assert close(printed(out, "x:")[0], x)
+    assert close(printed(out, "y:")[0], x.log() ** 2)
+    assert close(printed(out, "gradient of x:")[0], 2 * x.log() / x)
+
+
+def test_04_accumulation() -> None:
+    out = run("04_accumulation.py")
+    x_1 = torch.tensor([3.0], requires_grad=True)
+    x_2 = torch.tensor([2.0], requires_grad=True)
+    (x_1.cos() * x_2.log()).backward()
+    once_1, once_2 = x_1.grad.clone(), x_2.grad.clone()  # type: ignore[union-attr]
+    assert close(once_1.tolist(), -torch.sin(torch.tensor([3.0])) * math.log(2.0))
+    assert close(once_2.tolist(), torch.cos(torch.tensor([3.0])) / 2.0)
+    g1, g2 = printed(out, "x_1.grad:"), printed(out, "x_2.grad:")
+    assert len(g1) == len(g2) == 2
+    assert close(g1[0], once_1) and close(g2[0], once_2)
+    assert close(g1[1], 2 * once_1) and close(g2[1], 2 * once_2)  # accumulated, not replaced
+
+
+def _leaky(t: torch.Tensor, slope: float) -> torch.Tensor:
+    return torch.where(t >= 0, t, slope * t)
+
+
+def test_05_leaky_relu() -> None:
+    out = run("05_leaky_relu.py")
+    a = torch.arange(-10, 10).float()
+    assert close(printed(out, "leaky_relu(arange):")[0], _leaky(a, 0.01))
+    x = torch.tensor([1.0, -1.0], requires_grad=True)
+    F.leaky_relu(x, 0.01).sum().backward()
+    assert close(printed(out, "y:")[0], F.leaky_relu(x, 0.01).sum())
+    assert close(printed(out, "dy/dx:")[0], x.grad)  # type: ignore[arg-type]
+    x = torch.linspace(-5, 5, 11)
+    assert close(printed(out, "x:")[0], x)
+    # the lab's Function: slope 1 at 0 (only x < 0 gets 0.01)
+    assert close(printed(out, "x.grad:")[0], torch.where(x < 0, 0.01, 1.0))
+    assert close(printed(out, "LeakyReLU_Better()(x):")[0], _leaky(x, 0.01))
+
+
+def test_06_param_relu() -> None:
+    out = run("06_param_relu.py")
+    x = torch.linspace(-5, 5, 11)
+    assert close(printed(out, "y:")[0], _leaky(x, 0.25))
+    assert close(printed(out, "x.grad:")[0], torch.where(x < 0, 0.25, 1.0))
+
+
+def test_07_backprop_formula() -> None:
+    out = run("07_backprop_formula.py")
+    x = torch.tensor([1.0, 2.0, -1.0, 3.0, 5.0], requires_grad=True)
+    y = torch.log(torch.exp(x[0] * x[1]) ** 2 + torch.sin(x[2] + x[3] + x[4]) * x[4])
+    y.backward()
+    assert close(printed(out, "y:")[0], y)
+    got = [printed(out, f"dy/dx_{i}:")[0][0] for i in range(1, 6)]
+    assert close(got, x.grad)  # type: ignore[arg-type]
+    # and the values the lab's homework asks students to find by hand
+    assert close(got, torch.tensor([3.7730, 1.8865, 0.0651, 0.0651, 0.0765]))
+
+
+def test_08_sigmoid() -> None:
+    out = run("08_sigmoid.py")
+    w = torch.tensor([3.0, 0.0, 1.0, -3.0, 0.5])
+    x = torch.tensor([1.0, 2.0, -1.0, 3.0, 5.0], requires_grad=True)
+    y_hat = torch.sigmoid(w @ x)
+    truth = torch.tensor([1.0])
+    # the lab's bce_loss as written: log of the ground truth, not of y_hat
+    loss = -(y_hat * truth.log() + (1 - y_hat) * (1 - truth.log())).sum()
+    loss.backward()
+    assert close(printed(out, "y_hat:")[0], y_hat)
+    assert close(printed(out, "loss:")[0], loss)
+    assert close(printed(out, "x.grad:")[0], x.grad)  # type: ignore[arg-type]
+    assert close(printed(out, "x.grad:")[0], torch.tensor([0.0326, 0.0, 0.0109, -0.0326, 0.0054]))
+
+
+def test_09_mlp_cross_entropy() -> None:
+    out = run("09_mlp_cross_entropy.py")
+    # Same seed and the same order of random draws as the script: three Linear layers, then x.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 6), torch.nn.ReLU(),
+        torch.nn.Linear(6, 6), torch.nn.ReLU(),
+        torch.nn.Linear(6, 4),
+    )
+    x = torch.rand(10, 5)
+    targets = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+    loss = F.cross_entropy(model(x), targets)  # the oracle: torch's own cross-entropy
+    loss.backward()
+    first = model[0]
+    assert isinstance(first, torch.nn.Linear)
+    assert close(printed(out, "loss:")[0], loss)
+    assert close(printed(out, "fc1.weight.grad:")[0], first.weight.grad)  # type: ignore[arg-type]
+    assert close(printed(out, "fc1.bias.grad:")[0], first.bias.grad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("label, body, numbers", [
+    ("y:", "y: tensor([0.2463], grad_fn=<PowBackward0>)", [0.2463]),
+    ("g:", "g: tensor([[ 0.0000e+00, -4.6931e-03],\n        [ 1.5e-02, 2.]])",
+     [0, -4.6931e-3, 0.015, 2]),
+])
+def test_printed_parses_what_torch_prints(label: str, body: str, numbers: list[float]) -> None:
+    assert printed(body, label) == [numbers]
