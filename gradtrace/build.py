@@ -46,7 +46,10 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     named: set[int] = set()
     last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
     for s in rec.steps:
-        if s.name is not None or s.hint is not None:
+        if s.grad_of is not None and s.name is None:
+            names[s.index] = f"{names[s.grad_of]}.grad"
+            named.add(s.index)
+        elif s.name is not None or s.hint is not None:
             names[s.index] = s.name or s.hint  # type: ignore[assignment]
             named.add(s.index)
         elif s.op.endswith("_") or s.op == "setitem":

@@ -9,6 +9,7 @@ is. Everything is summarised and named once, in :meth:`Recorder.stop`.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 import weakref
@@ -29,6 +30,7 @@ from gradtrace.summary import DEFAULT_KEEP_LIMIT, Keeper
 
 __all__ = ["Recorder", "RawStep"]
 
+_OPTIM_DIR = os.path.dirname(torch.optim.__file__)
 _MAX_INNER_NODES = 64  # nodes one composite op may create that gradtrace follows
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
 
@@ -51,6 +53,7 @@ class RawStep:
     name: str | None = None
     hint: str | None = None  # a weaker name: the module whose output this is
     retained: bool = False
+    grad_of: int | None = None  # this tensor is the .grad of that step's tensor
     ref: Any = None  # weakref to a leaf, to read its final requires_grad
 
 
@@ -93,6 +96,8 @@ class Recorder:
         self._statements: dict[str, dict[int, Statement]] = {}
         self._mode: _Mode | None = None
         self._last_seq = -1
+        self._internal = False
+        self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
         #: the outermost user frame to read names from (the frame that opened the trace)
         self.root: types.FrameType | None = None
 
@@ -128,7 +133,11 @@ class Recorder:
         info = op_info(func)
         if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
                 or torch.compiler.is_compiling():
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
+            if info.name == "grad" and isinstance(out, torch.Tensor) and args:
+                # reading x.grad: if that tensor is used later, it is called "x.grad"
+                self._grad_reads[id(out)] = (weakref.ref(out), args[0])
+            return out
         if info.backward:
             return self._on_backward(info, func, args, kwargs)
         targets: list[torch.Tensor] = []
@@ -162,6 +171,8 @@ class Recorder:
     def _record(self, info: OpInfo, args: tuple, kwargs: dict, outputs: list[torch.Tensor],
                 inplace: bool, origin: str = "op") -> None:
         frame, line, stmt = self._where()
+        if self._internal:
+            return
         if frame is not None:  # first: the previous statement's names refer to older versions
             self._note_position(frame, stmt)
         inputs: list[int] = []
@@ -223,6 +234,11 @@ class Recorder:
         known = self._tensors.get(id(t))
         if known is not None and known[0]() is t:
             return known[1]
+        grad_read = self._grad_reads.get(id(t))
+        if grad_read is not None and grad_read[0]() is t:
+            step = self._new_step("grad", [], [], "input", t, line, stmt)
+            step.grad_of = self._step_of(grad_read[1], frame, line, stmt)
+            return step.index
         param = self._param_names.get(id(t))
         if frame is None and param is None:
             frame, line, stmt = self._where()
@@ -337,10 +353,11 @@ class Recorder:
     def _name_module_tree(self, root: torch.nn.Module, path: str) -> None:
         for sub, m in root.named_modules(remove_duplicate=False):
             self._module_paths.setdefault(id(m), f"{path}.{sub}" if sub else path)
-        for sub, p in root.named_parameters(remove_duplicate=False):
-            self._param_names.setdefault(id(p), ("parameter", f"{path}.{sub}"))
-        for sub, b in root.named_buffers(remove_duplicate=False):
-            self._param_names.setdefault(id(b), ("buffer", f"{path}.{sub}"))
+        named = [("parameter", *p) for p in root.named_parameters(remove_duplicate=False)]
+        named += [("buffer", *b) for b in root.named_buffers(remove_duplicate=False)]
+        for origin, sub, t in named:
+            self._param_names.setdefault(id(t), (origin, f"{path}.{sub}"))
+            self._name(t, self._param_names[id(t)][1])  # made inside the trace: name it now
 
     def _bind(self, name: str, value: object) -> None:
         if isinstance(value, torch.Tensor):
@@ -383,7 +400,12 @@ class Recorder:
         """The innermost frame of the user's code, its line, and the statement running there."""
         f = sys._getframe(2)
         files = self.files
+        self._internal = False
         while f is not None and f.f_code.co_filename not in files:
+            if f.f_code.co_name == "__init__" or f.f_code.co_filename.startswith(_OPTIM_DIR):
+                # a library building a module or an optimizer updating parameters: its own
+                # bookkeeping (torch.empty, kaiming_uniform_, _foreach_add_), not the user's math
+                self._internal = True
             f = f.f_back
         if f is None:
             return None, None, None
