@@ -231,3 +231,37 @@ def test_code_with_no_tensors() -> None:
     assert total == 45 and t.steps == () and t.warnings == []
     with pytest.raises(TraceLookupError, match="recorded no tensors"):
         t.value("total")
+
+
+def test_module_built_inside_the_trace_records_only_the_math() -> None:
+    torch.manual_seed(0)
+    with trace() as t:
+        model = torch.nn.Linear(3, 2)
+        model.weight.data = torch.ones(2, 3)
+        out = model(torch.ones(1, 3)).sum()
+        out.backward()
+    ops = [s.op for s in t.steps]
+    assert "empty" not in ops and "kaiming_uniform_" not in ops and "uniform_" not in ops
+    assert torch.equal(t.grad("model.weight"), model.weight.grad)
+    assert torch.equal(t.value("model.weight"), torch.ones(2, 3))
+
+
+def test_optimizer_updates_are_not_steps() -> None:
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    with trace() as t:
+        loss = (w * w).sum()
+        loss.backward()
+        opt.step()
+    assert [s.name for s in t.steps] == ["w", "mul(w, w)", "loss"]
+    assert torch.equal(w.detach(), torch.tensor([0.8, 1.6]))
+
+
+def test_reading_x_grad_is_named_after_x() -> None:
+    with trace() as t:
+        x = torch.tensor([2.0], requires_grad=True)
+        y = x**2
+        y.backward()
+        check = x.grad == 2 * x
+    assert "x.grad" in t.names
+    assert t.step("check").inputs[0] == t.step("x.grad").step
