@@ -1,0 +1,263 @@
+"""Plain-text report: exact strings at a fixed width, on hand-built Traces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gradtrace.diagnostics
+from gradtrace.diagnostics import Diagnostic
+from gradtrace.model import (
+    BackwardPass,
+    BackwardStep,
+    ForwardStep,
+    GradientEdge,
+    TensorSummary,
+    Trace,
+)
+from gradtrace.render.text import to_text
+
+SOURCE = ["x_1 = torch.tensor([3.0], requires_grad=True)",
+          "x_2 = torch.tensor([2.0], requires_grad=True)",
+          "c = x_1.cos() * x_2.log()", "c.backward()"]
+
+
+def lab_trace(passes: int = 1) -> Trace:
+    """The lab example, recorded by hand; every number comes from plain torch autograd."""
+    S = TensorSummary.of
+    x_1 = torch.tensor([3.0], requires_grad=True)
+    x_2 = torch.tensor([2.0], requires_grad=True)
+    steps = [ForwardStep(1, "x_1", "tensor", (), S(x_1), requires_grad=True, line=1,
+                         source=SOURCE[0]),
+             ForwardStep(2, "x_2", "tensor", (), S(x_2), requires_grad=True, line=2,
+                         source=SOURCE[1])]
+    backward, runs = [], []
+    for k in range(passes):
+        n, line = 2 + 3 * k, 3 + 2 * k
+        a, b = x_1.cos(), x_2.log()
+        c = a * b
+        for kept in (a, b, c):
+            kept.retain_grad()
+        before = [None if x.grad is None else x.grad.clone() for x in (x_1, x_2)]
+        c.backward()
+        added = [x.grad - (0 if g is None else g) for x, g in zip((x_1, x_2), before)]
+        steps += [ForwardStep(n + 1, "cos(x_1)", "cos", (1,), S(a), "CosBackward0", True, False,
+                              line=line, source=SOURCE[2]),
+                  ForwardStep(n + 2, "log(x_2)", "log", (2,), S(b), "LogBackward0", True, False,
+                              line=line, source=SOURCE[2]),
+                  ForwardStep(n + 3, "c", "mul", (n + 1, n + 2), S(c), "MulBackward0", True,
+                              False, line=line, source=SOURCE[2])]
+
+        accumulate = [BackwardStep(5 - 2 * i, k + 1, "AccumulateGrad", i + 1, f"x_{i + 1}",
+                                   S(added[i]), kind="accumulate",
+                                   grad_before=None if before[i] is None else S(before[i]),
+                                   grad_after=S(x.grad)) for i, x in enumerate((x_1, x_2))]
+
+        backward += [
+            BackwardStep(1, k + 1, "MulBackward0", n + 3, "c", S(c.grad),
+                         (GradientEdge(n + 1, "cos(x_1)", S(a.grad)),
+                          GradientEdge(n + 2, "log(x_2)", S(b.grad)))),
+            BackwardStep(2, k + 1, "LogBackward0", n + 2, "log(x_2)", S(b.grad),
+                         (GradientEdge(2, "x_2", S(added[1])),)),
+            accumulate[1],
+            BackwardStep(4, k + 1, "CosBackward0", n + 1, "cos(x_1)", S(a.grad),
+                         (GradientEdge(1, "x_1", S(added[0])),)),
+            accumulate[0],
+        ]
+        runs.append(BackwardPass(k + 1, "backward", (n + 3,), line=line + 1, source=SOURCE[3]))
+    return Trace(tuple(steps), tuple(backward), tuple(runs))
+
+
+@pytest.fixture
+def no_rules(monkeypatch: pytest.MonkeyPatch) -> list[Diagnostic]:
+    """Make trace.warnings return exactly the list this fixture gives (empty unless filled)."""
+    found: list[Diagnostic] = []
+    monkeypatch.setattr(gradtrace.diagnostics, "diagnose", lambda trace: list(found))
+    return found
+
+
+def test_empty_trace() -> None:
+    assert to_text(Trace(), width=100) == (
+        "gradtrace: nothing traced: the code ran no torch operations.")
+    assert str(Trace()) == to_text(Trace())
+
+
+def test_empty_trace_that_failed() -> None:
+    t = Trace(error="NameError: name 'y' is not defined", error_line=2)
+    assert to_text(t, width=100) == (
+        "gradtrace: nothing traced: the code ran no torch operations.\n"
+        "stopped by NameError: name 'y' is not defined at line 2")
+
+
+LAB_100 = """\
+gradtrace: 5 forward steps, 1 backward pass, no warnings
+
+forward
+step  name      op      inputs              shape  value    grad_fn       line  source
+   1  x_1       tensor                      (1,)   3.0000   leaf             1  x_1 = torch.tensor(…
+   2  x_2       tensor                      (1,)   2.0000   leaf             2  x_2 = torch.tensor(…
+   3  cos(x_1)  cos     x_1                 (1,)   -0.9900  CosBackward0     3  c = x_1.cos() * x_2…
+   4  log(x_2)  log     x_2                 (1,)   0.6931   LogBackward0     3
+   5  c         mul     cos(x_1), log(x_2)  (1,)   -0.6862  MulBackward0     3
+
+backward pass 1: c.backward() at line 4
+step  node            tensor    grad in  grad out
+   1  MulBackward0    c         1.0000   cos(x_1) <- 0.6931, log(x_2) <- -0.9900
+   2  LogBackward0    log(x_2)  -0.9900  x_2 <- -0.4950
+   3  AccumulateGrad  x_2       -0.4950  x_2.grad: None -> -0.4950
+   4  CosBackward0    cos(x_1)  0.6931   x_1 <- -0.0978
+   5  AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978"""
+
+
+def test_lab_example_exact(no_rules: list[Diagnostic]) -> None:
+    assert to_text(lab_trace(), width=100) == LAB_100
+
+
+ACCUMULATION_100 = """\
+gradtrace: 8 forward steps, 2 backward passes, 1 warning
+
+! accumulation  x_1.grad held -0.0978 before backward pass 2 (line 6) and now holds -0.1956. Set
+                x_1.grad = None (or call optimizer.zero_grad()) before backward unless you mean to
+                sum gradients.
+
+forward
+step  name      op      inputs              shape  value    grad_fn       line  source
+   1  x_1       tensor                      (1,)   3.0000   leaf             1  x_1 = torch.tensor(…
+   2  x_2       tensor                      (1,)   2.0000   leaf             2  x_2 = torch.tensor(…
+   3  cos(x_1)  cos     x_1                 (1,)   -0.9900  CosBackward0     3  c = x_1.cos() * x_2…
+   4  log(x_2)  log     x_2                 (1,)   0.6931   LogBackward0     3
+   5  c         mul     cos(x_1), log(x_2)  (1,)   -0.6862  MulBackward0     3
+   6  cos(x_1)  cos     x_1                 (1,)   -0.9900  CosBackward0     5  c = x_1.cos() * x_2…
+   7  log(x_2)  log     x_2                 (1,)   0.6931   LogBackward0     5
+   8  c         mul     cos(x_1), log(x_2)  (1,)   -0.6862  MulBackward0     5
+
+backward pass 1: c.backward() at line 4
+step  node            tensor    grad in  grad out
+   1  MulBackward0    c         1.0000   cos(x_1) <- 0.6931, log(x_2) <- -0.9900
+   2  LogBackward0    log(x_2)  -0.9900  x_2 <- -0.4950
+   3  AccumulateGrad  x_2       -0.4950  x_2.grad: None -> -0.4950
+   4  CosBackward0    cos(x_1)  0.6931   x_1 <- -0.0978
+   5  AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978
+
+backward pass 2: c.backward() at line 6
+step  node            tensor    grad in  grad out
+   1  MulBackward0    c         1.0000   cos(x_1) <- 0.6931, log(x_2) <- -0.9900
+   2  LogBackward0    log(x_2)  -0.9900  x_2 <- -0.4950
+   3  AccumulateGrad  x_2       -0.4950  x_2.grad: -0.4950 -> -0.9900
+   4  CosBackward0    cos(x_1)  0.6931   x_1 <- -0.0978
+   5  AccumulateGrad  x_1       -0.0978  x_1.grad: -0.0978 -> -0.1956"""
+
+
+def test_accumulation_exact(no_rules: list[Diagnostic]) -> None:
+    no_rules.append(Diagnostic(
+        "accumulation",
+        "x_1.grad held -0.0978 before backward pass 2 (line 6) and now holds -0.1956.",
+        "Set x_1.grad = None (or call optimizer.zero_grad()) before backward unless you mean "
+        "to sum gradients."))
+    assert to_text(lab_trace(2), width=100) == ACCUMULATION_100
+
+
+def test_real_accumulation_rule_is_shown_first() -> None:
+    text = to_text(lab_trace(2), width=100)
+    lines = text.splitlines()
+    assert lines[0].startswith("gradtrace: 8 forward steps, 2 backward passes, 2 warnings")
+    assert lines[2].startswith("! accumulation  ")
+    assert text.index("! accumulation") < text.index("forward\n")
+
+
+def test_forward_only(no_rules: list[Diagnostic]) -> None:
+    t = Trace(steps=lab_trace().steps[:1])
+    assert to_text(t, width=64) == (
+        "gradtrace: 1 forward step, 0 backward passes, no warnings\n\n"
+        "forward\n"
+        "step  name  op      shape  value   grad_fn  line  source\n"
+        "   1  x_1   tensor  (1,)   3.0000  leaf        1  x_1 = torch.t…\n\n"
+        "no backward pass ran (call .backward() on a scalar result to see\n"
+        "gradients)")
+
+
+def test_narrow_width_gives_up_source_before_values(no_rules: list[Diagnostic]) -> None:
+    text = to_text(lab_trace(), width=60)
+    assert "source" not in text and "x_1 = " not in text
+    assert "   5  c         mul     cos(x_1…  (1,)   -0.6862  MulBackwa…" in text.splitlines()
+    assert "source" not in to_text(lab_trace(), width=40) and "value" in text
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_fits_width(width: int) -> None:
+    for line in to_text(lab_trace(2), width=width).splitlines():
+        assert len(line) <= width, line
+
+
+def test_max_rows(no_rules: list[Diagnostic]) -> None:
+    text = to_text(lab_trace(), width=100, max_rows=2)
+    assert "… 3 more rows" in text
+    assert "   3  cos(x_1)" not in text
+    assert "   2  LogBackward0" in text and "AccumulateGrad" not in text
+
+
+def test_error_notes_and_pass_error(no_rules: list[Diagnostic]) -> None:
+    lab = lab_trace()
+    t = Trace(lab.steps, lab.backward_steps,
+              (BackwardPass(1, "backward", line=4, error="RuntimeError: boom"),),
+              error="RuntimeError: boom", error_line=4, notes=("retain_grad is off",))
+    text = to_text(t, width=100)
+    assert "backward pass 1: backward at line 4\n" in text
+    assert text.endswith("note: retain_grad is off\nstopped by RuntimeError: boom at line 4")
+    assert "AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978\n" \
+        "stopped by RuntimeError: boom\n\nnote:" in text
+
+
+def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "50")
+    assert max(len(line) for line in to_text(lab_trace()).splitlines()) <= 50
+
+
+# -- format_value: the previews every renderer shows -----------------------------------------
+def fmt(t: torch.Tensor, **kw: int | bool) -> str:
+    from gradtrace.render.format import format_value
+
+    return format_value(TensorSummary.of(t), **kw)
+
+
+def test_format_scalars() -> None:
+    assert fmt(torch.tensor(3.0).cos()) == "-0.9900"
+    assert fmt(torch.tensor([3.0]).cos()) == "-0.9900"
+    assert fmt(torch.tensor([[2.0]]).log()) == "0.6931"
+    assert fmt(torch.tensor(1.0) / 81_000) == "1.2346e-05"
+    assert fmt(torch.tensor(123456.0) * 2) == "2.4691e+05"
+    assert fmt(torch.tensor(0.0) * 5) == "0.0000"
+
+
+def test_format_ints_and_bools() -> None:
+    assert fmt(torch.tensor(1) + 2) == "3"
+    assert fmt(torch.arange(4).reshape(2, 2) + 1) == "[[1, 2], [3, 4]]"
+    assert fmt(torch.tensor([1.0, -1.0]) > 0) == "[True, False]"
+    assert fmt(torch.ones(3, 3) > 0) == "(3, 3) 9 True"
+    assert fmt(torch.arange(10)) == "(10,) mean=4.5 min=0 max=9"
+
+
+def test_format_small_and_large() -> None:
+    assert fmt(torch.tensor([1.0, 0.1]) ** 2) == "[1.0000, 0.0100]"
+    assert fmt(torch.linspace(-1.2, 3.4, 100)) == "(100,) mean=1.1 min=-1.2 max=3.4"
+    assert fmt(torch.zeros(64, 256)) == "(64, 256) mean=0 min=0 max=0"
+    assert fmt(torch.arange(4.0), max_items=3) == "(4,) mean=1.5 min=0 max=3"
+    assert fmt(torch.zeros(0)) == "[]"
+    assert fmt(torch.linspace(-1.2, 3.4, 100), shape=False) == "mean=1.1 min=-1.2 max=3.4"
+
+
+def test_format_nan_inf() -> None:
+    t = torch.tensor([1.0, 0.0, -1.0, 3.0, 5.0, 7.0, 9.0]).log()  # 1 -inf, 1 nan
+    assert fmt(t) == "(7,) mean=1.37 min=0 max=2.197 (1 nan, 1 inf)"
+    assert fmt(torch.full((8,), -1.0).sqrt()) == "(8,) (8 nan)"
+    assert fmt(torch.tensor([0.0, -1.0]).log()) == "[-inf, nan]"
+
+
+def test_format_none_and_unkept() -> None:
+    from gradtrace.render.format import format_shape, format_value
+
+    assert format_value(None) == "None"
+    assert format_value(TensorSummary((64, 256), "float32")) == "(64, 256) float32"
+    assert format_value(TensorSummary.of(torch.tensor([2.0]).exp(), keep=False)) == "7.3891"
+    assert format_shape(()) == "()" and format_shape((1,)) == "(1,)"
+    assert format_shape(torch.zeros(64, 256).shape) == "(64, 256)"
