@@ -164,7 +164,7 @@ def _backward(p: BackwardPass, steps: list[BackwardStep], width: int,
             for b in steps]
     if rows:
         lines += _table(_BACKWARD, rows, width, max_rows, right=("step",),
-                        shrink=[("grad out", "tensor", "node"), ("grad in",)], keep=_BACKWARD)
+                        shrink=[("grad out", "grad in"), ("tensor",), ("node",)], keep=_BACKWARD)
     else:
         lines.append("no backward steps were recorded")
     if p.error:
