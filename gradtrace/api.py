@@ -57,7 +57,7 @@ class TraceContext:
         files = self.files or [caller.f_code.co_filename]
         self._recorder = Recorder(files, retain_grad=self.retain_grad,
                                   full_values=self.full_values)
-        self._recorder.root = caller if caller.f_code.co_filename in files else None
+        self._recorder.locator.root = caller if caller.f_code.co_filename in files else None
         self._trace = Trace()
         self._recorder.start()
         return self._trace

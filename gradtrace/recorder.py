@@ -9,8 +9,6 @@ is. Everything is summarised and named once, in :meth:`Recorder.stop`.
 
 from __future__ import annotations
 
-import os
-import sys
 import types
 import weakref
 from collections.abc import Iterable
@@ -24,13 +22,14 @@ from gradtrace import patches
 from gradtrace.backward import BackwardRecorder
 from gradtrace.build import build_trace
 from gradtrace.model import Trace
-from gradtrace.naming import Namer, Statement, statements_of
+from gradtrace.frames import Locator
+from gradtrace.modules import ModuleTracker
+from gradtrace.naming import Statement
 from gradtrace.ops import OpInfo, op_info
 from gradtrace.summary import DEFAULT_KEEP_LIMIT, Keeper
 
 __all__ = ["Recorder", "RawStep"]
 
-_OPTIM_DIR = os.path.dirname(torch.optim.__file__)
 _MAX_INNER_NODES = 64  # nodes one composite op may create that gradtrace follows
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
 
@@ -85,21 +84,15 @@ class Recorder:
         self.backward = BackwardRecorder(self.keeper)
         self.steps: list[RawStep] = []
         self.busy = False
-        self._namer = Namer(self._bind)
+        self.locator = Locator(self.files, self._bind)
+        self.modules = ModuleTracker()
         self._tensors: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, step)
         self._tensor_ids: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, tensor no.)
         self._leaf_nodes: dict[int, Any] = {}  # id(AccumulateGrad) -> node, hooked once each
         self._foreign_nodes: dict[int, Any] = {}
-        self._modules: list[str] = []
-        self._module_paths: dict[int, str] = {}
-        self._param_names: dict[int, tuple[str, str]] = {}
-        self._statements: dict[str, dict[int, Statement]] = {}
         self._mode: _Mode | None = None
         self._last_seq = -1
-        self._internal = False
         self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
-        #: the outermost user frame to read names from (the frame that opened the trace)
-        self.root: types.FrameType | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -125,7 +118,7 @@ class Recorder:
                 self.backward.close()
             finally:
                 patches.deactivate(self)
-        self._namer.flush()
+        self.locator.flush()
         return build_trace(self, error)
 
     # -- forward ------------------------------------------------------------------------------
@@ -170,11 +163,11 @@ class Recorder:
 
     def _record(self, info: OpInfo, args: tuple, kwargs: dict, outputs: list[torch.Tensor],
                 inplace: bool, origin: str = "op") -> None:
-        frame, line, stmt = self._where()
-        if self._internal:
+        frame, line, stmt = self.locator.where(3)
+        if self.locator.internal:
             return
         if frame is not None:  # first: the previous statement's names refer to older versions
-            self._note_position(frame, stmt)
+            self.locator.note(frame, stmt)
         inputs: list[int] = []
         parts: list[int | str] = []
         seen_inputs: list[torch.Tensor] = []
@@ -218,7 +211,7 @@ class Recorder:
             tensor=self._tensor_no(t), value=self.keeper.keep(t),
             grad_fn=node.name() if node is not None else None, requires_grad=t.requires_grad,
             is_leaf=t.is_leaf, line=line, source=_source_text(stmt, line),
-            module=self._modules[-1] if self._modules else None, name=name)
+            module=self.modules.current, name=name)
         if t.is_leaf:
             step.ref = weakref.ref(t)
         if self.retain_grad and t.requires_grad and not t.is_leaf:
@@ -239,10 +232,10 @@ class Recorder:
             step = self._new_step("grad", [], [], "input", t, line, stmt)
             step.grad_of = self._step_of(grad_read[1], frame, line, stmt)
             return step.index
-        param = self._param_names.get(id(t))
+        param = self.modules.tensor_name(t)
         if frame is None and param is None:
-            frame, line, stmt = self._where()
-        origin, name = param if param is not None else ("input", _local_name(frame, t, self.files))
+            frame, line, stmt = self.locator.where(3)
+        origin, name = param or ("input", self.locator.local_name(frame, t))
         step = self._new_step("", [], [], origin, t, line, stmt, name)
         if t.grad_fn is not None:  # a graph built before the trace: hook its last node
             node = t.grad_fn
@@ -311,9 +304,9 @@ class Recorder:
     # -- backward -----------------------------------------------------------------------------
     def _on_backward(self, info: OpInfo, func: Any, args: tuple, kwargs: dict) -> Any:
         with torch._C.DisableTorchFunction():
-            frame, line, stmt = self._where()
+            frame, line, stmt = self.locator.where(3)
             if frame is not None:
-                self._note_position(frame, stmt)
+                self.locator.note(frame, stmt)
             first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
             roots = [self._step_of(t, frame, line, stmt) for t in _tensors_in(first)]
             p = self.backward.begin(info.backward or "", roots, line, _source_text(stmt, line))
@@ -332,32 +325,18 @@ class Recorder:
 
     # -- modules and names ----------------------------------------------------------------------
     def enter_module(self, module: torch.nn.Module) -> None:
-        path = self._module_paths.get(id(module))
-        if path is None:
-            frame, _, _ = self._where()
-            path = _local_name(frame, module, self.files) or type(module).__name__
-            self._name_module_tree(module, path)
-        self._modules.append(path)
+        frame = self.locator.where(3)[0]
+        named = self.modules.enter(module, lambda m: self.locator.local_name(frame, m))
+        for _, name, t in named:  # parameters made inside the trace: name their steps now
+            self._name(t, name)
 
     def exit_module(self, module: torch.nn.Module, output: Any) -> None:
-        path = self._module_paths.get(id(module))
+        path = self.modules.exit(module)
         for t in _tensors_in(output):  # unnamed module outputs are called after the module
             known = self._tensors.get(id(t))
             if known is not None and known[0]() is t and path is not None:
                 step = self.steps[known[1] - 1]
                 step.hint = step.hint or path
-        while self._modules:  # pop through modules whose forward raised
-            if self._modules.pop() == path:
-                break
-
-    def _name_module_tree(self, root: torch.nn.Module, path: str) -> None:
-        for sub, m in root.named_modules(remove_duplicate=False):
-            self._module_paths.setdefault(id(m), f"{path}.{sub}" if sub else path)
-        named = [("parameter", *p) for p in root.named_parameters(remove_duplicate=False)]
-        named += [("buffer", *b) for b in root.named_buffers(remove_duplicate=False)]
-        for origin, sub, t in named:
-            self._param_names.setdefault(id(t), (origin, f"{path}.{sub}"))
-            self._name(t, self._param_names[id(t)][1])  # made inside the trace: name it now
 
     def _bind(self, name: str, value: object) -> None:
         if isinstance(value, torch.Tensor):
@@ -374,43 +353,6 @@ class Recorder:
             if step.name is None:
                 step.name = name
 
-    def _note_position(self, frame: types.FrameType, stmt: Statement | None) -> None:
-        """Tell the namer where the user's code is: the op's frame and the frames that called it.
-
-        An outer frame is mid-statement too (``y = model(x)`` while ``forward`` runs in the same
-        file); its targets are read when it moves on.
-        """
-        namer = self._namer
-        namer.at(frame, stmt)
-        root, files = self.root, self.files
-        f = frame
-        while f is not root and f.f_back is not None:
-            f = f.f_back
-            if f.f_code.co_filename in files and not namer.at(f, self._statement(f), False):
-                break
-
-    def _statement(self, f: types.FrameType) -> Statement | None:
-        filename = f.f_code.co_filename
-        table = self._statements.get(filename)
-        if table is None:
-            table = self._statements[filename] = statements_of(filename)
-        return table.get(f.f_lineno)
-
-    def _where(self) -> tuple[types.FrameType | None, int | None, Statement | None]:
-        """The innermost frame of the user's code, its line, and the statement running there."""
-        f = sys._getframe(2)
-        files = self.files
-        self._internal = False
-        while f is not None and f.f_code.co_filename not in files:
-            if f.f_code.co_name == "__init__" or f.f_code.co_filename.startswith(_OPTIM_DIR):
-                # a library building a module or an optimizer updating parameters: its own
-                # bookkeeping (torch.empty, kaiming_uniform_, _foreach_add_), not the user's math
-                self._internal = True
-            f = f.f_back
-        if f is None:
-            return None, None, None
-        return f, f.f_lineno, self._statement(f)
-
 
 def _tensors_in(value: Any) -> list[torch.Tensor]:
     if isinstance(value, torch.Tensor):
@@ -418,16 +360,6 @@ def _tensors_in(value: Any) -> list[torch.Tensor]:
     if isinstance(value, (tuple, list)):
         return [v for v in value if isinstance(v, torch.Tensor)]
     return []
-
-
-def _local_name(frame: types.FrameType | None, obj: object, files: frozenset[str]) -> str | None:
-    """A variable that holds ``obj`` in the user's frame or the user's frames that called it."""
-    while frame is not None and frame.f_code.co_filename in files:
-        for k, v in frame.f_locals.items():
-            if v is obj and not k.startswith("_"):
-                return k
-        frame = frame.f_back
-    return None
 
 
 def _literal(a: object) -> str | None:
