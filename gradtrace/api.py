@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from gradtrace.model import Trace
+from gradtrace.model import Settings, Trace
 from gradtrace.recorder import Recorder
 
 __all__ = ["trace", "TraceContext"]
@@ -39,15 +39,32 @@ class TraceContext:
         full_values: keep every tensor and gradient whole, so ``Trace.value`` / ``Trace.grad``
             work for big tensors too (by default only tensors of up to 4096 elements are kept
             whole; the rest as shape and statistics).
+        check: compare each custom ``torch.autograd.Function``'s backward with finite
+            differences on the values it received (its first three calls per class).
+        ignore: warning kinds not to report, e.g. ``["accumulation"]`` when summing gradients
+            over micro-batches on purpose (see ``gradtrace.diagnostics.KINDS``).
+        vanishing_below, exploding_above: gradient norms of leaves and parameters outside
+            these bounds are reported as vanishing or exploding.
         files: source files whose lines are shown and whose variables name the tensors; by
             default the file of the code that opened the ``with`` block or defined the function.
     """
 
     def __init__(self, *, show: bool = True, retain_grad: bool = True, full_values: bool = False,
+                 check: bool = False, ignore: Iterable[str] = (),
+                 vanishing_below: float = 1e-7, exploding_above: float = 1e3,
                  files: Iterable[str] | None = None) -> None:
+        from gradtrace.diagnostics import KINDS
+
+        self.ignore = tuple(ignore) if not isinstance(ignore, str) else (ignore,)
+        unknown = sorted(set(self.ignore) - set(KINDS))
+        if unknown:
+            raise ValueError(f"gradtrace: unknown warning kind(s) {unknown} in ignore=; "
+                             f"kinds are {', '.join(KINDS)}")
         self.show = show
         self.retain_grad = retain_grad
         self.full_values = full_values
+        self.check = check
+        self.settings = Settings(self.ignore, vanishing_below, exploding_above)
         self.files = None if files is None else list(files)
         self._recorder: Recorder | None = None
         self._trace: Trace | None = None
@@ -56,7 +73,8 @@ class TraceContext:
         caller = sys._getframe(1)
         files = self.files or [caller.f_code.co_filename]
         self._recorder = Recorder(files, retain_grad=self.retain_grad,
-                                  full_values=self.full_values)
+                                  full_values=self.full_values, check=self.check,
+                                  settings=self.settings)
         self._recorder.locator.root = caller if caller.f_code.co_filename in files else None
         self._trace = Trace()
         self._recorder.start()
@@ -69,7 +87,10 @@ class TraceContext:
         self._trace._fill(recorder.stop(exc))
 
     def __call__(self, func: F) -> F:
-        options = dict(show=self.show, retain_grad=self.retain_grad, full_values=self.full_values)
+        options = dict(show=self.show, retain_grad=self.retain_grad, full_values=self.full_values,
+                       check=self.check, ignore=self.ignore,
+                       vanishing_below=self.settings.vanishing_below,
+                       exploding_above=self.settings.exploding_above)
         files = self.files
 
         @functools.wraps(func)
@@ -98,7 +119,8 @@ class TraceContext:
 def trace(func: F, /) -> F: ...
 @overload
 def trace(*, show: bool = True, retain_grad: bool = True, full_values: bool = False,
-          files: Iterable[str] | None = None) -> TraceContext: ...
+          check: bool = False, ignore: Iterable[str] = (), vanishing_below: float = 1e-7,
+          exploding_above: float = 1e3, files: Iterable[str] | None = None) -> TraceContext: ...
 def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Trace PyTorch code: ``with trace() as t:``, ``@trace`` or ``@trace(show=False)``.
 

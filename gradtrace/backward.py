@@ -40,6 +40,7 @@ class RawBackward:
     edges: list[tuple[int | None, str, int | None]] = field(default_factory=list)
     before: int | None = None
     after: int | None = None
+    finished: bool = False
 
 
 class BackwardRecorder:
@@ -98,6 +99,7 @@ class BackwardRecorder:
             if not running:
                 return
             raw = running.pop()
+            raw.finished = True
             raw.edges = [(*(edges[i] if i < len(edges) else (None, "")), _kept(keep, grad_inputs, i))
                          for i in range(len(grad_inputs))]
 
@@ -123,6 +125,7 @@ class BackwardRecorder:
             if not running:
                 return
             raw = running.pop()
+            raw.finished = True
             t = ref()
             if raw.before is None:
                 raw.after = raw.grad_in  # a fresh .grad is what arrived
@@ -140,7 +143,7 @@ class BackwardRecorder:
                 break
             if b.owner == step and b.kind in ("node", "accumulate"):
                 return  # its node ran too (to reach another input): that step holds the gradient
-        raw = RawBackward("capture", "autograd.grad", step, index)
+        raw = RawBackward("capture", "autograd.grad", step, index, finished=True)
         raw.grad_in = None if grad is None else self.keeper.keep(grad)
         self.steps.append(raw)
 

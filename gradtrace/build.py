@@ -9,7 +9,15 @@ from __future__ import annotations
 import traceback
 from typing import TYPE_CHECKING
 
-from gradtrace.model import BackwardPass, BackwardStep, ForwardStep, GradientEdge, TensorSummary, Trace
+from gradtrace.model import (
+    BackwardPass,
+    BackwardStep,
+    Event,
+    ForwardStep,
+    GradientEdge,
+    TensorSummary,
+    Trace,
+)
 
 if TYPE_CHECKING:
     from gradtrace.recorder import RawStep, Recorder
@@ -65,6 +73,7 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     def summary(i: int | None) -> TensorSummary | None:
         return None if i is None else summaries[i]
 
+    failed_passes = {p.index for p in rec.backward.passes if p.error}
     steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
     backward = tuple(
         BackwardStep(
@@ -76,6 +85,7 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
             kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
             other_outputs=tuple(GradientEdge(st, names.get(st, ""), summary(g))
                                 for st, g in b.others),
+            failed=not b.finished and b.backward_pass in failed_passes,
         )
         for i, b in enumerate(rec.backward.steps, 1)
     )
@@ -83,9 +93,11 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
         BackwardPass(p.index, p.call, tuple(p.roots), p.line, p.source, p.error)
         for p in rec.backward.passes
     )
+    events = tuple(Event(e.kind, e.step, e.line, names.get(e.step, "") if e.step else e.name,
+                         e.data) for e in rec.events)
     return Trace(steps=steps, backward_steps=backward, passes=passes,
                  error=_describe(error), error_line=_error_line(error, rec.files),
-                 full_values=rec.full_values)
+                 full_values=rec.full_values, events=events, settings=rec.settings)
 
 
 def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
@@ -99,7 +111,7 @@ def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
         step=s.index, name=names[s.index], op=s.op or s.origin, inputs=tuple(s.inputs),
         value=value, grad_fn=s.grad_fn, requires_grad=requires_grad, is_leaf=s.is_leaf,
         origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,
-        source=s.source, module=s.module, retained=s.retained,
+        source=s.source, module=s.module, retained=s.retained, grad_mode=s.grad_mode,
     )
 
 

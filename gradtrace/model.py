@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from gradtrace.diagnostics import Diagnostic
 
 __all__ = [
+    "Event",
+    "Settings",
     "BackwardPass",
     "BackwardStep",
     "ForwardStep",
@@ -92,7 +94,8 @@ class ForwardStep:
     included), ``"function"`` (a custom ``torch.autograd.Function``), ``"input"`` (a tensor that
     existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``).
     ``inputs`` are the step numbers of the tensors the op read; ``tensor`` identifies the tensor
-    object, shared by the steps that modified it in place.
+    object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
+    under ``torch.no_grad()``.
     """
 
     step: int
@@ -110,6 +113,7 @@ class ForwardStep:
     source: str | None = None
     module: str | None = None
     retained: bool = False
+    grad_mode: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,8 @@ class BackwardStep:
     ``"capture"`` (the gradient ``torch.autograd.grad`` returned
     for one of its inputs). ``forward_step`` is the step whose tensor the node belongs to and
     ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
-    ``max(dim)``) lists what its other outputs received in ``other_outputs``.
+    ``max(dim)``) lists what its other outputs received in ``other_outputs``. ``failed`` marks
+    the node that was running when its pass raised.
     """
 
     step: int
@@ -145,6 +150,7 @@ class BackwardStep:
     grad_before: TensorSummary | None = None
     grad_after: TensorSummary | None = None
     other_outputs: tuple[GradientEdge, ...] = ()
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,32 @@ class BackwardPass:
     line: int | None = None
     source: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the recorder saw happen that a diagnostic may explain.
+
+    ``kind`` is ``"grad_read"`` (the code read ``.grad`` of a non-leaf that was not retained),
+    ``"unused_parameter"`` (a parameter of a module that ran was never used), or
+    ``"function_check"`` (a custom Function's backward compared with finite differences; ``data``
+    holds ``input``, ``element``, ``analytic``, ``numeric`` or ``error``).
+    """
+
+    kind: str
+    step: int | None = None
+    line: int | None = None
+    name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of the trace that the diagnostics read."""
+
+    ignore: tuple[str, ...] = ()
+    vanishing_below: float = 1e-7
+    exploding_above: float = 1e3
 
 
 @dataclass(frozen=True)
@@ -174,7 +206,9 @@ class Trace:
     error: str | None = None
     error_line: int | None = None
     full_values: bool = False
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
+    settings: Settings = field(default_factory=lambda: Settings())
 
     def _fill(self, other: Trace) -> None:
         """Take ``other``'s records: ``with trace() as t`` hands out ``t`` before the block runs."""

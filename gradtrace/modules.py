@@ -22,6 +22,8 @@ class ModuleTracker:
         self._stack: list[str] = []
         self._paths: dict[int, str] = {}
         self._tensors: dict[int, tuple[str, str]] = {}  # id -> (origin, dotted name)
+        self._roots: dict[int, str] = {}
+        self._root_modules: dict[int, torch.nn.Module] = {}
 
     @property
     def current(self) -> str | None:
@@ -36,6 +38,8 @@ class ModuleTracker:
         if path is None:
             path = name_of(module) or type(module).__name__
             found = self._name_tree(module, path)
+            self._roots[id(module)] = path
+            self._root_modules[id(module)] = module
         self._stack.append(path)
         return found
 
@@ -50,6 +54,15 @@ class ModuleTracker:
     def tensor_name(self, t: torch.Tensor) -> tuple[str, str] | None:
         """``("parameter" | "buffer", "model.fc1.weight")`` for a tensor of a module seen."""
         return self._tensors.get(id(t))
+
+    def named_tensors(self) -> list[tuple[str, str, torch.Tensor]]:
+        """``(origin, name, tensor)`` for every parameter and buffer of the roots seen."""
+        found = []
+        for root_id, path in self._roots.items():
+            root = self._root_modules[root_id]
+            found += [("parameter", f"{path}.{n}", p) for n, p in root.named_parameters()]
+            found += [("buffer", f"{path}.{n}", b) for n, b in root.named_buffers()]
+        return found
 
     def _name_tree(self, root: torch.nn.Module, path: str) -> list[tuple[str, str, torch.Tensor]]:
         for sub, m in root.named_modules(remove_duplicate=False):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import types
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +21,8 @@ from torch.overrides import TorchFunctionMode
 from gradtrace import patches
 from gradtrace.backward import BackwardRecorder
 from gradtrace.build import build_trace
-from gradtrace.model import Trace
+from gradtrace.checks import check_function, copy_arguments
+from gradtrace.model import Settings, Trace
 from gradtrace.frames import Locator
 from gradtrace.modules import ModuleTracker
 from gradtrace.naming import Statement
@@ -53,7 +54,17 @@ class RawStep:
     hint: str | None = None  # a weaker name: the module whose output this is
     retained: bool = False
     grad_of: int | None = None  # this tensor is the .grad of that step's tensor
+    grad_mode: bool = True
     ref: Any = None  # weakref to a leaf, to read its final requires_grad
+
+
+@dataclass
+class RawEvent:
+    kind: str
+    step: int | None
+    line: int | None
+    name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 class _Mode(TorchFunctionMode):
@@ -76,8 +87,13 @@ class Recorder:
     """
 
     def __init__(self, files: Iterable[str], *, retain_grad: bool = True,
-                 full_values: bool = False, keep_limit: int = DEFAULT_KEEP_LIMIT) -> None:
+                 full_values: bool = False, keep_limit: int = DEFAULT_KEEP_LIMIT,
+                 check: bool = False, settings: Settings | None = None) -> None:
         self.files = frozenset(files)
+        self.check = check
+        self.settings = settings or Settings()
+        self.events: list[RawEvent] = []
+        self._calls: list[tuple[int, Any, tuple, dict]] = []  # custom Function calls to check
         self.retain_grad = retain_grad
         self.full_values = full_values
         self.keeper = Keeper(None if full_values else keep_limit)
@@ -119,7 +135,19 @@ class Recorder:
             finally:
                 patches.deactivate(self)
         self.locator.flush()
+        self._note_unused_parameters()
+        for step, cls, args, kwargs in self._calls:
+            self.events.append(RawEvent("function_check", step, self.steps[step - 1].line,
+                                        data=check_function(cls, args, kwargs)))
         return build_trace(self, error)
+
+    def _note_unused_parameters(self) -> None:
+        if not any(p.call in ("backward", "autograd.backward") for p in self.backward.passes):
+            return
+        for origin, name, t in self.modules.named_tensors():
+            known = self._tensors.get(id(t))
+            if origin == "parameter" and t.requires_grad and (known is None or known[0]() is not t):
+                self.events.append(RawEvent("unused_parameter", None, None, name))
 
     # -- forward ------------------------------------------------------------------------------
     def on_call(self, func: Any, args: tuple, kwargs: dict) -> Any:
@@ -127,9 +155,8 @@ class Recorder:
         if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
                 or torch.compiler.is_compiling():
             out = func(*args, **kwargs)
-            if info.name == "grad" and isinstance(out, torch.Tensor) and args:
-                # reading x.grad: if that tensor is used later, it is called "x.grad"
-                self._grad_reads[id(out)] = (weakref.ref(out), args[0])
+            if info.name == "grad" and args and not self.busy:
+                self._on_grad_read(args[0], out)
             return out
         if info.backward:
             return self._on_backward(info, func, args, kwargs)
@@ -148,6 +175,16 @@ class Recorder:
                 self._record(info, args, kwargs, outputs, bool(targets))
         return out
 
+    def _on_grad_read(self, t: Any, grad: Any) -> None:
+        if isinstance(grad, torch.Tensor):
+            # reading x.grad: if that tensor is used later, it is called "x.grad"
+            self._grad_reads[id(grad)] = (weakref.ref(grad), t)
+        elif isinstance(t, torch.Tensor) and not t.is_leaf and not t.retains_grad:
+            with torch._C.DisableTorchFunction():
+                frame, line, stmt = self.locator.where(3)
+                step = self._step_of(t, frame, line, stmt)
+            self.events.append(RawEvent("grad_read", step, line))
+
     def on_function(self, cls: Any, apply: Any, args: tuple, kwargs: dict) -> Any:
         """A custom ``autograd.Function`` call: one step, its inner ops not recorded."""
         self.busy = True
@@ -159,6 +196,8 @@ class Recorder:
         if outputs:
             with torch._C.DisableTorchFunction():
                 self._record(OpInfo(cls.__name__), args, kwargs, outputs, False, "function")
+                if self.check and self.steps and sum(c[1] is cls for c in self._calls) < 3:
+                    self._calls.append((self.steps[-1].index, cls, *copy_arguments(args, kwargs)))
         return out
 
     def _record(self, info: OpInfo, args: tuple, kwargs: dict, outputs: list[torch.Tensor],
@@ -211,7 +250,7 @@ class Recorder:
             tensor=self._tensor_no(t), value=self.keeper.keep(t),
             grad_fn=node.name() if node is not None else None, requires_grad=t.requires_grad,
             is_leaf=t.is_leaf, line=line, source=_source_text(stmt, line),
-            module=self.modules.current, name=name)
+            module=self.modules.current, name=name, grad_mode=torch.is_grad_enabled())
         if t.is_leaf:
             step.ref = weakref.ref(t)
         if self.retain_grad and t.requires_grad and not t.is_leaf:

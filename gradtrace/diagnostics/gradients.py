@@ -1,0 +1,162 @@
+"""Rules about where gradients went: accumulation, missing gradients, non-leaf ``.grad``,
+vanishing and exploding norms."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gradtrace.diagnostics import Diagnostic
+from gradtrace.diagnostics._util import describe_pass, fmt, passes, step, where
+
+if TYPE_CHECKING:
+    from gradtrace.model import ForwardStep, Trace
+
+__all__ = ["accumulation", "no_gradient", "non_leaf_grad", "vanishing_exploding"]
+
+_REACHED = ("accumulate", "capture")
+
+
+def accumulation(trace: Trace) -> list[Diagnostic]:
+    """A leaf whose ``.grad`` already held a gradient when a traced backward pass added to it."""
+    found = []
+    by_index = passes(trace)
+    for b in trace.backward_steps:
+        if b.kind != "accumulate" or b.grad_before is None:
+            continue
+        p = by_index.get(b.backward_pass)
+        before, added = fmt(b.grad_before), fmt(b.grad_in)
+        after = fmt(b.grad_after) if b.grad_after is not None else "?"
+        found.append(Diagnostic(
+            kind="accumulation",
+            message=(f"{b.tensor}.grad held {before} before {describe_pass(p, b.backward_pass)} "
+                     f"and now holds {after} ({before} + {added}): gradients add up in .grad "
+                     "across backward calls."),
+            fix=(f"Set {b.tensor}.grad = None (or call optimizer.zero_grad()) before backward "
+                 "unless you mean to sum gradients (then pass ignore=['accumulation'])."),
+            tensor=b.tensor, step=b.forward_step, backward_step=b.step,
+            line=p.line if p else None,
+        ))
+    return found
+
+
+def no_gradient(trace: Trace) -> list[Diagnostic]:
+    """A tensor that requires grad but got no gradient from any traced backward pass."""
+    full = [p for p in trace.passes if p.call in ("backward", "autograd.backward") and not p.error]
+    if not full:
+        return []
+    reached = {b.forward_step for b in trace.backward_steps if b.kind in _REACHED}
+    latest_root = max((r for p in full for r in p.roots), default=0)
+    ancestors = _ancestors(trace, [r for p in full for r in p.roots])
+    found = []
+    for s in trace.steps:
+        if not (s.is_leaf and s.requires_grad) or s.step in reached or s.step > latest_root:
+            continue
+        cut = _cut_point(trace, s, ancestors)
+        roots = ", ".join(step(trace, r).name for p in full for r in p.roots if step(trace, r))
+        if cut is not None:
+            how, fix = _how_cut(cut, s.name)
+            message = (f"{s.name} requires grad but the backward of {roots} gave it no gradient: "
+                       f"the path from {s.name} was cut at {cut.name}{where(cut.line)} by {how}.")
+        else:
+            message = (f"{s.name} requires grad but the backward of {roots} gave it no gradient: "
+                       f"{roots} was not computed from {s.name}.")
+            fix = f"Use {s.name} in the computation you call backward on, or set requires_grad=False."
+        found.append(Diagnostic("no_gradient", message, fix, tensor=s.name, step=s.step,
+                                line=cut.line if cut is not None else s.line))
+    for e in trace.events:
+        if e.kind == "unused_parameter":
+            found.append(Diagnostic(
+                "no_gradient",
+                f"{e.name} requires grad but its module never used it, so it got no gradient.",
+                "Remove the unused parameter or set its requires_grad=False.", tensor=e.name))
+    return found
+
+
+def _ancestors(trace: Trace, roots: list[int]) -> set[int]:
+    """Every step the roots were computed from."""
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        i = todo.pop()
+        if i not in seen:
+            seen.add(i)
+            s = step(trace, i)
+            todo.extend(s.inputs if s is not None else ())
+    return seen
+
+
+def _cut_point(trace: Trace, leaf: ForwardStep, ancestors: set[int]) -> ForwardStep | None:
+    """The first step on the way from ``leaf`` to a backward root whose output needs no grad."""
+    needs = {leaf.step}
+    for s in trace.steps[leaf.step:]:
+        if not any(i in needs for i in s.inputs):
+            continue
+        if s.requires_grad:
+            needs.add(s.step)
+        elif s.step in ancestors:
+            return s
+    return None
+
+
+def _how_cut(s: ForwardStep, leaf: str) -> tuple[str, str]:
+    """How ``s`` dropped the gradient, and the fix."""
+    if s.op in ("detach", "detach_"):
+        return "detach()", f"Remove the detach() on the path from {leaf} if {leaf} should learn."
+    if s.op == "data":
+        return ".data", f"Use the tensor itself instead of its .data on the path from {leaf}."
+    if not s.value.dtype.startswith(("float", "complex", "bfloat")):
+        return (f"{s.op}, whose {s.value.dtype} result carries no gradient",
+                "Keep the computation in floating point (no .long(), .int(), argmax or round "
+                "on the path to the loss).")
+    if not s.grad_mode:
+        return (f"{s.op} run under torch.no_grad()",
+                f"Compute {s.name} outside torch.no_grad() if {leaf}'s gradient is wanted.")
+    return s.op, f"Check why {s.name} does not require grad although {leaf} does."
+
+
+def non_leaf_grad(trace: Trace) -> list[Diagnostic]:
+    """The code read ``.grad`` of a non-leaf tensor that was not retained (it is None)."""
+    found = []
+    for e in trace.events:
+        if e.kind != "grad_read":
+            continue
+        s = step(trace, e.step)
+        seen = [b.grad_in for b in trace.backward_steps
+                if b.forward_step == e.step and b.kind == "node" and b.grad_in is not None]
+        saw = f" gradtrace saw its gradient: {fmt(seen[-1])}." if seen else ""
+        op = f" (it was computed by {s.op})" if s is not None and s.op else ""
+        found.append(Diagnostic(
+            "non_leaf_grad",
+            f"{e.name}.grad is None{where(e.line)}: {e.name} is not a leaf{op}, so PyTorch does "
+            f"not keep its gradient.{saw}",
+            f"Call {e.name}.retain_grad() before backward, or read the .grad of a leaf.",
+            tensor=e.name, step=e.step, line=e.line))
+    return found
+
+
+def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
+    """Leaves and parameters whose gradient norm is below or above the trace's thresholds."""
+    low, high = trace.settings.vanishing_below, trace.settings.exploding_above
+    norms: dict[int, float] = {}
+    for b in trace.backward_steps:
+        if b.kind in _REACHED and b.grad_in is not None and b.grad_in.norm is not None:
+            norms[b.forward_step] = b.grad_in.norm  # type: ignore[index]
+    found = []
+    for kind, test, order, limit in (("vanishing", lambda n: n < low, False, low),
+                                     ("exploding", lambda n: n > high, True, high)):
+        hits = sorted(((n, i) for i, n in norms.items() if test(n)), reverse=order)
+        if not hits:
+            continue
+        names = [f"{step(trace, i).name} {n:.3g}" for n, i in hits[:10]]  # type: ignore[union-attr]
+        more = f" and {len(hits) - 10} more" if len(hits) > 10 else ""
+        first = step(trace, hits[0][1])
+        side = "below" if kind == "vanishing" else "above"
+        found.append(Diagnostic(
+            kind,
+            f"gradient norms {side} {limit:g}: {', '.join(names)}{more}.",
+            ("Check the initialisation, activations that saturate (sigmoid, tanh), and the "
+             "learning rate; normalisation layers or residual connections help." if kind ==
+             "vanishing" else "Lower the learning rate, clip gradients "
+             "(torch.nn.utils.clip_grad_norm_) or normalise the inputs."),
+            tensor=first.name if first else None, step=hits[0][1]))
+    return found

@@ -1,0 +1,76 @@
+"""NaN and Inf: the first op whose forward value or backward gradient became non-finite."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gradtrace.diagnostics import Diagnostic
+from gradtrace.diagnostics._util import describe_pass, fmt, inputs_text, passes, step, where
+
+if TYPE_CHECKING:
+    from gradtrace.model import TensorSummary, Trace
+
+__all__ = ["nonfinite"]
+
+# Why an op gives NaN/Inf in forward, and why its derivative does in backward.
+_FORWARD = {
+    "log": "log is NaN for negative inputs and -inf at 0", "log2": "log is NaN below 0, -inf at 0",
+    "log10": "log is NaN below 0, -inf at 0", "log1p": "log1p is NaN below -1, -inf at -1",
+    "sqrt": "sqrt is NaN for negative inputs", "rsqrt": "rsqrt is inf at 0 and NaN below it",
+    "div": "x / 0 is inf and 0 / 0 is NaN", "pow": "a negative number to a fractional power is NaN",
+    "exp": "exp overflows to inf (above about 88 in float32)",
+    "acos": "acos is NaN outside [-1, 1]", "asin": "asin is NaN outside [-1, 1]",
+}
+_BACKWARD = {
+    "sqrt": "the derivative 1/(2·sqrt(x)) is infinite at x = 0",
+    "log": "the derivative 1/x is infinite at x = 0", "div": "the derivative of a/b has b² below",
+    "pow": "the derivative of x**p with p < 1 is infinite at x = 0",
+    "norm": "the derivative of a norm is 0/0 at the zero vector",
+    "acos": "the derivative of acos is infinite at ±1", "asin": "the derivative of asin is infinite at ±1",
+}
+_FIX = ("Keep the input away from the bad point: clamp it (x.clamp(min=1e-8)) or add a small "
+        "epsilon where it is used.")
+
+
+def _bad(s: TensorSummary | None) -> str | None:
+    if s is None:
+        return None
+    return "nan" if s.nan else "inf" if s.inf else None
+
+
+def nonfinite(trace: Trace) -> list[Diagnostic]:
+    found = []
+    for s in trace.steps:  # the first forward value to go bad while its inputs were fine
+        kind = _bad(s.value)
+        if kind and all(_bad(i.value) is None for i in map(lambda n: step(trace, n), s.inputs) if i):
+            what = "NaN" if kind == "nan" else "Inf"
+            if s.inputs:
+                why = _FORWARD.get(s.op.rstrip("_"), "")
+                message = (f"{s.name} = {s.op}({inputs_text(trace, s)}) has {what} values "
+                           f"{where(s.line).strip()}" + (f": {why}." if why else "."))
+            else:
+                message = f"{s.name} already holds {what} values when first used{where(s.line)}."
+            found.append(Diagnostic(kind, message.replace("  ", " "), _FIX, tensor=s.name,
+                                    step=s.step, line=s.line))
+            break
+    by_index = passes(trace)
+    for b in trace.backward_steps:  # the first node that sent a bad gradient from a good one
+        sent = [e for e in b.grad_out if _bad(e.grad)]
+        if not sent or _bad(b.grad_in):
+            continue
+        kind = _bad(sent[0].grad) or "nan"
+        owner = step(trace, b.forward_step)
+        op = owner.op if owner is not None else ""
+        why = _BACKWARD.get(op.rstrip("_"), "")
+        inputs = f" Its inputs: {inputs_text(trace, owner)}." if owner is not None else ""
+        found.append(Diagnostic(
+            kind,
+            (f"the gradient became {'NaN' if kind == 'nan' else 'Inf'} in "
+             f"{describe_pass(by_index.get(b.backward_pass), b.backward_pass)} at {b.node} "
+             f"({b.tensor}{where(owner.line if owner else None).replace(' (', ', ').rstrip(')')}): "
+             f"it received {fmt(b.grad_in)} and sent {fmt(sent[0].grad)} to {sent[0].name or 'its input'}"
+             + (f"; {why}." if why else ".") + inputs),
+            _FIX, tensor=b.tensor, step=b.forward_step, backward_step=b.step,
+            line=owner.line if owner else None))
+        break
+    return found
