@@ -1,8 +1,13 @@
 """Hooks on autograd nodes that record each backward step in the order the engine runs it.
 
-A node's pre-hook sees the gradient its tensor received; its post-hook sees what it sent to each
-input. ``AccumulateGrad`` nodes also read the leaf's ``.grad`` before and after, which is how
-accumulation across backward calls is caught. Every handle is kept and removed by :meth:`close`.
+# NOTE [one hook per node]
+# A node's post-hook sees both the gradient it received (``grad_outputs``) and what it sent to
+# each input (``grad_inputs``), and post-hooks fire in the order the engine runs the nodes, so
+# one hook per node is enough. Leaves are read at their ``AccumulateGrad`` node after it added
+# to ``.grad``; what ``.grad`` held before is read when each pass begins. Gradients sent to a
+# leaf are not held by the sending node's hook: holding them would stop ``AccumulateGrad`` from
+# adopting the tensor as ``.grad`` and make it copy instead; the leaf's own record has them.
+# Every handle is kept and removed by :meth:`BackwardRecorder.close`.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from typing import Any
 
 import torch
 
-from gradtrace.summary import Keeper
+from gradtrace.keeper import Keeper
 
 __all__ = ["BackwardRecorder", "RawBackward", "RawPass"]
 
 
-@dataclass
+@dataclass(slots=True)
 class RawPass:
     index: int
     call: str
@@ -29,7 +34,7 @@ class RawPass:
     error: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RawBackward:
     kind: str
     node: str
@@ -37,10 +42,10 @@ class RawBackward:
     backward_pass: int
     grad_in: int | None = None
     others: list[tuple[int, int | None]] = field(default_factory=list)
+    # (forward step, label, kept gradient); a gradient sent to a leaf is None here (see NOTE)
     edges: list[tuple[int | None, str, int | None]] = field(default_factory=list)
     before: int | None = None
     after: int | None = None
-    finished: bool = False
 
 
 class BackwardRecorder:
@@ -52,18 +57,29 @@ class BackwardRecorder:
         self.passes: list[RawPass] = []
         self._current: RawPass | None = None
         self._handles: list[Any] = []
+        self._leaves: dict[int, tuple[Any, int]] = {}  # id(leaf) -> (weakref, step)
+        self._before: dict[int, int] = {}  # step -> its .grad when the current pass began
 
     # -- passes -------------------------------------------------------------------------------
     def begin(self, call: str, roots: list[int], line: int | None, source: str | None) -> RawPass:
         p = RawPass(len(self.passes) + 1, call, roots, line, source)
         self.passes.append(p)
         self._current = p
+        self._read_grads_before()
         return p
 
     def end(self, p: RawPass, error: BaseException | None = None) -> None:
         if error is not None:
             p.error = f"{type(error).__name__}: {error}"
         self._current = None
+
+    def _read_grads_before(self) -> None:
+        """Read every hooked leaf's ``.grad`` before the engine adds to it."""
+        self._before = {}
+        for ref, step in self._leaves.values():
+            t = ref()
+            if t is not None and t.grad is not None:
+                self._before[step] = self.keeper.snapshot(t.grad)
 
     def _pass_index(self) -> int:
         task = torch._C._current_graph_task_id()
@@ -77,63 +93,57 @@ class BackwardRecorder:
         # the engine ran without a traced call starting it (a backward inside a backward, say)
         implicit = RawPass(len(self.passes) + 1, "", [], graph_task=task)
         self.passes.append(implicit)
+        self._read_grads_before()
         return implicit.index
 
     # -- hooks --------------------------------------------------------------------------------
     def hook_node(self, node: Any, kind: str, outputs: list[tuple[int, int]],
-                  edges: list[tuple[int | None, str]]) -> None:
-        """Record every run of ``node``; ``outputs`` are (output_nr, step) of its tensors."""
+                  edges: list[tuple[int | None, str, bool]]) -> None:
+        """Record every run of ``node``; ``outputs`` are (output_nr, step) of its tensors and
+        ``edges`` (step, label, goes to a leaf) per input."""
         name = node.name()
         keep = self.keeper.keep
-        running: list[RawBackward] = []
+        owner = outputs[0][1] if outputs else None
 
-        def pre(grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
-            received = [(step, _kept(keep, grad_outputs, nr)) for nr, step in outputs]
-            raw = RawBackward(kind, name, outputs[0][1] if outputs else None, self._pass_index())
-            if received:
-                raw.grad_in, raw.others = received[0][1], received[1:]
-            self.steps.append(raw)
-            running.append(raw)
+        def post(grad_inputs: tuple[torch.Tensor | None, ...],
+                 grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
+            with torch._C.DisableTorchFunction():
+                raw = RawBackward(kind, name, owner, self._pass_index())
+                if outputs:
+                    received = [(step, _kept(keep, grad_outputs, nr)) for nr, step in outputs]
+                    raw.grad_in, raw.others = received[0][1], received[1:]
+                raw.edges = [
+                    (*edges[i][:2], None) if i < len(edges) and edges[i][2]
+                    else (*(edges[i][:2] if i < len(edges) else (None, "")),
+                          _kept(keep, grad_inputs, i))
+                    for i in range(len(grad_inputs))]
+                self.steps.append(raw)
 
-        def post(grad_inputs: tuple[torch.Tensor | None, ...], _: Any) -> None:
-            if not running:
-                return
-            raw = running.pop()
-            raw.finished = True
-            raw.edges = [(*(edges[i] if i < len(edges) else (None, "")), _kept(keep, grad_inputs, i))
-                         for i in range(len(grad_inputs))]
-
-        self._handles.append(node.register_prehook(_quiet(pre)))
-        self._handles.append(node.register_hook(_quiet(post)))
+        post._gradtrace = True  # type: ignore[attr-defined]
+        self._handles.append(node.register_hook(post))
 
     def hook_leaf(self, node: Any, leaf: torch.Tensor, step: int) -> None:
         """Record each ``AccumulateGrad`` run for ``leaf`` with its ``.grad`` before and after."""
         ref = weakref.ref(leaf)
+        self._leaves[id(leaf)] = (ref, step)
         keeper = self.keeper
-        running: list[RawBackward] = []
 
-        def pre(grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
-            raw = RawBackward("accumulate", "AccumulateGrad", step, self._pass_index())
-            raw.grad_in = _kept(keeper.keep, grad_outputs, 0)
-            t = ref()
-            if t is not None and t.grad is not None:
-                raw.before = keeper.snapshot(t.grad)
-            self.steps.append(raw)
-            running.append(raw)
+        def post(_: Any, grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
+            with torch._C.DisableTorchFunction():
+                raw = RawBackward("accumulate", "AccumulateGrad", step, self._pass_index())
+                t = ref()
+                grad = t.grad if t is not None else None
+                raw.before = self._before.pop(step, None)
+                if raw.before is None and grad is not None:
+                    # a fresh .grad is what arrived, often the very tensor
+                    raw.grad_in = raw.after = keeper.keep(grad)
+                else:
+                    raw.grad_in = _kept(keeper.keep, grad_outputs, 0)
+                    raw.after = None if grad is None else keeper.keep(grad)
+                self.steps.append(raw)
 
-        def post(_: Any, __: Any) -> None:
-            if not running:
-                return
-            raw = running.pop()
-            raw.finished = True
-            t = ref()
-            if raw.before is None:
-                raw.after = raw.grad_in  # a fresh .grad is what arrived
-            elif t is not None and t.grad is not None:
-                raw.after = keeper.snapshot(t.grad)
-
-        self._handles.append(node.register_prehook(_quiet(pre)))
-        self._handles.append(node.register_hook(_quiet(post)))
+        post._gradtrace = True  # type: ignore[attr-defined]
+        self._handles.append(node.register_hook(post))
 
     def capture(self, step: int, grad: torch.Tensor | None) -> None:
         """Record a gradient that ``torch.autograd.grad`` returned for the tensor of ``step``."""
@@ -143,7 +153,7 @@ class BackwardRecorder:
                 break
             if b.owner == step and b.kind in ("node", "accumulate"):
                 return  # its node ran too (to reach another input): that step holds the gradient
-        raw = RawBackward("capture", "autograd.grad", step, index, finished=True)
+        raw = RawBackward("capture", "autograd.grad", step, index)
         raw.grad_in = None if grad is None else self.keeper.keep(grad)
         self.steps.append(raw)
 
@@ -157,14 +167,3 @@ class BackwardRecorder:
 def _kept(keep: Any, grads: tuple[torch.Tensor | None, ...], i: int) -> int | None:
     g = grads[i] if i < len(grads) else None
     return None if g is None else keep(g)
-
-
-def _quiet(hook: Any) -> Any:
-    """Run a recording hook with torch functions undispatched and nothing returned."""
-
-    def wrapper(*args: Any) -> None:
-        with torch._C.DisableTorchFunction():
-            hook(*args)
-
-    wrapper._gradtrace = True  # type: ignore[attr-defined]
-    return wrapper

@@ -73,19 +73,22 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     def summary(i: int | None) -> TensorSummary | None:
         return None if i is None else summaries[i]
 
-    failed_passes = {p.index for p in rec.backward.passes if p.error}
+    # a gradient a node sent to a leaf is the one that leaf's AccumulateGrad (or capture) got
+    leaf_grads = {(b.backward_pass, b.owner): b.grad_in for b in rec.backward.steps
+                  if b.kind in ("accumulate", "capture")}
     steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
     backward = tuple(
         BackwardStep(
             step=i, backward_pass=b.backward_pass, node=b.node, forward_step=b.owner,
             tensor=names.get(b.owner, "") if b.owner is not None else "",
             grad_in=summary(b.grad_in),
-            grad_out=tuple(GradientEdge(st, names[st] if st is not None else label, summary(g))
+            grad_out=tuple(GradientEdge(st, names[st] if st is not None else label,
+                                        summary(leaf_grads.get((b.backward_pass, st))
+                                                if g is None and st is not None else g))
                            for st, label, g in b.edges),
             kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
             other_outputs=tuple(GradientEdge(st, names.get(st, ""), summary(g))
                                 for st, g in b.others),
-            failed=not b.finished and b.backward_pass in failed_passes,
         )
         for i, b in enumerate(rec.backward.steps, 1)
     )

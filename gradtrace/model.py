@@ -135,8 +135,7 @@ class BackwardStep:
     ``"capture"`` (the gradient ``torch.autograd.grad`` returned
     for one of its inputs). ``forward_step`` is the step whose tensor the node belongs to and
     ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
-    ``max(dim)``) lists what its other outputs received in ``other_outputs``. ``failed`` marks
-    the node that was running when its pass raised.
+    ``max(dim)``) lists what its other outputs received in ``other_outputs``.
     """
 
     step: int
@@ -150,7 +149,6 @@ class BackwardStep:
     grad_before: TensorSummary | None = None
     grad_after: TensorSummary | None = None
     other_outputs: tuple[GradientEdge, ...] = ()
-    failed: bool = False
 
 
 @dataclass(frozen=True)

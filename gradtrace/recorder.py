@@ -27,7 +27,8 @@ from gradtrace.frames import Locator
 from gradtrace.modules import ModuleTracker
 from gradtrace.naming import Statement
 from gradtrace.ops import OpInfo, op_info
-from gradtrace.summary import DEFAULT_KEEP_LIMIT, Keeper
+from gradtrace.keeper import Keeper
+from gradtrace.summary import DEFAULT_KEEP_LIMIT
 
 __all__ = ["Recorder", "RawStep"]
 
@@ -35,7 +36,7 @@ _MAX_INNER_NODES = 64  # nodes one composite op may create that gradtrace follow
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
 
 
-@dataclass
+@dataclass(slots=True)
 class RawStep:
     index: int
     op: str
@@ -58,7 +59,7 @@ class RawStep:
     ref: Any = None  # weakref to a leaf, to read its final requires_grad
 
 
-@dataclass
+@dataclass(slots=True)
 class RawEvent:
     kind: str
     step: int | None
@@ -161,13 +162,12 @@ class Recorder:
         if info.backward:
             return self._on_backward(info, func, args, kwargs)
         targets: list[torch.Tensor] = []
-        if info.inplace and args and isinstance(args[0], torch.Tensor):
-            targets = [args[0]]
+        if info.inplace and args:
+            targets = _tensors_in(args[0])  # one tensor, or a list for _foreach_*_ ops
         elif "out" in kwargs:
-            out_arg = kwargs["out"]
-            targets = [out_arg] if isinstance(out_arg, torch.Tensor) else list(out_arg or ())
-        for t in targets:
-            self._freeze(t)
+            targets = _tensors_in(kwargs["out"])
+        for t in targets:  # summarise what they hold now, before the op changes them
+            self.keeper.freeze(t)
         out = func(*args, **kwargs)
         outputs = targets or _tensors_in(out)
         if outputs:
@@ -291,12 +291,6 @@ class Recorder:
         self._tensor_ids[id(t)] = (weakref.ref(t), no)
         return no
 
-    def _freeze(self, t: torch.Tensor) -> None:
-        # an in-place op is about to change t: summarise its current version now
-        known = self._tensors.get(id(t))
-        if known is not None and known[0]() is t:
-            self.keeper.freeze(self.steps[known[1] - 1].value)
-
     def _hook_graph(self, node: Any, outputs: list[tuple[int, int]],
                     inputs: list[torch.Tensor]) -> None:
         """Hook ``node`` and the nodes this op made behind it, up to its inputs' nodes and leaves."""
@@ -309,27 +303,27 @@ class Recorder:
         inner = 0
         while todo:
             n, kind, outs = todo.pop()
-            edges: list[tuple[int | None, str]] = []
+            edges: list[tuple[int | None, str, bool]] = []
             for nxt, _ in n.next_functions:
                 if nxt is None:
-                    edges.append((None, ""))
+                    edges.append((None, "", False))
                 elif id(nxt) in known:
-                    edges.append((known[id(nxt)], ""))
+                    edges.append((known[id(nxt)], "", False))
                 elif hasattr(nxt, "variable"):
-                    edges.append((self._hook_leaf(nxt), ""))
+                    edges.append((self._hook_leaf(nxt), "", True))
                 elif nxt._sequence_nr() > self._last_seq and inner < _MAX_INNER_NODES:
                     inner += 1
                     known[id(nxt)] = owner
                     todo.append((nxt, "inner", [(0, owner)]))
-                    edges.append((None, nxt.name()))
+                    edges.append((None, nxt.name(), False))
                 elif id(nxt) not in self._foreign_nodes \
                         and len(self._foreign_nodes) < _MAX_UNTRACED_NODES:
                     # a graph built before the trace: follow it so its backward shows in full
                     self._foreign_nodes[id(nxt)] = nxt
                     todo.append((nxt, "untraced", []))
-                    edges.append((None, nxt.name()))
+                    edges.append((None, nxt.name(), False))
                 else:
-                    edges.append((None, nxt.name()))
+                    edges.append((None, nxt.name(), False))
             self.backward.hook_node(n, kind, outs, edges)
 
     def _hook_leaf(self, node: Any) -> int:

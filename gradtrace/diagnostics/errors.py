@@ -20,9 +20,13 @@ def backward_twice(trace: Trace) -> list[Diagnostic]:
     for p in trace.passes:
         if not p.error or "second time" not in p.error:
             continue
-        failed = [b for b in trace.backward_steps if b.backward_pass == p.index and b.failed]
-        node = f" at {failed[0].node} ({failed[0].tensor})" if failed else ""
         earlier = [q for q in trace.passes if q.index < p.index and not q.error]
+        # the engine runs the nodes in the same order each time: the one that failed is the
+        # first node of the earlier pass that this pass did not get past
+        done = {(b.node, b.forward_step) for b in trace.backward_steps if b.backward_pass == p.index}
+        failed = [b for b in trace.backward_steps if earlier and b.kind == "node"
+                  and b.backward_pass == earlier[-1].index and (b.node, b.forward_step) not in done]
+        node = f" at {failed[0].node} ({failed[0].tensor})" if failed else ""
         freed = (f": {describe_pass(earlier[-1], earlier[-1].index)} already freed the values "
                  "it saved") if earlier else ": an earlier backward already freed its saved values"
         found.append(Diagnostic(

@@ -1,0 +1,112 @@
+"""The values a trace keeps while the traced code runs, summarised all at once when it ends.
+
+# NOTE [what is kept, and why]
+# Summarising every tensor as it is made costs more than the traced code itself, so the recorder
+# keeps a private copy of each small tensor and a detached alias of each big one, and
+# :meth:`Keeper.finish` summarises them in one batch. An alias sees later in-place changes, so
+# the recorder calls :meth:`Keeper.freeze` just before any in-place op (and before a backward
+# pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed by their
+# memory (data pointer, element count, dtype, sorted strides, version): the gradient a node sends
+# is often the one the next node receives, or a transposed view of it, and is kept once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from gradtrace.model import TensorSummary
+from gradtrace.summary import DEFAULT_KEEP_LIMIT, summarize
+
+__all__ = ["Keeper"]
+
+
+class _Alias:
+    """Another tensor over the same memory as item ``base``: same statistics, its own shape."""
+
+    __slots__ = ("base", "shape")
+
+    def __init__(self, base: int, shape: tuple[int, ...]) -> None:
+        self.base, self.shape = base, shape
+
+
+class Keeper:
+    """Keeps values by index: ``keep`` now, ``finish`` for every summary at the end.
+
+    Example:
+        >>> k = Keeper(keep_limit=4)
+        >>> big = torch.arange(10.0)
+        >>> i, j = k.keep(torch.tensor([1.0, 2.0])), k.keep(big)
+        >>> k.freeze(big); _ = big.mul_(2)
+        >>> summaries = k.finish()
+        >>> summaries[i].values.tolist(), summaries[j].max
+        ([1.0, 2.0], 9.0)
+    """
+
+    def __init__(self, keep_limit: int | None = DEFAULT_KEEP_LIMIT) -> None:
+        self.keep_limit = keep_limit
+        self._items: list[Any] = []  # a tensor, a TensorSummary, or an _Alias
+        self._owned: set[int] = set()  # items that are private copies
+        self._held: dict[tuple[Any, ...], int] = {}  # memory key -> item of a held alias
+
+    def _small(self, t: torch.Tensor) -> bool:
+        return self.keep_limit is None or t.numel() <= self.keep_limit
+
+    def keep(self, t: torch.Tensor) -> int:
+        """Keep ``t``'s current value; returns its index."""
+        if self._small(t):
+            return self._append(t.detach().clone(), owned=True)
+        key = _key(t)
+        base = self._held.get(key) if key is not None else None
+        if base is None:
+            base = self._append(t.detach())
+            if key is not None:
+                self._held[key] = base
+            return base
+        item = self._items[base]
+        if not isinstance(item, torch.Tensor) or item.shape == t.shape:
+            return base
+        return self._append(_Alias(base, tuple(t.shape)))
+
+    def snapshot(self, t: torch.Tensor) -> int:
+        """Keep a value that is about to change in place (a ``.grad`` that will be added to)."""
+        if self._small(t):
+            return self._append(t.detach().clone(), owned=True)
+        index = self.keep(t)
+        self.freeze(t)
+        return index
+
+    def freeze(self, t: torch.Tensor) -> None:
+        """``t`` is about to change in place: summarise any alias of it that is held now."""
+        key = _key(t) if not self._small(t) else None
+        base = self._held.pop(key, None) if key is not None else None
+        if base is not None and isinstance(self._items[base], torch.Tensor):
+            self._items[base] = summarize([self._items[base]], self.keep_limit)[0]
+
+    def finish(self) -> list[TensorSummary]:
+        """The summary of every kept value, by index. Drops all references to tensors."""
+        items, self._items, self._held = self._items, [], {}
+        live = [i for i, x in enumerate(items) if isinstance(x, torch.Tensor)]
+        done = summarize([items[i] for i in live], self.keep_limit,
+                         owned=[i in self._owned for i in live])
+        for i, s in zip(live, done):
+            items[i] = s
+        for i, x in enumerate(items):
+            if isinstance(x, _Alias):
+                items[i] = replace(items[x.base], shape=x.shape, values=None)
+        self._owned = set()
+        return items
+
+    def _append(self, item: Any, owned: bool = False) -> int:
+        self._items.append(item)
+        if owned:
+            self._owned.add(len(self._items) - 1)
+        return len(self._items) - 1
+
+
+def _key(t: torch.Tensor) -> tuple[Any, ...] | None:
+    if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
+        return None
+    return (t.data_ptr(), t.numel(), t.dtype, t.device, tuple(sorted(t.stride())), t._version)
