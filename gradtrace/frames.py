@@ -19,6 +19,7 @@ from gradtrace.naming import Namer, Statement, statements_of
 __all__ = ["Locator"]
 
 _OPTIM_DIR = os.path.dirname(torch.optim.__file__)
+_OTHER, _USER, _INTERNAL = 0, 1, 2
 
 
 class Locator:
@@ -37,6 +38,7 @@ class Locator:
         self.internal = False
         self._namer = Namer(bind)
         self._statements: dict[str, dict[int, Statement]] = {}
+        self._kinds: dict[types.CodeType, int] = {}  # what each code object's frames are
 
     def where(self, depth: int = 2) -> tuple[types.FrameType | None, int | None, Statement | None]:
         """The innermost frame of the user's code, its line, and the statement running there.
@@ -46,16 +48,28 @@ class Locator:
         ``_foreach_add_``) is not the user's math.
         """
         f: types.FrameType | None = sys._getframe(depth)
-        files = self.files
+        kinds = self._kinds
         internal = False
-        while f is not None and f.f_code.co_filename not in files:
-            if f.f_code.co_name == "__init__" or f.f_code.co_filename.startswith(_OPTIM_DIR):
-                internal = True
+        while f is not None:
+            code = f.f_code
+            kind = kinds.get(code)
+            if kind is None:
+                kind = kinds[code] = self._kind(code)
+            if kind == _USER:
+                break
+            internal = internal or kind == _INTERNAL
             f = f.f_back
         self.internal = internal
         if f is None:
             return None, None, None
         return f, f.f_lineno, self.statement(f)
+
+    def _kind(self, code: types.CodeType) -> int:
+        if code.co_filename in self.files:
+            return _USER
+        if code.co_name == "__init__" or code.co_filename.startswith(_OPTIM_DIR):
+            return _INTERNAL
+        return _OTHER
 
     def statement(self, f: types.FrameType) -> Statement | None:
         filename = f.f_code.co_filename

@@ -109,4 +109,4 @@ class Keeper:
 def _key(t: torch.Tensor) -> tuple[Any, ...] | None:
     if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
         return None
-    return (t.data_ptr(), t.numel(), t.dtype, t.device, tuple(sorted(t.stride())), t._version)
+    return (t.data_ptr(), t.get_device(), t._version, t.numel(), t.dtype, *sorted(t.stride()))

@@ -32,6 +32,7 @@ from gradtrace.summary import DEFAULT_KEEP_LIMIT
 
 __all__ = ["Recorder", "RawStep"]
 
+_ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).view(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]
 _MAX_INNER_NODES = 64  # nodes one composite op may create that gradtrace follows
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
 
@@ -309,7 +310,7 @@ class Recorder:
                     edges.append((None, "", False))
                 elif id(nxt) in known:
                     edges.append((known[id(nxt)], "", False))
-                elif hasattr(nxt, "variable"):
+                elif type(nxt) is _ACCUMULATE_GRAD:
                     edges.append((self._hook_leaf(nxt), "", True))
                 elif nxt._sequence_nr() > self._last_seq and inner < _MAX_INNER_NODES:
                     inner += 1
@@ -358,10 +359,12 @@ class Recorder:
 
     # -- modules and names ----------------------------------------------------------------------
     def enter_module(self, module: torch.nn.Module) -> None:
-        frame = self.locator.where(3)[0]
-        named = self.modules.enter(module, lambda m: self.locator.local_name(frame, m))
+        named = self.modules.enter(module, self._module_name)
         for _, name, t in named:  # parameters made inside the trace: name their steps now
             self._name(t, name)
+
+    def _module_name(self, module: torch.nn.Module) -> str | None:
+        return self.locator.local_name(self.locator.where(4)[0], module)
 
     def exit_module(self, module: torch.nn.Module, output: Any) -> None:
         path = self.modules.exit(module)
