@@ -33,7 +33,6 @@ from gradtrace.summary import DEFAULT_KEEP_LIMIT
 __all__ = ["Recorder", "RawStep"]
 
 _ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).view(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]
-_MAX_INNER_NODES = 64  # nodes one composite op may create that gradtrace follows
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
 
 
@@ -106,10 +105,12 @@ class Recorder:
         self.modules = ModuleTracker()
         self._tensors: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, step)
         self._tensor_ids: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, tensor no.)
-        self._leaf_nodes: dict[int, Any] = {}  # id(AccumulateGrad) -> node, hooked once each
-        self._foreign_nodes: dict[int, Any] = {}
+        # id(node) -> (sequence nr, [(output_nr, step)]) for the nodes of recorded ops; ids,
+        # not nodes, so the trace never keeps a graph alive (the sequence nr tells reuse apart)
+        self._nodes: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+        self._hooked: dict[int, int] = {}  # id(node) -> sequence nr, for nodes already hooked
         self._mode: _Mode | None = None
-        self._last_seq = -1
+        self._first_seq = -1
         self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Recorder:
         patches.activate(self)
         with torch._C.DisableTorchFunction(), torch.enable_grad():
             probe = torch.zeros(1, requires_grad=True) * 1  # nodes made from now on are ours
-            self._last_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
+            self._first_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
         self._mode = _Mode(self)
         try:
             self._mode.__enter__()
@@ -239,8 +240,7 @@ class Recorder:
             if node is not None:
                 nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, step.index))
         for node, outs in nodes.values():
-            self._hook_graph(node, outs, seen_inputs)
-            self._last_seq = max(self._last_seq, node._sequence_nr())
+            self._nodes[id(node)] = (node._sequence_nr(), outs)
 
     def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
                   t: torch.Tensor, line: int | None, stmt: Statement | None,
@@ -277,11 +277,10 @@ class Recorder:
             frame, line, stmt = self.locator.where(3)
         origin, name = param or ("input", self.locator.local_name(frame, t))
         step = self._new_step("", [], [], origin, t, line, stmt, name)
-        if t.grad_fn is not None:  # a graph built before the trace: hook its last node
+        if t.grad_fn is not None:  # made before the trace: its node still belongs to it
             node = t.grad_fn
-            if id(node) not in self._foreign_nodes:
-                self._foreign_nodes[id(node)] = node
-                self._hook_graph(node, [(t.output_nr, step.index)], [])
+            self._nodes.setdefault(id(node), (node._sequence_nr(), []))[1].append(
+                (t.output_nr, step.index))
         return step.index
 
     def _tensor_no(self, t: torch.Tensor) -> int:
@@ -292,48 +291,51 @@ class Recorder:
         self._tensor_ids[id(t)] = (weakref.ref(t), no)
         return no
 
-    def _hook_graph(self, node: Any, outputs: list[tuple[int, int]],
-                    inputs: list[torch.Tensor]) -> None:
-        """Hook ``node`` and the nodes this op made behind it, up to its inputs' nodes and leaves."""
-        owner = outputs[0][1]
-        known: dict[int, int] = {}
-        for x in inputs:
-            if x.grad_fn is not None:
-                known[id(x.grad_fn)] = self._tensors[id(x)][1]
-        todo = [(node, "node", outputs)]
-        inner = 0
+    def _hook_reachable(self, roots: list[torch.Tensor]) -> None:
+        """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.
+
+        Hooking when a pass begins, rather than as ops run, costs nothing for code that never
+        calls backward, and holds no graph alive in between.
+        """
+        todo: list[tuple[Any, int | None]] = [(t.grad_fn, None) for t in roots
+                                              if t.grad_fn is not None]
+        untraced = 0
         while todo:
-            n, kind, outs = todo.pop()
+            node, parent = todo.pop()
+            seq = node._sequence_nr()
+            if self._hooked.get(id(node)) == seq:
+                continue
+            self._hooked[id(node)] = seq
+            if type(node) is _ACCUMULATE_GRAD:
+                leaf = node.variable
+                self.backward.hook_leaf(node, leaf, self._step_of(leaf, None, None, None))
+                continue
+            known = self._nodes.get(id(node))
+            if known is not None and known[0] == seq:
+                kind, outputs, owner = "node", known[1], known[1][0][1] if known[1] else None
+            elif seq > self._first_seq:  # made by a recorded op, inside it (TBackward in linear)
+                kind, outputs, owner = "inner", [(0, parent)] if parent else [], parent
+            else:
+                kind, outputs, owner = "untraced", [], None
+                untraced += 1
+                if untraced > _MAX_UNTRACED_NODES:
+                    continue
             edges: list[tuple[int | None, str, bool]] = []
-            for nxt, _ in n.next_functions:
+            for nxt, nr in node.next_functions:
                 if nxt is None:
                     edges.append((None, "", False))
-                elif id(nxt) in known:
-                    edges.append((known[id(nxt)], "", False))
-                elif type(nxt) is _ACCUMULATE_GRAD:
-                    edges.append((self._hook_leaf(nxt), "", True))
-                elif nxt._sequence_nr() > self._last_seq and inner < _MAX_INNER_NODES:
-                    inner += 1
-                    known[id(nxt)] = owner
-                    todo.append((nxt, "inner", [(0, owner)]))
-                    edges.append((None, nxt.name(), False))
-                elif id(nxt) not in self._foreign_nodes \
-                        and len(self._foreign_nodes) < _MAX_UNTRACED_NODES:
-                    # a graph built before the trace: follow it so its backward shows in full
-                    self._foreign_nodes[id(nxt)] = nxt
-                    todo.append((nxt, "untraced", []))
-                    edges.append((None, nxt.name(), False))
+                    continue
+                todo.append((nxt, owner))
+                if type(nxt) is _ACCUMULATE_GRAD:
+                    edges.append((self._step_of(nxt.variable, None, None, None), "", True))
+                    continue
+                target = self._nodes.get(id(nxt))
+                if target is not None and target[0] == nxt._sequence_nr() and target[1]:
+                    steps = dict(target[1])
+                    edges.append((steps.get(nr, target[1][0][1]), "", False))
                 else:
                     edges.append((None, nxt.name(), False))
-            self.backward.hook_node(n, kind, outs, edges)
-
-    def _hook_leaf(self, node: Any) -> int:
-        leaf = node.variable
-        step = self._step_of(leaf, None, None, None)
-        if id(node) not in self._leaf_nodes:
-            self._leaf_nodes[id(node)] = node
-            self.backward.hook_leaf(node, leaf, step)
-        return step
+            self.backward.hook_node(node, kind, outputs, edges)
 
     # -- backward -----------------------------------------------------------------------------
     def _on_backward(self, info: OpInfo, func: Any, args: tuple, kwargs: dict) -> Any:
@@ -341,8 +343,9 @@ class Recorder:
             frame, line, stmt = self.locator.where(3)
             if frame is not None:
                 self.locator.note(frame, stmt)
-            first = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
-            roots = [self._step_of(t, frame, line, stmt) for t in _tensors_in(first)]
+            first = _tensors_in(args[0] if args else kwargs.get("tensors", kwargs.get("outputs")))
+            roots = [self._step_of(t, frame, line, stmt) for t in first]
+            self._hook_reachable(first)
             p = self.backward.begin(info.backward or "", roots, line, _source_text(stmt, line))
         try:
             result = func(*args, **kwargs)
