@@ -19,11 +19,14 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
     import pandas
 
     from gradtrace.diagnostics import Diagnostic
@@ -35,6 +38,7 @@ __all__ = [
     "BackwardStep",
     "ForwardStep",
     "GradientEdge",
+    "Stats",
     "TensorSummary",
     "Trace",
     "TraceLookupError",
@@ -48,24 +52,49 @@ class TraceLookupError(KeyError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class TensorSummary:
-    """What gradtrace keeps of one tensor: its metadata, statistics, and a copy when small.
+class Stats(NamedTuple):
+    """Statistics over a tensor's finite elements, and how many are NaN or Inf."""
 
-    Statistics are over finite elements; ``nan`` and ``inf`` count the others. ``values`` is a CPU
-    copy of the whole tensor when it was small enough (or full values were asked for), else None.
-    """
-
-    shape: tuple[int, ...]
-    dtype: str
-    device: str = "cpu"
-    values: torch.Tensor | None = None
     min: float | None = None
     max: float | None = None
     mean: float | None = None
     norm: float | None = None
     nan: int = 0
     inf: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class TensorSummary:
+    """What gradtrace keeps of one tensor: its metadata, statistics, and a copy when small.
+
+    ``values`` is a CPU copy of the whole tensor when it was small enough (or full values were
+    asked for), else None. ``stats`` holds the statistics of a big tensor; for a kept one they
+    are worked out from ``values`` when first read. Read them as ``min``, ``max``, ``mean``,
+    ``norm`` (over finite elements), ``nan`` and ``inf`` (counts).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    device: str = "cpu"
+    values: torch.Tensor | None = None
+    stats: Stats | None = None
+
+    @cached_property
+    def _stats(self) -> Stats:
+        if self.stats is not None:
+            return self.stats
+        if self.values is None:
+            return Stats()
+        from gradtrace.summary import stats_of
+
+        return stats_of(self.values)
+
+    min = property(lambda self: self._stats.min, doc="Smallest finite element.")
+    max = property(lambda self: self._stats.max, doc="Largest finite element.")
+    mean = property(lambda self: self._stats.mean, doc="Mean of the finite elements.")
+    norm = property(lambda self: self._stats.norm, doc="L2 norm of the finite elements.")
+    nan = property(lambda self: self._stats.nan, doc="How many elements are NaN.")
+    inf = property(lambda self: self._stats.inf, doc="How many elements are infinite.")
 
     @property
     def numel(self) -> int:
@@ -77,6 +106,21 @@ class TensorSummary:
     @property
     def finite(self) -> bool:
         return self.nan == 0 and self.inf == 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TensorSummary):
+            return NotImplemented
+        same_values = (self.values is None) == (other.values is None) and (
+            self.values is None or torch.equal(self.values, other.values))  # type: ignore[arg-type]
+        return (self.shape, self.dtype, self.device) == (other.shape, other.dtype, other.device) \
+            and same_values and self._stats == other._stats
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_stats", None)  # worked out again after unpickling
+        return state
 
     @classmethod
     def of(cls, tensor: torch.Tensor, *, keep: bool = True) -> TensorSummary:
@@ -306,6 +350,28 @@ class Trace:
             f"gradtrace: the {what} of {name!r} has {summary.numel} elements and only its summary "
             f"was kept. Trace with trace(full_values=True) to keep whole tensors."
         )
+
+    # -- graph --------------------------------------------------------------------------------
+    def graph(self, **options: Any) -> Any:
+        """The graph as a ``graphviz.Digraph``: tensors with values and gradients, ops, modules.
+
+        Options (see :func:`gradtrace.render.dot.to_dot`): ``group_modules=True``,
+        ``collapse="auto"`` (True, False, or module paths such as ``["model.fc1"]``),
+        ``depth=None``, ``hide_constants=False``, ``rankdir="TB"`` (or ``"LR"``),
+        ``max_nodes=300``, ``legend=True``. In a notebook it displays as SVG; ``.source`` is DOT.
+        """
+        from gradtrace.render.dot import to_dot
+
+        return to_dot(self, **options)
+
+    def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
+        """Write the graph or report to ``path`` by suffix: .svg, .png, .dot, .html or .txt.
+
+        ``options`` are those of :meth:`graph`. Returns the path written.
+        """
+        from gradtrace.render.pictures import save
+
+        return save(self, path, **options)
 
     # -- display ------------------------------------------------------------------------------
     def __str__(self) -> str:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import torch
 
-from gradtrace.model import TensorSummary
+from gradtrace.model import Stats, TensorSummary
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "dtype_name"]
+__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "dtype_name"]
 
 #: Tensors with at most this many elements are copied whole into the Trace.
 DEFAULT_KEEP_LIMIT = 4096
@@ -43,28 +43,36 @@ def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_
     """
     with torch._C.DisableTorchFunction(), torch.no_grad():
         tensors = [t.detach() for t in tensors]
-        stats = _stats(tensors)
-        out = []
         owned = list(owned) + [False] * (len(tensors) - len(owned))
-        for t, st, mine in zip(tensors, stats, owned):
-            base = dict(shape=tuple(t.shape), dtype=dtype_name(t.dtype), device=str(t.device))
-            if _plain(t) and (keep_limit is None or t.numel() <= keep_limit):
-                base["values"] = t.to("cpu", copy=not mine)
-            out.append(TensorSummary(**base, **st))  # type: ignore[arg-type]
+        kept = [_plain(t) and (keep_limit is None or t.numel() <= keep_limit) for t in tensors]
+        # a tensor kept whole gets its statistics from its copy, when they are first read
+        stats = iter(_stats([t for t, k in zip(tensors, kept) if not k]))
+        out = []
+        for t, k, mine in zip(tensors, kept, owned):
+            out.append(TensorSummary(
+                tuple(t.shape), dtype_name(t.dtype), str(t.device),
+                values=t.to("cpu", copy=not mine) if k else None,
+                stats=None if k else next(stats)))
         return out
+
+
+def stats_of(t: torch.Tensor) -> Stats:
+    """The statistics of one tensor."""
+    with torch._C.DisableTorchFunction(), torch.no_grad():
+        return _stats([t.detach()])[0]
 
 
 def _plain(t: torch.Tensor) -> bool:
     return t.layout == torch.strided and t.device.type != "meta" and not t.is_nested
 
 
-def _stats(tensors: list[torch.Tensor]) -> list[dict[str, float | int | None]]:
+def _stats(tensors: list[torch.Tensor]) -> list[Stats]:
     """min/max/mean/norm over finite elements and nan/inf counts, for many tensors at once.
 
     Float tensors go through one batched ``_foreach_norm``; a finite norm proves there is no NaN
     or Inf, so only the rare non-finite tensor pays for counting them.
     """
-    out: list[dict[str, float | int | None]] = [{} for _ in tensors]
+    out: list[Stats] = [Stats() for _ in tensors]
     groups: dict[torch.dtype, list[int]] = {}
     slow = []
     for i, t in enumerate(tensors):
@@ -84,7 +92,7 @@ def _stats(tensors: list[torch.Tensor]) -> list[dict[str, float | int | None]]:
             if abs(norm) == float("inf") or norm != norm:
                 slow.append(i)
             else:
-                out[i] = dict(min=lo, max=hi, mean=mean, norm=norm)
+                out[i] = Stats(lo, hi, mean, norm)
     for i in slow:
         out[i] = _stats_one(tensors[i])
     return out
@@ -98,7 +106,7 @@ def _memory_order(t: torch.Tensor) -> torch.Tensor:
     return t.permute(sorted(range(t.dim()), key=lambda d: -t.stride(d)))
 
 
-def _stats_one(x: torch.Tensor) -> dict[str, float | int | None]:
+def _stats_one(x: torch.Tensor) -> Stats:
     if x.is_complex():
         x = x.abs()
     if x.dtype == torch.bool:
@@ -109,6 +117,6 @@ def _stats_one(x: torch.Tensor) -> dict[str, float | int | None]:
     if nan or inf:
         x = x[~(nan_mask | inf_mask)]
     if x.numel() == 0:
-        return dict(nan=nan, inf=inf)
+        return Stats(nan=nan, inf=inf)
     lo, hi, mean, norm = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)]).tolist()
-    return dict(min=lo, max=hi, mean=mean, norm=norm, nan=nan, inf=inf)
+    return Stats(lo, hi, mean, norm, nan, inf)
