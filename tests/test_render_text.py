@@ -68,6 +68,33 @@ def lab_trace(passes: int = 1) -> Trace:
     return Trace(tuple(steps), tuple(backward), tuple(runs))
 
 
+def lab_graph(passes: int = 1) -> str:
+    """The report's graph section for ``lab_trace(passes)``, its numbers from plain torch."""
+    x_1 = torch.tensor([3.0], requires_grad=True)
+    x_2 = torch.tensor([2.0], requires_grad=True)
+    a, b = x_1.cos(), x_2.log()
+    c = a * b
+    for kept in (a, b, c):
+        kept.retain_grad()
+    c.backward()
+    f = "{:.4f}".format
+    g_1, g_2 = x_1.grad.item(), x_2.grad.item()
+    if passes == 1:
+        grad_1, grad_2 = f(g_1), f(g_2)
+    else:  # the leaves' gradients add up over the passes; the hand-built steps restart at 1
+        grad_1 = f"{f(g_1 * passes)} = {' + '.join([f(g_1)] * passes)}"
+        grad_2 = f"{f(g_2 * passes)} = {' + '.join([f(g_2)] * passes)}"
+    tree = (
+        f"c  output  mul (MulBackward0)  value {f(c.item())}  grad {f(c.grad.item())}  backward 1\n"
+        f"├── cos(x_1)  cos (CosBackward0)  value {f(a.item())}  grad {f(a.grad.item())}"
+        "  backward 4\n"
+        f"│   └── x_1  leaf  value {f(x_1.item())}  grad {grad_1}  backward 5\n"
+        f"└── log(x_2)  log (LogBackward0)  value {f(b.item())}  grad {f(b.grad.item())}"
+        "  backward 2\n"
+        f"    └── x_2  leaf  value {f(x_2.item())}  grad {grad_2}  backward 3")
+    return "graph\n" + "\n".join([tree] * passes)
+
+
 @pytest.fixture
 def no_rules(monkeypatch: pytest.MonkeyPatch) -> list[Diagnostic]:
     """Make trace.warnings return exactly the list this fixture gives (empty unless filled)."""
@@ -106,11 +133,13 @@ step  node            tensor    grad in  grad out
    2  LogBackward0    log(x_2)  -0.9900  x_2 <- -0.4950
    3  AccumulateGrad  x_2       -0.4950  x_2.grad: None -> -0.4950
    4  CosBackward0    cos(x_1)  0.6931   x_1 <- -0.0978
-   5  AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978"""
+   5  AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978
+
+"""
 
 
 def test_lab_example_exact(no_rules: list[Diagnostic]) -> None:
-    assert to_text(lab_trace(), width=100) == LAB_100
+    assert to_text(lab_trace(), width=100) == LAB_100 + lab_graph()
 
 
 ACCUMULATION_100 = """\
@@ -145,7 +174,9 @@ step  node            tensor    grad in  grad out
    2  LogBackward0    log(x_2)  -0.9900  x_2 <- -0.4950
    3  AccumulateGrad  x_2       -0.4950  x_2.grad: -0.4950 -> -0.9900
    4  CosBackward0    cos(x_1)  0.6931   x_1 <- -0.0978
-   5  AccumulateGrad  x_1       -0.0978  x_1.grad: -0.0978 -> -0.1956"""
+   5  AccumulateGrad  x_1       -0.0978  x_1.grad: -0.0978 -> -0.1956
+
+"""
 
 
 def test_accumulation_exact(no_rules: list[Diagnostic]) -> None:
@@ -154,7 +185,7 @@ def test_accumulation_exact(no_rules: list[Diagnostic]) -> None:
         "x_1.grad held -0.0978 before backward pass 2 (line 6) and now holds -0.1956.",
         "Set x_1.grad = None (or call optimizer.zero_grad()) before backward unless you mean "
         "to sum gradients."))
-    assert to_text(lab_trace(2), width=100) == ACCUMULATION_100
+    assert to_text(lab_trace(2), width=100) == ACCUMULATION_100 + lab_graph(2)
 
 
 def test_real_accumulation_rule_is_shown_first() -> None:
@@ -173,7 +204,9 @@ def test_forward_only(no_rules: list[Diagnostic]) -> None:
         "step  name  op      shape  value   grad_fn  line  source\n"
         "   1  x_1   tensor  (1,)   3.0000  leaf        1  x_1 = torch.t…\n\n"
         "no backward pass ran (call .backward() on a scalar result to see\n"
-        "gradients)")
+        "gradients)\n\n"
+        "graph\n"
+        "x_1  leaf  value 3.0000")
 
 
 def test_narrow_width_gives_up_source_before_values(no_rules: list[Diagnostic]) -> None:
@@ -205,7 +238,9 @@ def test_error_notes_and_pass_error(no_rules: list[Diagnostic]) -> None:
     assert "backward pass 1: backward at line 4\n" in text
     assert text.endswith("note: retain_grad is off\nstopped by RuntimeError: boom at line 4")
     assert "AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978\n" \
-        "stopped by RuntimeError: boom\n\nnote:" in text
+        "stopped by RuntimeError: boom\n\ngraph\n" in text
+    assert text.endswith(f"{lab_graph()}\n\nnote: retain_grad is off\n"
+                         "stopped by RuntimeError: boom at line 4")
 
 
 def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

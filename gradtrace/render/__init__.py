@@ -1,12 +1,25 @@
-"""Renderers: plain functions that read a Trace and return text, HTML or DataFrames.
+"""Renderers: plain functions that read a Trace and return text, HTML, DataFrames or a graph.
 
-pandas is imported only when a DataFrame is asked for, so importing this package stays light.
+pandas is imported only when a DataFrame is asked for, and graphviz only when ``to_dot`` is used,
+so importing this package stays light.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from gradtrace.render.html import to_html
 from gradtrace.render.table import backward_frame, forward_frame, tensors_frame
 from gradtrace.render.text import to_text
+from gradtrace.render.tree import to_tree
 
-__all__ = ["to_text", "to_html", "forward_frame", "backward_frame", "tensors_frame"]
+__all__ = ["to_text", "to_html", "forward_frame", "backward_frame", "tensors_frame", "to_dot",
+           "to_tree"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "to_dot":  # imports graphviz: only on first use
+        from gradtrace.render.dot import to_dot
+
+        return to_dot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

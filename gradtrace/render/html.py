@@ -58,11 +58,15 @@ _STYLE = """<style>
 .gradtrace ul.gt-warn{list-style:none;padding:4px 8px;border-left:3px solid #d97706}
 .gradtrace .gt-kind{font-weight:600;color:#d97706}
 .gradtrace .gt-error{border-left:3px solid #dc2626;padding:2px 8px}
+.gradtrace .gt-graph{max-height:48em;overflow:auto;margin:2px 0 6px 0}
+.gradtrace pre.gt-tree{font:inherit;color:inherit;background:transparent;margin:2px 0}
 </style>"""
 
 
 def to_html(trace: Trace, *, max_rows: int | None = None) -> str:
-    """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass.
+    """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass, graph.
+
+    The graph is an inline SVG when Graphviz is found, else the text tree in a ``<pre>``.
 
     Args:
         trace: the trace to show.
@@ -94,6 +98,10 @@ def to_html(trace: Trace, *, max_rows: int | None = None) -> str:
         parts.append(_section(_pass_title(p), _backward(p, steps, max_rows)))
     if not trace.passes and not trace.backward_steps:
         parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
+    if trace.steps:
+        from gradtrace.render.pictures import graph_html
+
+        parts.append(_section("graph", graph_html(trace, max_rows=max_rows)))
     return "\n".join(parts + _ending(trace) + ["</div>"])
 
 

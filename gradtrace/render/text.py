@@ -1,4 +1,4 @@
-"""The plain-text report: warnings first, then the forward table, then each backward pass.
+"""The plain-text report: warnings first, the forward table, each backward pass, then the graph.
 
 Example:
     >>> from gradtrace.model import Trace
@@ -24,6 +24,8 @@ from gradtrace.render.format import (
     layout_table,
     plural,
 )
+from gradtrace.render.graph import build_graph
+from gradtrace.render.tree import tree_lines
 
 if TYPE_CHECKING:
     from gradtrace.diagnostics import Diagnostic
@@ -70,6 +72,9 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
         blocks.append("\n".join(_backward(p, steps, width, max_rows)))
     if not trace.passes and not trace.backward_steps:
         blocks.append("\n".join(_wrap("", NO_BACKWARD, width)))
+    tree = tree_lines(build_graph(trace), width=width, max_rows=max_rows)
+    if tree:
+        blocks.append("\n".join(["graph", *tree]))
     ending = _ending(trace, width)
     if ending:
         blocks.append("\n".join(ending))
