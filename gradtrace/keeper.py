@@ -18,7 +18,13 @@ from typing import Any
 import torch
 
 from gradtrace.model import TensorSummary
-from gradtrace.summary import DEFAULT_KEEP_LIMIT, summarize
+from gradtrace.summary import (
+    DEFAULT_KEEP_LIMIT,
+    device_stats,
+    dtype_name,
+    stats_from_row,
+    summarize,
+)
 
 __all__ = ["Keeper"]
 
@@ -30,6 +36,16 @@ class _Alias:
 
     def __init__(self, base: int, shape: tuple[int, ...]) -> None:
         self.base, self.shape = base, shape
+
+
+class _Frozen:
+    """Statistics worked out on the tensor's device before it changed; fetched at the end."""
+
+    __slots__ = ("row", "shape", "dtype", "device")
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self.row = device_stats(t)
+        self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
 
 
 class Keeper:
@@ -83,7 +99,7 @@ class Keeper:
         key = _key(t) if not self._small(t) else None
         base = self._held.pop(key, None) if key is not None else None
         if base is not None and isinstance(self._items[base], torch.Tensor):
-            self._items[base] = summarize([self._items[base]], self.keep_limit)[0]
+            self._items[base] = _Frozen(self._items[base])
 
     def finish(self) -> list[TensorSummary]:
         """The summary of every kept value, by index. Drops all references to tensors."""
@@ -93,6 +109,15 @@ class Keeper:
                          owned=[i in self._owned for i in live])
         for i, s in zip(live, done):
             items[i] = s
+        by_device: dict[torch.device, list[int]] = {}
+        for i, x in enumerate(items):
+            if isinstance(x, _Frozen):
+                by_device.setdefault(x.row.device, []).append(i)
+        for frozen in by_device.values():  # one transfer per device
+            rows = torch.stack([items[i].row for i in frozen]).tolist()
+            for i, row in zip(frozen, rows):
+                x = items[i]
+                items[i] = TensorSummary(x.shape, x.dtype, x.device, stats=stats_from_row(row))
         for i, x in enumerate(items):
             if isinstance(x, _Alias):
                 items[i] = replace(items[x.base], shape=x.shape, values=None)

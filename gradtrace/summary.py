@@ -14,7 +14,8 @@ import torch
 
 from gradtrace.model import Stats, TensorSummary
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "dtype_name"]
+__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "device_stats", "stats_from_row",
+           "dtype_name"]
 
 #: Tensors with at most this many elements are copied whole into the Trace.
 DEFAULT_KEEP_LIMIT = 4096
@@ -47,13 +48,58 @@ def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_
         kept = [_plain(t) and (keep_limit is None or t.numel() <= keep_limit) for t in tensors]
         # a tensor kept whole gets its statistics from its copy, when they are first read
         stats = iter(_stats([t for t, k in zip(tensors, kept) if not k]))
+        copies = iter(_to_cpu([t for t, k in zip(tensors, kept) if k],
+                              [m for m, k in zip(owned, kept) if k]))
         out = []
-        for t, k, mine in zip(tensors, kept, owned):
+        for t, k in zip(tensors, kept):
             out.append(TensorSummary(
                 tuple(t.shape), dtype_name(t.dtype), str(t.device),
-                values=t.to("cpu", copy=not mine) if k else None,
-                stats=None if k else next(stats)))
+                values=next(copies) if k else None, stats=None if k else next(stats)))
         return out
+
+
+def _to_cpu(tensors: list[torch.Tensor], owned: list[bool]) -> list[torch.Tensor]:
+    """CPU copies; tensors on an accelerator go across in one transfer per dtype, not one each."""
+    out: list[torch.Tensor | None] = [
+        (t if mine else t.clone()) if t.device.type == "cpu" else None
+        for t, mine in zip(tensors, owned)]
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, t in enumerate(tensors):
+        if out[i] is None:
+            groups.setdefault((t.device, t.dtype), []).append(i)
+    for index in groups.values():
+        flat = torch.cat([tensors[i].reshape(-1) for i in index]).cpu()
+        for i, part in zip(index, flat.split([tensors[i].numel() for i in index])):
+            out[i] = part.view(tensors[i].shape)
+    return out  # type: ignore[return-value]
+
+
+def device_stats(t: torch.Tensor) -> torch.Tensor:
+    """``[min, max, mean, norm, nan, inf]`` of ``t`` as a tensor on its own device: no host sync.
+
+    For a value that will change before the trace ends; :func:`stats_from_row` reads it later.
+    """
+    with torch._C.DisableTorchFunction(), torch.no_grad():
+        x = t.detach()
+        if x.is_complex():
+            x = x.abs()
+        x = x.to(torch.float64)
+        finite = torch.isfinite(x)
+        count = finite.sum()
+        big = torch.finfo(torch.float64).max
+        row = [torch.where(finite, x, big).amin(), torch.where(finite, x, -big).amax(),
+               torch.where(finite, x, 0).sum() / count.clamp(min=1),
+               torch.linalg.vector_norm(torch.where(finite, x, 0)),
+               torch.isnan(x).sum(), torch.isinf(x).sum(), count]
+        return torch.stack([v.to(torch.float64) for v in row])
+
+
+def stats_from_row(row: list[float]) -> Stats:
+    """The :class:`Stats` of a row made by :func:`device_stats`, once fetched to the host."""
+    lo, hi, mean, norm, nan, inf, count = row
+    if not count:
+        return Stats(nan=int(nan), inf=int(inf))
+    return Stats(lo, hi, mean, norm, int(nan), int(inf))
 
 
 def stats_of(t: torch.Tensor) -> Stats:
