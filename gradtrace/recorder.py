@@ -103,8 +103,9 @@ class Recorder:
         self.busy = False
         self.locator = Locator(self.files, self._bind)
         self.modules = ModuleTracker()
-        self._tensors: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, step)
-        self._tensor_ids: dict[int, tuple[Any, int]] = {}  # id(tensor) -> (weakref, tensor no.)
+        # id(tensor) -> (weakref, its latest step, its number); the weakref tells reuse apart
+        self._tensors: dict[int, tuple[Any, int, int]] = {}
+        self._tensor_count = 0
         # id(node) -> (sequence nr, [(output_nr, step)]) for the nodes of recorded ops; ids,
         # not nodes, so the trace never keeps a graph alive (the sequence nr tells reuse apart)
         self._nodes: dict[int, tuple[int, list[tuple[int, int]]]] = {}
@@ -245,20 +246,26 @@ class Recorder:
     def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
                   t: torch.Tensor, line: int | None, stmt: Statement | None,
                   name: str | None = None) -> RawStep:
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:  # a new version of a tensor seen before
+            ref, number = known[0], known[2]
+        else:
+            self._tensor_count += 1
+            ref, number = weakref.ref(t), self._tensor_count
         node = t.grad_fn
+        leaf = t.is_leaf
         step = RawStep(
             index=len(self.steps) + 1, op=op, inputs=inputs, parts=parts, origin=origin,
-            tensor=self._tensor_no(t), value=self.keeper.keep(t),
+            tensor=number, value=self.keeper.keep(t),
             grad_fn=node.name() if node is not None else None, requires_grad=t.requires_grad,
-            is_leaf=t.is_leaf, line=line, source=_source_text(stmt, line),
-            module=self.modules.current, name=name, grad_mode=torch.is_grad_enabled())
-        if t.is_leaf:
-            step.ref = weakref.ref(t)
-        if self.retain_grad and t.requires_grad and not t.is_leaf:
+            is_leaf=leaf, line=line, source=stmt.text if stmt is not None else None,
+            module=self.modules.current, name=name, grad_mode=torch.is_grad_enabled(),
+            ref=ref if leaf else None)
+        if self.retain_grad and not leaf and step.requires_grad:
             t.retain_grad()
             step.retained = True
         self.steps.append(step)
-        self._tensors[id(t)] = (weakref.ref(t), step.index)
+        self._tensors[id(t)] = (ref, step.index, number)
         return step
 
     def _step_of(self, t: torch.Tensor, frame: types.FrameType | None, line: int | None,
@@ -282,14 +289,6 @@ class Recorder:
             self._nodes.setdefault(id(node), (node._sequence_nr(), []))[1].append(
                 (t.output_nr, step.index))
         return step.index
-
-    def _tensor_no(self, t: torch.Tensor) -> int:
-        known = self._tensor_ids.get(id(t))
-        if known is not None and known[0]() is t:
-            return known[1]
-        no = len(self._tensor_ids) + 1
-        self._tensor_ids[id(t)] = (weakref.ref(t), no)
-        return no
 
     def _hook_reachable(self, roots: list[torch.Tensor]) -> None:
         """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.
@@ -346,7 +345,7 @@ class Recorder:
             first = _tensors_in(args[0] if args else kwargs.get("tensors", kwargs.get("outputs")))
             roots = [self._step_of(t, frame, line, stmt) for t in first]
             self._hook_reachable(first)
-            p = self.backward.begin(info.backward or "", roots, line, _source_text(stmt, line))
+            p = self.backward.begin(info.backward or "", roots, line, stmt.text if stmt else None)
         try:
             result = func(*args, **kwargs)
         except BaseException as e:
@@ -410,7 +409,3 @@ def _literal(a: object) -> str | None:
         text = repr(list(a))
         return text if len(text) <= 20 else "[…]"
     return None
-
-
-def _source_text(stmt: Statement | None, line: int | None) -> str | None:
-    return stmt.text if stmt is not None else None
