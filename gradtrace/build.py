@@ -115,6 +115,7 @@ def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
         value=value, grad_fn=s.grad_fn, requires_grad=requires_grad, is_leaf=s.is_leaf,
         origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,
         source=s.source, module=s.module, retained=s.retained, grad_mode=s.grad_mode,
+        literals=s.literals, keywords=s.keywords,
     )
 
 

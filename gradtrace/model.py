@@ -139,7 +139,9 @@ class ForwardStep:
     existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``).
     ``inputs`` are the step numbers of the tensors the op read; ``tensor`` identifies the tensor
     object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
-    under ``torch.no_grad()``.
+    under ``torch.no_grad()``. ``literals`` are the op's positional arguments in the order of the
+    maths (``2 - x`` gives ``(2, None)``): a Python number, or None where a tensor (or anything
+    else) was passed; ``keywords`` the numbers passed by name (``negative_slope=0.1``).
     """
 
     step: int
@@ -158,6 +160,8 @@ class ForwardStep:
     module: str | None = None
     retained: bool = False
     grad_mode: bool = True
+    literals: tuple[float | int | bool | None, ...] = ()
+    keywords: tuple[tuple[str, float | int | bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class RawStep:
     retained: bool = False
     grad_of: int | None = None  # this tensor is the .grad of that step's tensor
     grad_mode: bool = True
+    literals: tuple[float | int | bool | None, ...] = ()
+    keywords: tuple[tuple[str, float | int | bool], ...] = ()
     ref: Any = None  # weakref to a leaf, to read its final requires_grad
 
 
@@ -213,6 +215,10 @@ class Recorder:
         inputs: list[int] = []
         parts: list[int | str] = []
         seen_inputs: list[torch.Tensor] = []
+        literals: list[float | int | bool | None] = [
+            a if isinstance(a, (float, int)) else None for a in args[:8]]
+        if info.reversed and len(literals) >= 2:
+            literals[0], literals[1] = literals[1], literals[0]
         for pos, a in enumerate((*args, *kwargs.values())):
             if isinstance(a, torch.Tensor):
                 step = self._step_of(a, frame, line, stmt)
@@ -237,6 +243,9 @@ class Recorder:
             if not inplace and id(t) in input_ids:
                 continue  # returned an input unchanged (x.contiguous(), x.to(same dtype))
             step = self._new_step(info.name, inputs, parts, origin, t, line, stmt)
+            step.literals = tuple(literals)
+            step.keywords = tuple((k, v) for k, v in kwargs.items()
+                                  if isinstance(v, (float, int)))
             node = t.grad_fn
             if node is not None:
                 nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, step.index))
