@@ -1,0 +1,114 @@
+"""Run the example notebook in a real kernel, export it, and look at it in headless Chromium.
+
+Shared by tests/test_notebook.py and docs/make_screenshot.py. The kernel is this interpreter
+(``sys.executable``, through a kernelspec written to a temporary folder, so a ``python3``
+kernelspec installed elsewhere cannot pick another Python) and imports the gradtrace that these
+tests import; it starts in a temporary folder, where no ``gradtrace`` folder can shadow it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradtrace
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "examples" / "lab2_autograd.ipynb"
+PACKAGE_ROOT = Path(gradtrace.__file__).resolve().parent.parent
+KERNEL = "gradtrace-test"
+
+__all__ = ["execute", "export_html", "chromium", "browse", "NOTEBOOK"]
+
+
+def _kernel_manager(folder: Path) -> Any:
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    spec_dir = folder / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "gradtrace tests", "language": "python",
+        "env": {"PYTHONPATH": path, "COLUMNS": "100"},
+    }))
+    specs = KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
+    return KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
+
+
+def execute(folder: Path, notebook: Path = NOTEBOOK, *, then: Sequence[str] = (),
+            timeout: int = 300) -> tuple[Any, list[tuple[Any, Exception | None]]]:
+    """Copy ``notebook`` into ``folder`` and run every cell there in one kernel, then the cells
+    ``then`` in the same kernel. Returns the executed notebook and each extra cell with the
+    error its execution raised (``CellExecutionError`` when the kernel replied with an error:
+    what stops "Run All")."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    copy = folder / notebook.name
+    shutil.copy(notebook, copy)
+    nb = nbformat.read(copy, as_version=4)
+    client = NotebookClient(nb, km=_kernel_manager(folder), timeout=timeout,
+                            resources={"metadata": {"path": str(folder)}})
+    extra: list[tuple[Any, Exception | None]] = []
+    with client.setup_kernel(cleanup_kc=True):  # nbclient did not make the kernel: shut it down
+        info = client.wait_for_reply(client.kc.kernel_info())  # as NotebookClient.execute does
+        nb.metadata["language_info"] = info["content"]["language_info"]
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        count = len(nb.cells)
+        for index, source in enumerate(then, count):
+            cell, error = nbformat.v4.new_code_cell(source), None
+            nb.cells.append(cell)
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                error = exc
+            extra.append((cell, error))
+        del nb.cells[count:]
+    nbformat.write(nb, copy)
+    return nb, extra
+
+
+def export_html(nb: Any, path: Path) -> Path:
+    """Export ``nb`` as nbconvert's standard (lab) HTML page at ``path``."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def chromium() -> str | None:
+    """The headless Chromium binary, or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def browse(url: str, *extra: str, timeout: int = 120) -> str:
+    """Load ``url`` in headless Chromium with a fresh profile and no network services; returns
+    stdout (the DOM with ``--dump-dom``)."""
+    binary = chromium()
+    if binary is None:
+        raise RuntimeError("chromium is not installed")
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}", *extra, url],
+            capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"chromium failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
