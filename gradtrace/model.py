@@ -393,9 +393,21 @@ class Trace:
         self, include: Any = None, exclude: Any = None, **kwargs: Any
     ) -> dict[str, str]:
         bundle = {"text/plain": str(self)}
+        if include is None:  # IPython passes None: ask the shell what its front end shows
+            include = _active_types()
         wants_html = include is None or "text/html" in include
         if wants_html and not (exclude and "text/html" in exclude):
             from gradtrace.render.html import to_html
 
             bundle["text/html"] = to_html(self)
         return bundle
+
+
+def _active_types() -> Any:
+    """The MIME types the running IPython front end shows (a terminal: text only), or None."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    formatter = getattr(shell, "display_formatter", None)
+    return getattr(formatter, "active_types", None)

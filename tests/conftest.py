@@ -16,3 +16,14 @@ def nothing_left_installed() -> Iterator[None]:
     assert torch._C._len_torch_function_stack() == 0, "a TorchFunctionMode outlived the test"
     assert not patches.installed(), "Function.apply or a module hook outlived the test"
     assert patches.current() is None, "a recorder is still registered for this thread"
+
+
+@pytest.fixture
+def outside_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in plain Python: no IPython shell whose front end limits what a Trace renders.
+
+    (The magic tests start an in-process shell whose front end shows text only.)
+    """
+    import gradtrace.model
+
+    monkeypatch.setattr(gradtrace.model, "_active_types", lambda: None)

@@ -88,7 +88,7 @@ def test_trace_pickles_and_compares() -> None:
     assert torch.equal(again.grad("x"), x.grad)
 
 
-def test_mimebundle_has_text_and_html() -> None:
+def test_mimebundle_has_text_and_html(outside_ipython: None) -> None:
     with trace() as t:
         x = torch.tensor([3.0], requires_grad=True)
         (x * 2).backward()
@@ -96,3 +96,14 @@ def test_mimebundle_has_text_and_html() -> None:
     assert set(bundle) == {"text/plain", "text/html"}
     assert bundle["text/plain"] == str(t)
     assert set(t._repr_mimebundle_(include={"text/plain"})) == {"text/plain"}
+
+
+def test_terminal_front_end_gets_text_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradtrace.model
+    import gradtrace.render.html
+
+    with trace() as t:
+        (torch.ones(1, requires_grad=True) * 2).sum().backward()
+    monkeypatch.setattr(gradtrace.model, "_active_types", lambda: ["text/plain"])
+    monkeypatch.setattr(gradtrace.render.html, "to_html", lambda *a, **k: pytest.fail("built HTML"))
+    assert set(t._repr_mimebundle_()) == {"text/plain"}

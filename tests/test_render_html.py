@@ -103,7 +103,7 @@ def test_max_rows_and_no_backward() -> None:
     assert html.count("<table") == 1 and "no backward pass ran" in html
 
 
-def test_mimebundle_has_both_types() -> None:
+def test_mimebundle_has_both_types(outside_ipython: None) -> None:
     bundle = lab_trace()._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/html"}
     assert "text/html" not in lab_trace()._repr_mimebundle_(include={"text/plain"})
