@@ -154,7 +154,7 @@ def _forward(trace: Trace, max_rows: int | None) -> str:
                e(format_shape(s.value.shape)), e(format_value(s.value, shape=False)),
                e(grad_fn_label(s))]
         row += [e(s.module or "")] * with_module
-        row += ["" if s.line is None else str(s.line), f"<code>{e(source)}</code>"]
+        row += ["" if s.line is None else str(s.line), f"<code>{e(source)}</code>" if source else ""]
         rows.append(row)
     return _table(headers, rows, max_rows)
 
