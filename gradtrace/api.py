@@ -108,7 +108,7 @@ class TraceContext:
                     return func(*args, **kwargs)
             finally:
                 traced.last_trace = t  # type: ignore[attr-defined]
-                if self.show:
+                if self.show and t is not None:
                     _show(t)
 
         traced.last_trace = None  # type: ignore[attr-defined]
@@ -139,10 +139,10 @@ def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
 
 def _show(t: Trace) -> None:
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:
         from IPython.display import display
 
-        display(t)
+        display(t)  # type: ignore[no-untyped-call]
     else:
         print(t)

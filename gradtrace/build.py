@@ -67,7 +67,8 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
             if prev in named:
                 named.add(s.index)
         else:
-            names[s.index] = derived_name(s.op, s.parts, names, named) if s.op else f"tensor_{s.tensor}"
+            names[s.index] = (derived_name(s.op, s.parts, names, named) if s.op
+                              else f"tensor_{s.tensor}")
         last_version[s.tensor] = s.index
 
     def summary(i: int | None) -> TensorSummary | None:

@@ -36,7 +36,8 @@ _EPS = 1e-6
 _ATOL, _RTOL = 1e-5, 1e-3
 
 
-def copy_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def copy_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Double-precision, detached copies of the tensor arguments; other arguments as they are."""
     def copy(a: Any) -> Any:
         if isinstance(a, torch.Tensor) and a.is_floating_point():
@@ -47,7 +48,7 @@ def copy_arguments(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     return tuple(copy(a) for a in args), {k: copy(v) for k, v in kwargs.items()}
 
 
-def check_function(cls: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+def check_function(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """Compare ``cls.backward`` with finite differences of ``cls.forward`` at ``args``.
 
     Returns:
@@ -72,7 +73,8 @@ def check_function(cls: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         x.view(-1)[j] += delta
         moved[i] = x
         with torch.no_grad():
-            return sum(float((o * w).sum()) for o, w in zip(_outputs(cls.apply(*moved, **kwargs)), v))
+            outs = _outputs(cls.apply(*moved, **kwargs))
+            return sum(float((o * w).sum()) for o, w in zip(outs, v))
 
     for i, grad in zip(wrt, grads):
         for j in range(min(args[i].numel(), _MAX_ELEMENTS)):

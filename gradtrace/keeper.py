@@ -41,7 +41,7 @@ class _Alias:
 class _Frozen:
     """Statistics worked out on the tensor's device before it changed; fetched at the end."""
 
-    __slots__ = ("row", "shape", "dtype", "device")
+    __slots__ = ("device", "dtype", "row", "shape")
 
     def __init__(self, t: torch.Tensor) -> None:
         self.row = device_stats(t)

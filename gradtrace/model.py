@@ -105,7 +105,7 @@ class TensorSummary:
 
     @property
     def finite(self) -> bool:
-        return self.nan == 0 and self.inf == 0
+        return bool(self.nan == 0 and self.inf == 0)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TensorSummary):
@@ -408,6 +408,6 @@ def _active_types() -> Any:
     import sys
 
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     formatter = getattr(shell, "display_formatter", None)
     return getattr(formatter, "active_types", None)

@@ -30,7 +30,7 @@ class ModuleTracker:
         """The path of the innermost module running now."""
         return self._stack[-1] if self._stack else None
 
-    def enter(self, module: torch.nn.Module, name_of: Callable[[object], str | None]
+    def enter(self, module: torch.nn.Module, name_of: Callable[[torch.nn.Module], str | None]
               ) -> list[tuple[str, str, torch.Tensor]]:
         """A module's forward starts; returns ``(origin, name, tensor)`` for newly named tensors."""
         path = self._paths.get(id(module))
@@ -57,7 +57,7 @@ class ModuleTracker:
 
     def named_tensors(self) -> list[tuple[str, str, torch.Tensor]]:
         """``(origin, name, tensor)`` for every parameter and buffer of the roots seen."""
-        found = []
+        found: list[tuple[str, str, torch.Tensor]] = []
         for root_id, path in self._roots.items():
             root = self._root_modules[root_id]
             found += [("parameter", f"{path}.{n}", p) for n, p in root.named_parameters()]
@@ -67,9 +67,10 @@ class ModuleTracker:
     def _name_tree(self, root: torch.nn.Module, path: str) -> list[tuple[str, str, torch.Tensor]]:
         for sub, m in root.named_modules(remove_duplicate=False):
             self._paths.setdefault(id(m), f"{path}.{sub}" if sub else path)
-        named = [("parameter", *p) for p in root.named_parameters(remove_duplicate=False)]
+        named: list[tuple[str, str, torch.Tensor]] = [
+            ("parameter", *p) for p in root.named_parameters(remove_duplicate=False)]
         named += [("buffer", *b) for b in root.named_buffers(remove_duplicate=False)]
-        found = []
+        found: list[tuple[str, str, torch.Tensor]] = []
         for origin, sub, t in named:
             if id(t) not in self._tensors:
                 self._tensors[id(t)] = (origin, f"{path}.{sub}")

@@ -18,6 +18,7 @@ import linecache
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Statement", "statements_of", "Namer"]
 
@@ -37,7 +38,8 @@ def statements_of(filename: str) -> dict[int, Statement]:
 
     Example:
         >>> import linecache
-        >>> linecache.cache["<demo>"] = (0, None, ["a, b = f()\\n", "for i in x:\\n", "    c += i\\n"], "<demo>")
+        >>> lines = ["a, b = f()\\n", "for i in x:\\n", "    c += i\\n"]
+        >>> linecache.cache["<demo>"] = (0, None, lines, "<demo>")
         >>> [(n, s.targets) for n, s in sorted(statements_of("<demo>").items())]
         [(1, ('a', 'b')), (2, ('i',)), (3, ('c',))]
     """
@@ -71,9 +73,7 @@ def _targets(node: ast.stmt) -> list[str]:
     found: list[ast.expr] = []
     if isinstance(node, ast.Assign):
         found.extend(node.targets)
-    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-        found.append(node.target)
-    elif isinstance(node, (ast.For, ast.AsyncFor)):
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
         found.append(node.target)
     elif isinstance(node, (ast.With, ast.AsyncWith)):
         found.extend(i.optional_vars for i in node.items if i.optional_vars is not None)
@@ -103,7 +103,7 @@ class Namer:
     def __init__(self, bind: Callable[[str, object], None]) -> None:
         self._bind = bind
         # id(frame) -> [frame, statement, instruction offset]; a handful of entries at most
-        self._pending: dict[int, list] = {}
+        self._pending: dict[int, list[Any]] = {}
         self._last_frame: types.FrameType | None = None
 
     def at(self, frame: types.FrameType, stmt: Statement | None, innermost: bool = True) -> bool:
@@ -122,7 +122,8 @@ class Namer:
                 self._resolve_finished(frame)
             pending = self._pending.get(key)
         if pending is not None:
-            if pending[1] is stmt and (offset > pending[2] or not innermost and offset == pending[2]):
+            again = offset > pending[2] or (not innermost and offset == pending[2])
+            if pending[1] is stmt and again:
                 pending[2] = offset
                 return False
             del self._pending[key]
@@ -148,7 +149,7 @@ class Namer:
         for key in [k for k in self._pending if k not in alive]:
             self._resolve(self._pending.pop(key))
 
-    def _resolve(self, pending: list) -> None:
+    def _resolve(self, pending: list[Any]) -> None:
         frame, stmt = pending[0], pending[1]
         local = frame.f_locals
         for name in stmt.targets:

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,8 @@ _NOISE_GETTERS = {"grad", "_grad", "_base", "grad_fn", "_grad_fn"}
 _NOISE_CALLS = {"requires_grad_", "retain_grad", "register_hook", "__repr__", "__format__",
                 "__reduce_ex__", "__deepcopy__", "_make_subclass", "__torch_function__",
                 "share_memory_", "pin_memory", "__iter__", "__len__", "__array__"}
-BACKWARD_CALLS = {"torch.Tensor.backward": "backward", "torch.autograd.backward": "autograd.backward",
+BACKWARD_CALLS = {"torch.Tensor.backward": "backward",
+                  "torch.autograd.backward": "autograd.backward",
                   "torch.autograd.grad": "autograd.grad"}
 
 
@@ -64,10 +66,8 @@ def op_info(func: Any) -> OpInfo:
     except (KeyError, TypeError):
         pass
     info = _classify(func)
-    try:
+    with contextlib.suppress(TypeError):  # an unhashable callable is classified every time
         _cache[func] = info
-    except TypeError:
-        pass
     return info
 
 
@@ -78,7 +78,7 @@ def _classify(func: Any) -> OpInfo:
         full = resolve_name(func) or getattr(func, "__qualname__", None) or repr(func)
     if full in BACKWARD_CALLS:
         return OpInfo(BACKWARD_CALLS[full], backward=BACKWARD_CALLS[full])
-    if isinstance(func, torch._ops.OpOverload) or isinstance(func, torch._ops.OpOverloadPacket):
+    if isinstance(func, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return OpInfo(str(func), noise=True)
     parts = full.split(".")
     if parts[-1] in ("__get__", "__set__", "__delete__"):

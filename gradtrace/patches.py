@@ -32,7 +32,7 @@ def current() -> Recorder | None:
 
 
 def installed() -> bool:
-    """Whether any of gradtrace's global patches is in place (tests check that none outlives a trace)."""
+    """Whether any of gradtrace's global patches is in place (none may outlive a trace)."""
     return bool(_handles) or Function.__dict__["apply"] is not _original_apply
 
 

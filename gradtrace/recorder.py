@@ -22,12 +22,12 @@ from gradtrace import patches
 from gradtrace.backward import BackwardRecorder
 from gradtrace.build import build_trace
 from gradtrace.checks import check_function, copy_arguments
-from gradtrace.model import Settings, Trace
 from gradtrace.frames import Locator
+from gradtrace.keeper import Keeper
+from gradtrace.model import Settings, Trace
 from gradtrace.modules import ModuleTracker
 from gradtrace.naming import Statement
 from gradtrace.ops import OpInfo, op_info
-from gradtrace.keeper import Keeper
 from gradtrace.summary import DEFAULT_KEEP_LIMIT
 
 __all__ = ["Recorder", "RawStep"]
@@ -96,7 +96,8 @@ class Recorder:
         self.check = check
         self.settings = settings or Settings()
         self.events: list[RawEvent] = []
-        self._calls: list[tuple[int, Any, tuple, dict]] = []  # custom Function calls to check
+        # custom Function calls to check: (step, class, arguments, keyword arguments)
+        self._calls: list[tuple[int, Any, tuple[Any, ...], dict[str, Any]]] = []
         self.retain_grad = retain_grad
         self.full_values = full_values
         self.keeper = Keeper(None if full_values else keep_limit)
@@ -124,7 +125,7 @@ class Recorder:
             self._first_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
         self._mode = _Mode(self)
         try:
-            self._mode.__enter__()
+            self._mode.__enter__()  # type: ignore[no-untyped-call]
         except BaseException:
             patches.deactivate(self)
             raise
@@ -133,7 +134,7 @@ class Recorder:
         """Remove every mode, hook and patch, then build the Trace."""
         try:
             if self._mode is not None:
-                self._mode.__exit__(None, None, None)
+                self._mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]
                 self._mode = None
         finally:
             try:
@@ -156,7 +157,7 @@ class Recorder:
                 self.events.append(RawEvent("unused_parameter", None, None, name))
 
     # -- forward ------------------------------------------------------------------------------
-    def on_call(self, func: Any, args: tuple, kwargs: dict) -> Any:
+    def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         info = op_info(func)
         if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
                 or torch.compiler.is_compiling():
@@ -190,7 +191,8 @@ class Recorder:
                 step = self._step_of(t, frame, line, stmt)
             self.events.append(RawEvent("grad_read", step, line))
 
-    def on_function(self, cls: Any, apply: Any, args: tuple, kwargs: dict) -> Any:
+    def on_function(self, cls: Any, apply: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
         """A custom ``autograd.Function`` call: one step, its inner ops not recorded."""
         self.busy = True
         try:
@@ -205,7 +207,8 @@ class Recorder:
                     self._calls.append((self.steps[-1].index, cls, *copy_arguments(args, kwargs)))
         return out
 
-    def _record(self, info: OpInfo, args: tuple, kwargs: dict, outputs: list[torch.Tensor],
+    def _record(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any],
+                outputs: list[torch.Tensor],
                 inplace: bool, origin: str = "op") -> None:
         frame, line, stmt = self.locator.where(3)
         if self.locator.internal:
@@ -242,13 +245,13 @@ class Recorder:
         for t in outputs:
             if not inplace and id(t) in input_ids:
                 continue  # returned an input unchanged (x.contiguous(), x.to(same dtype))
-            step = self._new_step(info.name, inputs, parts, origin, t, line, stmt)
-            step.literals = tuple(literals)
-            step.keywords = tuple((k, v) for k, v in kwargs.items()
+            made = self._new_step(info.name, inputs, parts, origin, t, line, stmt)
+            made.literals = tuple(literals)
+            made.keywords = tuple((k, v) for k, v in kwargs.items()
                                   if isinstance(v, (float, int)))
             node = t.grad_fn
             if node is not None:
-                nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, step.index))
+                nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, made.index))
         for node, outs in nodes.values():
             self._nodes[id(node)] = (node._sequence_nr(), outs)
 
@@ -315,7 +318,7 @@ class Recorder:
                 continue
             self._hooked[id(node)] = seq
             if type(node) is _ACCUMULATE_GRAD:
-                leaf = node.variable
+                leaf = node.variable  # type: ignore[union-attr]
                 self.backward.hook_leaf(node, leaf, self._step_of(leaf, None, None, None))
                 continue
             known = self._nodes.get(id(node))
@@ -335,7 +338,8 @@ class Recorder:
                     continue
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
-                    edges.append((self._step_of(nxt.variable, None, None, None), "", True))
+                    leaf = nxt.variable  # type: ignore[union-attr]
+                    edges.append((self._step_of(leaf, None, None, None), "", True))
                     continue
                 target = self._nodes.get(id(nxt))
                 if target is not None and target[0] == nxt._sequence_nr() and target[1]:
@@ -346,7 +350,8 @@ class Recorder:
             self.backward.hook_node(node, kind, outputs, edges)
 
     # -- backward -----------------------------------------------------------------------------
-    def _on_backward(self, info: OpInfo, func: Any, args: tuple, kwargs: dict) -> Any:
+    def _on_backward(self, info: OpInfo, func: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
         with torch._C.DisableTorchFunction():
             frame, line, stmt = self.locator.where(3)
             if frame is not None:

@@ -69,7 +69,8 @@ def _to_cpu(tensors: list[torch.Tensor], owned: list[bool]) -> list[torch.Tensor
             groups.setdefault((t.device, t.dtype), []).append(i)
     for index in groups.values():
         flat = torch.cat([tensors[i].reshape(-1) for i in index]).cpu()
-        for i, part in zip(index, flat.split([tensors[i].numel() for i in index])):
+        sizes = [tensors[i].numel() for i in index]
+        for i, part in zip(index, torch.split(flat, sizes)):
             out[i] = part.view(tensors[i].shape)
     return out  # type: ignore[return-value]
 
@@ -149,7 +150,8 @@ def _memory_order(t: torch.Tensor) -> torch.Tensor:
     are several times slower than over the same memory read in order."""
     if t.is_contiguous() or t.dim() < 2:
         return t
-    return t.permute(sorted(range(t.dim()), key=lambda d: -t.stride(d)))
+    strides = t.stride()
+    return t.permute(sorted(range(t.dim()), key=lambda d: -strides[d]))
 
 
 def _stats_one(x: torch.Tensor) -> Stats:
@@ -164,5 +166,6 @@ def _stats_one(x: torch.Tensor) -> Stats:
         x = x[~(nan_mask | inf_mask)]
     if x.numel() == 0:
         return Stats(nan=nan, inf=inf)
-    lo, hi, mean, norm = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)]).tolist()
+    row = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)])
+    lo, hi, mean, norm = row.tolist()
     return Stats(lo, hi, mean, norm, nan, inf)

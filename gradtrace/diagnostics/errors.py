@@ -23,7 +23,8 @@ def backward_twice(trace: Trace) -> list[Diagnostic]:
         earlier = [q for q in trace.passes if q.index < p.index and not q.error]
         # the engine runs the nodes in the same order each time: the one that failed is the
         # first node of the earlier pass that this pass did not get past
-        done = {(b.node, b.forward_step) for b in trace.backward_steps if b.backward_pass == p.index}
+        done = {(b.node, b.forward_step) for b in trace.backward_steps
+                if b.backward_pass == p.index}
         failed = [b for b in trace.backward_steps if earlier and b.kind == "node"
                   and b.backward_pass == earlier[-1].index and (b.node, b.forward_step) not in done]
         node = f" at {failed[0].node} ({failed[0].tensor})" if failed else ""
@@ -54,7 +55,8 @@ def inplace(trace: Trace) -> list[Diagnostic]:
         if changed:
             s, t = changed[0]
             message = (f"{describe_pass(p, p.index)} needed {s.name} as {s.op} made it"
-                       f"{where(s.line)}, but {t.op}{where(t.line)} changed it in place afterwards.")
+                       f"{where(s.line)}, but {t.op}{where(t.line)} changed it in place "
+                       "afterwards.")
             fix = (f"Make a new tensor instead ({s.name} = {s.name}.{t.op.rstrip('_')}(...) rather "
                    f"than {s.name}.{t.op}(...)), or .clone() {s.name} before changing it.")
             found.append(Diagnostic("inplace", message, fix, tensor=s.name, step=t.step,
@@ -76,7 +78,8 @@ def function_check(trace: Trace) -> list[Diagnostic]:
         s = step(trace, e.step)
         cls = s.op if s is not None else "the custom Function"
         if "error" in e.data:
-            message = f"{cls}.backward raised {e.data['error']} (checked on the values at {e.name})."
+            message = (f"{cls}.backward raised {e.data['error']} (checked on the values at "
+                       f"{e.name}).")
         else:
             d = e.data
             arg = _argument_name(trace, e.step, d["input"])

@@ -52,7 +52,8 @@ def no_gradient(trace: Trace) -> list[Diagnostic]:
         if not (s.is_leaf and s.requires_grad) or s.step in reached or s.step > latest_root:
             continue
         cut = _cut_point(trace, s, ancestors)
-        roots = ", ".join(step(trace, r).name for p in full for r in p.roots if step(trace, r))
+        roots = ", ".join(r.name for p in full for r in map(lambda i: step(trace, i), p.roots)
+                          if r is not None)
         if cut is not None:
             how, fix = _how_cut(cut, s.name)
             message = (f"{s.name} requires grad but the backward of {roots} gave it no gradient: "
@@ -60,7 +61,8 @@ def no_gradient(trace: Trace) -> list[Diagnostic]:
         else:
             message = (f"{s.name} requires grad but the backward of {roots} gave it no gradient: "
                        f"{roots} was not computed from {s.name}.")
-            fix = f"Use {s.name} in the computation you call backward on, or set requires_grad=False."
+            fix = (f"Use {s.name} in the computation you call backward on, or set "
+                   "requires_grad=False.")
         found.append(Diagnostic("no_gradient", message, fix, tensor=s.name, step=s.step,
                                 line=cut.line if cut is not None else s.line))
     for e in trace.events:
@@ -142,9 +144,9 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
         if b.kind in _REACHED and b.grad_in is not None and b.grad_in.norm is not None:
             norms[b.forward_step] = b.grad_in.norm  # type: ignore[index]
     found = []
-    for kind, test, order, limit in (("vanishing", lambda n: n < low, False, low),
-                                     ("exploding", lambda n: n > high, True, high)):
-        hits = sorted(((n, i) for i, n in norms.items() if test(n)), reverse=order)
+    for kind, order, limit in (("vanishing", False, low), ("exploding", True, high)):
+        hits = sorted(((n, i) for i, n in norms.items() if (n > high if order else n < low)),
+                      reverse=order)
         if not hits:
             continue
         names = [f"{step(trace, i).name} {n:.3g}" for n, i in hits[:10]]  # type: ignore[union-attr]

@@ -26,7 +26,8 @@ _BACKWARD = {
     "log": "the derivative 1/x is infinite at x = 0", "div": "the derivative of a/b has b² below",
     "pow": "the derivative of x**p with p < 1 is infinite at x = 0",
     "norm": "the derivative of a norm is 0/0 at the zero vector",
-    "acos": "the derivative of acos is infinite at ±1", "asin": "the derivative of asin is infinite at ±1",
+    "acos": "the derivative of acos is infinite at ±1",
+    "asin": "the derivative of asin is infinite at ±1",
 }
 _FIX = ("Keep the input away from the bad point: clamp it (x.clamp(min=1e-8)) or add a small "
         "epsilon where it is used.")
@@ -42,7 +43,8 @@ def nonfinite(trace: Trace) -> list[Diagnostic]:
     found = []
     for s in trace.steps:  # the first forward value to go bad while its inputs were fine
         kind = _bad(s.value)
-        if kind and all(_bad(i.value) is None for i in map(lambda n: step(trace, n), s.inputs) if i):
+        sources = [step(trace, n) for n in s.inputs]
+        if kind and all(_bad(i.value) is None for i in sources if i is not None):
             what = "NaN" if kind == "nan" else "Inf"
             if s.inputs:
                 why = _FORWARD.get(s.op.rstrip("_"), "")
@@ -68,7 +70,8 @@ def nonfinite(trace: Trace) -> list[Diagnostic]:
             (f"the gradient became {'NaN' if kind == 'nan' else 'Inf'} in "
              f"{describe_pass(by_index.get(b.backward_pass), b.backward_pass)} at {b.node} "
              f"({b.tensor}{where(owner.line if owner else None).replace(' (', ', ').rstrip(')')}): "
-             f"it received {fmt(b.grad_in)} and sent {fmt(sent[0].grad)} to {sent[0].name or 'its input'}"
+             f"it received {fmt(b.grad_in)} and sent {fmt(sent[0].grad)} to "
+             f"{sent[0].name or 'its input'}"
              + (f"; {why}." if why else ".") + inputs),
             _FIX, tensor=b.tensor, step=b.forward_step, backward_step=b.step,
             line=owner.line if owner else None))
