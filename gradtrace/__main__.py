@@ -10,7 +10,6 @@ status is 1.
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import runpy
 import sys
@@ -116,12 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_html(t: Trace, path: str, script_name: str) -> None:
-    from gradtrace.render.html import to_html
+    from gradtrace.render.stepper import report_page
 
-    page = (
-        f"<!doctype html><meta charset=utf-8><title>gradtrace: {html.escape(script_name)}</title>\n"
-        f"{to_html(t)}\n"
-    )
+    page = report_page(t, f"gradtrace: {script_name}")
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
 

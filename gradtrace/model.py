@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     import pandas
 
     from gradtrace.diagnostics import Diagnostic
+    from gradtrace.exercise import Exercise
+    from gradtrace.explain import Explanation
+    from gradtrace.render.stepper import Stepper
 
 __all__ = [
     "Event",
@@ -376,6 +379,35 @@ class Trace:
         from gradtrace.render.pictures import save
 
         return save(self, path, **options)
+
+    # -- step by step -------------------------------------------------------------------------
+    def explain(self, name: str | int, *, of: str | int | None = None) -> Explanation:
+        """The chain rule for ``∂of/∂name``: every path back from the output, the product of the
+        local derivatives along each, and their sum (``of``: the last backward pass's root).
+
+        Prints as text; in a notebook it shows as HTML. See :mod:`gradtrace.explain`.
+        """
+        from gradtrace.explain import explain
+
+        return explain(self, name, of=of)
+
+    def stepper(self) -> Stepper:
+        """A walk through the forward, then the backward steps (Previous/Next in a notebook):
+        each step's node in the graph, its values and the chain rule. See
+        :mod:`gradtrace.render.stepper`.
+        """
+        from gradtrace.render.stepper import Stepper
+
+        return Stepper(self)
+
+    def exercise(self, names: list[str] | None = None) -> Exercise:
+        """The graph and forward values with the gradients hidden until revealed: check a hand
+        calculation of ``names`` (default: the leaves that require grad). See
+        :mod:`gradtrace.exercise`.
+        """
+        from gradtrace.exercise import Exercise
+
+        return Exercise(self, names)
 
     # -- display ------------------------------------------------------------------------------
     def __str__(self) -> str:

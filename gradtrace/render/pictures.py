@@ -153,7 +153,8 @@ def save(trace: Trace, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write ``trace`` to ``path``, in the format its suffix names.
 
     ``.svg`` and ``.png``: the graph picture (needs Graphviz); ``.dot``/``.gv``: its DOT source;
-    ``.html``: the whole report as a standalone page; ``.txt``: the text report. ``options`` are
+    ``.html``: the whole report as a standalone page, ending with the step-by-step walk through
+    (:mod:`gradtrace.render.stepper`); ``.txt``: the text report. ``options`` are
     those of :func:`~gradtrace.render.dot.to_dot` and apply to the graph formats.
 
     Raises:
@@ -167,11 +168,9 @@ def save(trace: Trace, path: str | os.PathLike[str], **options: Any) -> Path:
     if suffix in (".html", ".txt"):
         if options:
             raise ValueError(f"gradtrace: graph options apply to .svg, .png and .dot, not {suffix}")
-        from gradtrace.render.html import to_html
+        from gradtrace.render.stepper import report_page
 
-        body = str(trace) + "\n" if suffix == ".txt" else (
-            "<!doctype html><meta charset=utf-8><title>gradtrace</title>\n"
-            f"{to_html(trace)}\n")
+        body = str(trace) + "\n" if suffix == ".txt" else report_page(trace)
         out.write_text(body, encoding="utf-8")
         return out
     from gradtrace.render.dot import to_dot
