@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from gradtrace.naming import Namer, Statement, statements_of
+from gradtrace.naming import Namer, Statement, forget_locals, read_locals, statements_of
 
 __all__ = ["Locator"]
 
@@ -96,11 +96,12 @@ class Locator:
     def flush(self) -> None:
         """The traced code has finished: read the names of statements still pending."""
         self._namer.flush()
+        forget_locals(self._namer.read)
 
     def local_name(self, frame: types.FrameType | None, obj: object) -> str | None:
         """A variable that holds ``obj`` in the user's frame or the user's frames that called it."""
         while frame is not None and frame.f_code.co_filename in self.files:
-            for k, v in frame.f_locals.items():
+            for k, v in read_locals(frame, self._namer.read).items():
                 if v is obj and not k.startswith("_"):
                     return k
             frame = frame.f_back

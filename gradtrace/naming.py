@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import ast
+import inspect
+import sys
 import functools
 import linecache
 import types
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Statement", "statements_of", "Namer"]
+__all__ = ["Statement", "statements_of", "Namer", "read_locals", "forget_locals"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +96,26 @@ def _targets(node: ast.stmt) -> list[str]:
     return names
 
 
+def read_locals(frame: types.FrameType, read: dict[int, types.FrameType]) -> dict[str, Any]:
+    """``frame.f_locals``, noting the function frames read in ``read``.
+
+    Before Python 3.13, reading ``f_locals`` of a function frame leaves a snapshot dict on the
+    frame that keeps every local alive until the function returns, even after ``del x``;
+    :func:`forget_locals` drops those snapshots when the trace ends.
+    """
+    if frame.f_code.co_flags & inspect.CO_OPTIMIZED:
+        read[id(frame)] = frame
+    return frame.f_locals
+
+
+def forget_locals(read: dict[int, types.FrameType]) -> None:
+    """Drop the snapshots :func:`read_locals` left (the frames' real locals are untouched)."""
+    if sys.version_info < (3, 13):
+        for frame in read.values():
+            frame.f_locals.clear()
+    read.clear()
+
+
 class Namer:
     """Reads assigned names from user frames once their statements have finished.
 
@@ -105,6 +127,8 @@ class Namer:
         # id(frame) -> [frame, statement, instruction offset]; a handful of entries at most
         self._pending: dict[int, list[Any]] = {}
         self._last_frame: types.FrameType | None = None
+        #: function frames whose locals were read (see :func:`read_locals`)
+        self.read: dict[int, types.FrameType] = {}
 
     def at(self, frame: types.FrameType, stmt: Statement | None, innermost: bool = True) -> bool:
         """The user's ``frame`` is running ``stmt`` now; returns False if nothing changed.
@@ -151,7 +175,7 @@ class Namer:
 
     def _resolve(self, pending: list[Any]) -> None:
         frame, stmt = pending[0], pending[1]
-        local = frame.f_locals
+        local = read_locals(frame, self.read)
         for name in stmt.targets:
             if name in local:
                 self._bind(name, local[name])

@@ -302,14 +302,14 @@ class Recorder:
                 (t.output_nr, step.index))
         return step.index
 
-    def _hook_reachable(self, roots: list[torch.Tensor]) -> None:
+    def _hook_reachable(self, roots: list[torch.Tensor]) -> list[Any]:
         """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.
 
         Hooking when a pass begins, rather than as ops run, costs nothing for code that never
         calls backward, and holds no graph alive in between.
         """
-        todo: list[tuple[Any, int | None]] = [(t.grad_fn, None) for t in roots
-                                              if t.grad_fn is not None]
+        starts = [_node_of(t) for t in roots if t.requires_grad]
+        todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
         while todo:
             node, parent = todo.pop()
@@ -348,6 +348,7 @@ class Recorder:
                 else:
                     edges.append((None, nxt.name(), False))
             self.backward.hook_node(node, kind, outputs, edges)
+        return starts
 
     # -- backward -----------------------------------------------------------------------------
     def _on_backward(self, info: OpInfo, func: Any, args: tuple[Any, ...],
@@ -358,7 +359,8 @@ class Recorder:
                 self.locator.note(frame, stmt)
             first = _tensors_in(args[0] if args else kwargs.get("tensors", kwargs.get("outputs")))
             roots = [self._step_of(t, frame, line, stmt) for t in first]
-            self._hook_reachable(first)
+            # a root leaf's AccumulateGrad lives only while referenced: hold it for the pass
+            root_nodes = self._hook_reachable(first)
             p = self.backward.begin(info.backward or "", roots, line, stmt.text if stmt else None)
         try:
             result = func(*args, **kwargs)
@@ -371,6 +373,7 @@ class Recorder:
                 for t, g in zip(_tensors_in(wrt), result):
                     self.backward.capture(self._step_of(t, frame, line, stmt), g)
         self.backward.end(p)
+        del root_nodes
         return result
 
     # -- modules and names ----------------------------------------------------------------------
@@ -404,6 +407,16 @@ class Recorder:
             step = self.steps[known[1] - 1]
             if step.name is None:
                 step.name = name
+
+
+def _node_of(t: torch.Tensor) -> Any:
+    """The node a gradient for ``t`` goes to: its ``grad_fn``, or a leaf's ``AccumulateGrad``."""
+    if t.grad_fn is not None:
+        return t.grad_fn
+    if hasattr(torch.autograd.graph, "get_gradient_edge"):
+        return torch.autograd.graph.get_gradient_edge(t).node
+    with torch.enable_grad():  # torch < 2.2: reach it through a throwaway view
+        return t.view_as(t).grad_fn.next_functions[0][0]  # type: ignore[union-attr]
 
 
 def _tensors_in(value: Any) -> list[torch.Tensor]:

@@ -174,9 +174,6 @@ def test_decorated_function_does_not_keep_its_arguments() -> None:
     assert ns["step"].last_trace.grad("w") is not None
 
 
-@pytest.mark.xfail(strict=True, reason="gradtrace bug (Python < 3.13): reading frame.f_locals "
-                   "leaves a snapshot dict on the user's function frame that keeps every local "
-                   "tensor alive after `del`, until the function returns")
 def test_tensors_dropped_in_the_tracing_function_are_freed() -> None:
     with trace() as t:
         x = torch.randn(3, requires_grad=True)

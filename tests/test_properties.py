@@ -641,8 +641,6 @@ def test_custom_function_inside_formula() -> None:
 
 
 # -- gradtrace bugs these properties found (reported to the lead) -------------------------------
-@pytest.mark.xfail(strict=True, reason="gradtrace bug: backward() called on a leaf records no "
-                   "step, t.grad gives None and a 'no_gradient' warning is raised")
 def test_backward_called_on_a_leaf() -> None:
     t = _check_case([
         "x = torch.tensor([1.0, 2.0], requires_grad=True)",
