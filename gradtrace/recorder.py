@@ -311,6 +311,7 @@ class Recorder:
         starts = [_node_of(t) for t in roots if t.requires_grad]
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
+        into_leaf: dict[int, list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
         while todo:
             node, parent = todo.pop()
             seq = node._sequence_nr()
@@ -339,6 +340,7 @@ class Recorder:
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
                     leaf = nxt.variable  # type: ignore[union-attr]
+                    into_leaf.setdefault(id(nxt), []).append((edges, len(edges)))
                     edges.append((self._step_of(leaf, None, None, None), "", True))
                     continue
                 target = self._nodes.get(id(nxt))
@@ -348,6 +350,10 @@ class Recorder:
                 else:
                     edges.append((None, nxt.name(), False))
             self.backward.hook_node(node, kind, outputs, edges)
+        for uses in into_leaf.values():
+            if len(uses) > 1:  # each edge carries a share of the leaf's gradient: keep each
+                for edges, i in uses:
+                    edges[i] = (edges[i][0], edges[i][1], False)
         return starts
 
     # -- backward -----------------------------------------------------------------------------

@@ -300,3 +300,18 @@ def test_mlp_with_cross_entropy_function() -> None:
         assert torch.equal(t.grad(f"model.{n}"), g)
     inner = [b.node for b in t.backward_steps if b.kind == "inner"]
     assert "LogSoftmaxBackward0" in inner
+
+
+def test_backward_table_splits_a_leaf_used_twice() -> None:
+    _, _, t = run_both(case_formula)
+    sent = {b.node: {e.name: e.grad.values.item() for e in b.grad_out if e.grad is not None}
+            for b in t.backward_steps if "x_5" in {e.name for e in b.grad_out}}
+    x = [torch.tensor(v, requires_grad=True) for v in (1.0, 2.0, -1.0, 3.0, 5.0)]
+    s = torch.sin(x[2] + x[3] + x[4])
+    via_sum = torch.autograd.grad(torch.log(torch.exp(x[0] * x[1]) ** 2 + torch.sin(
+        x[2] + x[3] + x[4]) * x[4].detach()), x[4])[0].item()
+    via_product = torch.autograd.grad(torch.log(torch.exp(x[0] * x[1]) ** 2 + s.detach() * x[4]),
+                                      x[4])[0].item()
+    assert sent["AddBackward0"]["x_5"] == pytest.approx(via_sum, abs=1e-6)
+    assert sent["MulBackward0"]["x_5"] == pytest.approx(via_product, abs=1e-6)
+    assert via_sum + via_product == pytest.approx(t.grad("x_5").item(), abs=1e-6)
