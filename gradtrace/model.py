@@ -143,8 +143,9 @@ class ForwardStep:
     ``inputs`` are the step numbers of the tensors the op read; ``tensor`` identifies the tensor
     object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
     under ``torch.no_grad()``. ``literals`` are the op's positional arguments in the order of the
-    maths (``2 - x`` gives ``(2, None)``): a Python number, or None where a tensor (or anything
-    else) was passed; ``keywords`` the numbers passed by name (``negative_slope=0.1``).
+    maths (``2 - x`` gives ``(2, None)``): a Python number or tuple of ints (``dim``), or None
+    where a tensor (or anything else) was passed; ``keywords`` the numbers passed by name (``negative_slope=0.1``,
+    ``dim=(0, 1)``).
     """
 
     step: int
@@ -163,8 +164,8 @@ class ForwardStep:
     module: str | None = None
     retained: bool = False
     grad_mode: bool = True
-    literals: tuple[float | int | bool | None, ...] = ()
-    keywords: tuple[tuple[str, float | int | bool], ...] = ()
+    literals: tuple[float | int | bool | tuple[int, ...] | None, ...] = ()
+    keywords: tuple[tuple[str, float | int | bool | tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

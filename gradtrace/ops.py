@@ -74,6 +74,8 @@ def op_info(func: Any) -> OpInfo:
 def _classify(func: Any) -> OpInfo:
     if func is torch.autograd.grad or func is torch.autograd.backward:
         full = f"torch.autograd.{func.__name__}"
+    elif func is torch.mm:  # resolve_name calls it torch.spmm
+        full = "torch.mm"
     else:
         full = resolve_name(func) or getattr(func, "__qualname__", None) or repr(func)
     if full in BACKWARD_CALLS:

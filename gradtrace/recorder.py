@@ -56,8 +56,8 @@ class RawStep:
     retained: bool = False
     grad_of: int | None = None  # this tensor is the .grad of that step's tensor
     grad_mode: bool = True
-    literals: tuple[float | int | bool | None, ...] = ()
-    keywords: tuple[tuple[str, float | int | bool], ...] = ()
+    literals: tuple[float | int | bool | tuple[int, ...] | None, ...] = ()
+    keywords: tuple[tuple[str, float | int | bool | tuple[int, ...]], ...] = ()
     ref: Any = None  # weakref to a leaf, to read its final requires_grad
 
 
@@ -218,8 +218,8 @@ class Recorder:
         inputs: list[int] = []
         parts: list[int | str] = []
         seen_inputs: list[torch.Tensor] = []
-        literals: list[float | int | bool | None] = [
-            a if isinstance(a, (float, int)) else None for a in args[:8]]
+        literals: list[float | int | bool | tuple[int, ...] | None] = [
+            a if _number_or_numbers(a) else None for a in args[:8]]
         if info.reversed and len(literals) >= 2:
             literals[0], literals[1] = literals[1], literals[0]
         for pos, a in enumerate((*args, *kwargs.values())):
@@ -247,8 +247,7 @@ class Recorder:
                 continue  # returned an input unchanged (x.contiguous(), x.to(same dtype))
             made = self._new_step(info.name, inputs, parts, origin, t, line, stmt)
             made.literals = tuple(literals)
-            made.keywords = tuple((k, v) for k, v in kwargs.items()
-                                  if isinstance(v, (float, int)))
+            made.keywords = tuple((k, v) for k, v in kwargs.items() if _number_or_numbers(v))
             node = t.grad_fn
             if node is not None:
                 nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, made.index))
@@ -413,6 +412,11 @@ class Recorder:
             step = self.steps[known[1] - 1]
             if step.name is None:
                 step.name = name
+
+
+def _number_or_numbers(v: object) -> bool:
+    return isinstance(v, (float, int)) or (
+        isinstance(v, tuple) and len(v) <= 8 and all(isinstance(x, int) for x in v))
 
 
 def _node_of(t: torch.Tensor) -> Any:
