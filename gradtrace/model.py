@@ -114,7 +114,7 @@ class TensorSummary:
         if not isinstance(other, TensorSummary):
             return NotImplemented
         same_values = (self.values is None) == (other.values is None) and (
-            self.values is None or torch.equal(self.values, other.values))  # type: ignore[arg-type]
+            self.values is None or _same(self.values, other.values))  # type: ignore[arg-type]
         return (self.shape, self.dtype, self.device) == (other.shape, other.dtype, other.device) \
             and same_values and self._stats == other._stats
 
@@ -444,3 +444,12 @@ def _active_types() -> Any:
     shell = ipython.get_ipython() if ipython is not None else None
     formatter = getattr(shell, "display_formatter", None)
     return getattr(formatter, "active_types", None)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN equal to NaN (a record holding NaN equals its unpickled copy)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if not (a.is_floating_point() or a.is_complex()):
+        return torch.equal(a, b)
+    return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())

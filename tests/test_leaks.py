@@ -290,8 +290,6 @@ def test_pickle_roundtrip_of_a_failed_trace() -> None:
     assert same(u.grad("w"), t.grad("w"))
 
 
-@pytest.mark.xfail(strict=True, reason="gradtrace bug: TensorSummary.__eq__ uses torch.equal, "
-                   "which is False for NaN, so a Trace holding NaN never equals its copy")
 def test_pickle_roundtrip_of_nan_values_compares_equal() -> None:
     with trace() as t:
         x = torch.tensor([-1.0, 0.0, 1.0], requires_grad=True)

@@ -38,6 +38,8 @@ NO_BACKWARD = "no backward pass ran (call .backward() on a scalar result to see 
 _FORWARD = ["step", "name", "op", "inputs", "shape", "value", "grad_fn", "module", "line",
             "source"]
 _BACKWARD = ["step", "node", "tensor", "grad in", "grad out"]
+# Control characters from user text (a module name can be any string) are shown, not obeyed.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)] if c != ord("\n")}
 # The fewest characters of a column worth showing (8 for the others) before columns are dropped.
 _USEFUL = {"source": 12, "value": 20, "grad in": 16, "grad out": 24}
 
@@ -58,7 +60,7 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
         width = shutil.get_terminal_size((100, 24)).columns
     width = max(width, 40)
     if not (trace.steps or trace.backward_steps or trace.passes):
-        return "\n".join(_wrap("", EMPTY, width) + _ending(trace, width))
+        return "\n".join(_wrap("", EMPTY, width) + _ending(trace, width)).translate(_CONTROLS)
     warnings = trace.warnings
     counts = [plural(len(trace.steps), "forward step"),
               plural(len(trace.passes), "backward pass", "backward passes"),
@@ -78,7 +80,7 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
     ending = _ending(trace, width)
     if ending:
         blocks.append("\n".join(ending))
-    return "\n\n".join(blocks)
+    return "\n\n".join(blocks).translate(_CONTROLS)
 
 
 def _wrap(prefix: str, text: str, width: int) -> list[str]:
