@@ -174,6 +174,8 @@ class Recorder:
             targets = _tensors_in(kwargs["out"])
         for t in targets:  # summarise what they hold now, before the op changes them
             self.keeper.freeze(t)
+            if t._base is not None:  # writing through a view writes its base too
+                self.keeper.freeze(t._base)
         out = func(*args, **kwargs)
         outputs = targets or _tensors_in(out)
         if outputs:
@@ -253,6 +255,21 @@ class Recorder:
                 nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, made.index))
         for node, outs in nodes.values():
             self._nodes[id(node)] = (node._sequence_nr(), outs)
+        if inplace:
+            for t in outputs:
+                self._new_base_version(t, info, line, stmt)
+
+    def _new_base_version(self, view: torch.Tensor, info: OpInfo, line: int | None,
+                          stmt: Statement | None) -> None:
+        """An in-place op on a view changed its base too: the base gets a new version."""
+        base = view._base
+        known = self._tensors.get(id(base)) if base is not None else None
+        if base is None or known is None or known[0]() is not base:
+            return
+        made = self._new_step(info.name, [self._tensors[id(view)][1]], [], "op", base, line, stmt)
+        node = base.grad_fn
+        if node is not None:
+            self._nodes[id(node)] = (node._sequence_nr(), [(base.output_nr, made.index)])
 
     def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
                   t: torch.Tensor, line: int | None, stmt: Statement | None,
@@ -301,12 +318,23 @@ class Recorder:
                 (t.output_nr, step.index))
         return step.index
 
+    def _refresh_views(self) -> None:
+        """A view whose base changed in place gets a new ``grad_fn`` when next read: file it
+        under the view's step, so its gradient is the view's and not an unknown node's."""
+        for ref, step, _ in list(self._tensors.values()):
+            t = ref()
+            if t is not None and t._base is not None and t.requires_grad:
+                node = t.grad_fn
+                if node is not None and self._nodes.get(id(node), (None,))[0] != node._sequence_nr():
+                    self._nodes[id(node)] = (node._sequence_nr(), [(t.output_nr, step)])
+
     def _hook_reachable(self, roots: list[torch.Tensor]) -> list[Any]:
         """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.
 
         Hooking when a pass begins, rather than as ops run, costs nothing for code that never
         calls backward, and holds no graph alive in between.
         """
+        self._refresh_views()
         starts = [_node_of(t) for t in roots if t.requires_grad]
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
