@@ -87,10 +87,10 @@ class TraceContext:
         self._trace._fill(recorder.stop(exc))
 
     def __call__(self, func: F) -> F:
-        options = dict(show=self.show, retain_grad=self.retain_grad, full_values=self.full_values,
-                       check=self.check, ignore=self.ignore,
-                       vanishing_below=self.settings.vanishing_below,
-                       exploding_above=self.settings.exploding_above)
+        options: dict[str, Any] = dict(
+            show=self.show, retain_grad=self.retain_grad, full_values=self.full_values,
+            check=self.check, ignore=self.ignore, vanishing_below=self.settings.vanishing_below,
+            exploding_above=self.settings.exploding_above)
         files = self.files
 
         @functools.wraps(func)
@@ -100,7 +100,7 @@ class TraceContext:
             if patches.current() is not None:  # an outer trace records this call already
                 return func(*args, **kwargs)
             code = getattr(func, "__code__", None)
-            context = TraceContext(**options, files=files or  # type: ignore[arg-type]
+            context = TraceContext(**options, files=files or
                                    ([code.co_filename] if code else None))
             t = None
             try:

@@ -135,7 +135,8 @@ def _pulled(fn: Callable[..., torch.Tensor], args: Sequence[torch.Tensor], i: in
     """The VJP of ``fn`` at ``args`` for argument ``i``, by ``torch.func.vjp`` (any shapes)."""
     def vjp(G: torch.Tensor) -> torch.Tensor:
         back = torch.func.vjp(fn, *args)[1]
-        return back(G)[i]  # type: ignore[no-any-return]
+        pulled: torch.Tensor = back(G)[i]
+        return pulled
 
     return vjp
 

@@ -214,10 +214,11 @@ def _other_passes(trace: Trace, target: int, bp: int | None, name: str) -> str:
            and b.grad_in is not None and b.grad_in.values is not None]
     if len({b.backward_pass for b in got}) < 2:
         return ""
-    grads = [b.grad_in.values for b in got if b.grad_in is not None]
+    grads = [b.grad_in.values for b in got if b.grad_in is not None
+             and b.grad_in.values is not None]
     total = grads[0]
     for g in grads[1:]:
-        total = total + g  # type: ignore[operator]
+        total = total + g
     return (f"{name} got a gradient in {len(got)} backward passes and its .grad holds their sum, "
             f"{fmt(total)}; this is backward pass {bp} (of= picks the output).")
 

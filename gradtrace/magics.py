@@ -7,10 +7,11 @@ options can be set with ``%config`` or in ``ipython_config.py``, e.g.
 # NOTE [running the cell as if the magic were not there]
 # The cell is compiled with the shell's own compiler under the filename its ``cache`` registers
 # in linecache (so tracebacks show the user's lines as ``Cell In[n]``, and ``trace(files=[it])``
-# reads names and lines from the cell) and run with exec in the user namespace, as %%time does; a last expression statement is evaluated
-# apart and shown through the displayhook, as a plain cell would. A nested ``run_cell`` would
-# swallow the cell's exception and "Run All" would not stop: instead the trace of what ran is
-# shown and the exception re-raised, with the traceback starting at the cell's own frame.
+# reads names and lines from the cell) and run with exec in the user namespace, as %%time does;
+# a last expression statement is evaluated apart and shown through the displayhook, as a plain
+# cell would. A nested ``run_cell`` would swallow the cell's exception and "Run All" would not
+# stop: instead the trace of what ran is shown and the exception re-raised, with the traceback
+# starting at the cell's own frame.
 """
 
 # mypy: disable-error-code="no-untyped-call,untyped-decorator"

@@ -113,8 +113,9 @@ class TensorSummary:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TensorSummary):
             return NotImplemented
-        same_values = (self.values is None) == (other.values is None) and (
-            self.values is None or _same(self.values, other.values))  # type: ignore[arg-type]
+        mine, theirs = self.values, other.values
+        same_values = (mine is None and theirs is None) or (
+            mine is not None and theirs is not None and _same(mine, theirs))
         return (self.shape, self.dtype, self.device) == (other.shape, other.dtype, other.device) \
             and same_values and self._stats == other._stats
 
@@ -144,8 +145,8 @@ class ForwardStep:
     object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
     under ``torch.no_grad()``. ``literals`` are the op's positional arguments in the order of the
     maths (``2 - x`` gives ``(2, None)``): a Python number or tuple of ints (``dim``), or None
-    where a tensor (or anything else) was passed; ``keywords`` the numbers passed by name (``negative_slope=0.1``,
-    ``dim=(0, 1)``).
+    where a tensor (or anything else) was passed; ``keywords`` the numbers passed by name
+    (``negative_slope=0.1``, ``dim=(0, 1)``).
     """
 
     step: int
@@ -205,7 +206,7 @@ class BackwardStep:
 
 @dataclass(frozen=True)
 class BackwardPass:
-    """One call that ran the autograd engine: ``backward``, ``autograd.grad`` or ``autograd.backward``."""
+    """One call that ran autograd: ``backward``, ``autograd.grad`` or ``autograd.backward``."""
 
     index: int
     call: str
@@ -277,7 +278,7 @@ class Trace:
 
     @cached_property
     def backward(self) -> pandas.DataFrame:
-        """One row per backward step in execution order: step, pass, node, tensor, grad_in, grad_out."""
+        """One row per backward step in execution order: step, pass, node, grad_in, grad_out, ..."""
         from gradtrace.render.table import backward_frame
 
         return backward_frame(self)
@@ -326,11 +327,12 @@ class Trace:
         grads = self._gradients_of(s)
         if not grads:
             return None
-        if any(g.values is None for g in grads):
+        kept = [g.values for g in grads if g.values is not None]
+        if len(kept) < len(grads):
             raise TraceLookupError(self._not_kept(name, "gradient", grads[0]))
-        total = grads[0].values.clone()  # type: ignore[union-attr]
-        for g in grads[1:]:
-            total = total + g.values  # type: ignore[operator]
+        total = kept[0].clone()
+        for values in kept[1:]:
+            total = total + values
         return total
 
     def _gradients_of(self, s: ForwardStep) -> list[TensorSummary]:

@@ -13,10 +13,10 @@
 from __future__ import annotations
 
 import ast
-import inspect
-import sys
 import functools
+import inspect
 import linecache
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -325,8 +325,11 @@ class Recorder:
             t = ref()
             if t is not None and t._base is not None and t.requires_grad:
                 node = t.grad_fn
-                if node is not None and self._nodes.get(id(node), (None,))[0] != node._sequence_nr():
-                    self._nodes[id(node)] = (node._sequence_nr(), [(t.output_nr, step)])
+                if node is None:
+                    continue
+                seq = node._sequence_nr()
+                if self._nodes.get(id(node), (None,))[0] != seq:
+                    self._nodes[id(node)] = (seq, [(t.output_nr, step)])
 
     def _hook_reachable(self, roots: list[torch.Tensor]) -> list[Any]:
         """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.

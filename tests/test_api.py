@@ -70,7 +70,8 @@ def test_tables_have_the_documented_columns() -> None:
         x = torch.tensor([3.0], requires_grad=True)
         y = x.cos()
         y.backward()
-    assert {"step", "name", "op", "inputs", "shape", "value", "grad_fn", "line"} <= set(t.forward.columns)
+    assert {"step", "name", "op", "inputs", "shape", "value", "grad_fn",
+            "line"} <= set(t.forward.columns)
     assert {"step", "node", "tensor", "grad_in", "grad_out"} <= set(t.backward.columns)
     assert {"name", "shape", "value", "grad", "is_leaf"} <= set(t.tensors.columns)
     assert list(t.forward["name"]) == ["x", "y"]

@@ -248,10 +248,9 @@ def test_failure_while_building_the_trace(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(gradtrace.recorder, "build_trace", broken)
     w = torch.tensor([1.0], requires_grad=True)
-    with pytest.raises(MemoryError, match="simulated"):
-        with trace():
-            r = (w * 3).sum()
-            r.backward(retain_graph=True)
+    with pytest.raises(MemoryError, match="simulated"), trace():
+        r = (w * 3).sum()
+        r.backward(retain_graph=True)
     assert_nothing_installed()
     monkeypatch.undo()
     w.grad = None
@@ -263,9 +262,8 @@ def test_failure_while_building_the_trace(monkeypatch: pytest.MonkeyPatch) -> No
 def test_nested_trace_error_leaves_the_outer_trace_working() -> None:
     with trace() as outer:
         a = torch.tensor([2.0], requires_grad=True)
-        with pytest.raises(RuntimeError, match="already running"):
-            with trace():
-                pass
+        with pytest.raises(RuntimeError, match="already running"), trace():
+            pass
         b = a * a
         b.backward()
     assert_nothing_installed()
@@ -277,11 +275,10 @@ def test_nested_trace_error_leaves_the_outer_trace_working() -> None:
 def test_many_failures_in_a_row() -> None:
     """Failures do not pile up state: 50 failing traces, then a working one."""
     for _ in range(50):
-        with pytest.raises(RuntimeError):
-            with trace():
-                x = torch.ones(2, requires_grad=True)
-                y = x.exp().sum()
-                y.backward()
-                y.backward()
+        with pytest.raises(RuntimeError), trace():
+            x = torch.ones(2, requires_grad=True)
+            y = x.exp().sum()
+            y.backward()
+            y.backward()
         assert_nothing_installed()
     assert_next_trace_works()

@@ -128,26 +128,24 @@ def test_vanishing_and_exploding_norms_sorted() -> None:
 
 
 def test_backward_twice_points_at_the_freed_node() -> None:
-    with pytest.raises(RuntimeError, match="second time"):
-        with trace() as t:
-            x = torch.tensor([1.0], requires_grad=True)
-            y = x.exp()
-            y.backward()
-            y.backward()  # twice
+    with pytest.raises(RuntimeError, match="second time"), trace() as t:
+        x = torch.tensor([1.0], requires_grad=True)
+        y = x.exp()
+        y.backward()
+        y.backward()  # twice
     (d,) = t.warnings.of("backward_twice")
     assert d.line == line_of("twice") and d.tensor == "y"
     assert "retain_graph=True" in d.fix
 
 
 def test_inplace_modification_names_tensor_and_op() -> None:
-    with pytest.raises(RuntimeError, match="inplace"):
-        with trace() as t:
-            a = torch.tensor([1.0], requires_grad=True)
-            b = a.exp()
-            c = b * 2
-            b.add_(1)  # modified-in-place
-            c.backward(torch.ones(1))
-            b.backward()  # uses b's saved value: fails
+    with pytest.raises(RuntimeError, match="inplace"), trace() as t:
+        a = torch.tensor([1.0], requires_grad=True)
+        b = a.exp()
+        c = b * 2
+        b.add_(1)  # modified-in-place
+        c.backward(torch.ones(1))
+        b.backward()  # uses b's saved value: fails
     (d,) = t.warnings.of("inplace")
     assert d.tensor == "b" and d.line == line_of("modified-in-place")
     assert "add_" in d.message and ".clone()" in d.fix

@@ -130,12 +130,10 @@ def test_nested_with_is_a_clear_error() -> None:
     ctx = trace()
     with trace() as outer:
         a = torch.tensor([1.0], requires_grad=True)
-        with pytest.raises(RuntimeError, match="already running"):
-            with ctx:
-                pass
-        with pytest.raises(RuntimeError, match="already running"):
-            with trace(full_values=True):
-                pass
+        with pytest.raises(RuntimeError, match="already running"), ctx:
+            pass
+        with pytest.raises(RuntimeError, match="already running"), trace(full_values=True):
+            pass
         b = (a * 4).sum()
         b.backward()
     assert [s.name for s in outer.steps] == ["a", "mul(a, 4)", "b"]

@@ -280,11 +280,10 @@ def test_pickle_roundtrip_of_lab_traces() -> None:
 
 
 def test_pickle_roundtrip_of_a_failed_trace() -> None:
-    with pytest.raises(ValueError):
-        with trace(full_values=True) as t:
-            w = torch.randn(80, 80, requires_grad=True)
-            (w * w).sum().backward()
-            raise ValueError("<stopped>")
+    with pytest.raises(ValueError), trace(full_values=True) as t:
+        w = torch.randn(80, 80, requires_grad=True)
+        (w * w).sum().backward()
+        raise ValueError("<stopped>")
     u = roundtrip(t)
     assert u.error == "ValueError: <stopped>"
     assert same(u.grad("w"), t.grad("w"))

@@ -189,7 +189,7 @@ function probe(frame) {
 def test_exported_notebook_shows_tables_and_graph_in_chromium(executed: Any,
                                                                tmp_path: Path) -> None:
     pytest.importorskip("nbconvert")
-    export = export_html(executed, tmp_path / "export.html").read_text(encoding="utf-8")
+    export_html(executed, tmp_path / "export.html")  # the page _PROBE opens
     (tmp_path / "probe.html").write_text(_PROBE, encoding="utf-8")
     dom = browse((tmp_path / "probe.html").as_uri(), "--allow-file-access-from-files",
                  "--virtual-time-budget=20000", "--window-size=1280,1000", "--dump-dom")

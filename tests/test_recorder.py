@@ -133,11 +133,10 @@ def test_graph_built_before_the_trace_is_reached() -> None:
 
 
 def test_exception_in_forward_propagates_and_keeps_partial_trace() -> None:
-    with pytest.raises(RuntimeError, match="mat1 and mat2") as info:
-        with trace() as t:
-            a = torch.ones(2, 3, requires_grad=True)
-            b = a * 2
-            b @ torch.ones(2, 3)
+    with pytest.raises(RuntimeError, match="mat1 and mat2") as info, trace() as t:
+        a = torch.ones(2, 3, requires_grad=True)
+        b = a * 2
+        b @ torch.ones(2, 3)
     assert type(info.value) is RuntimeError
     assert [s.name for s in t.steps][:2] == ["a", "b"]
     assert t.error is not None and "mat1 and mat2" in t.error
@@ -145,12 +144,11 @@ def test_exception_in_forward_propagates_and_keeps_partial_trace() -> None:
 
 
 def test_exception_in_backward_records_the_failed_pass() -> None:
-    with pytest.raises(RuntimeError, match="second time"):
-        with trace() as t:
-            x = torch.tensor([1.0], requires_grad=True)
-            y = x.exp()
-            y.backward()
-            y.backward()
+    with pytest.raises(RuntimeError, match="second time"), trace() as t:
+        x = torch.tensor([1.0], requires_grad=True)
+        y = x.exp()
+        y.backward()
+        y.backward()
     assert t.passes[1].error is not None and "second time" in t.passes[1].error
 
 
@@ -164,9 +162,8 @@ def test_exception_inside_custom_function_restores_apply() -> None:
         def backward(ctx, g):  # type: ignore[no-untyped-def]
             return g
 
-    with pytest.raises(ValueError, match="broken forward"):
-        with trace():
-            Broken.apply(torch.ones(1))
+    with pytest.raises(ValueError, match="broken forward"), trace():
+        Broken.apply(torch.ones(1))
     with trace() as t:  # the next trace works
         y = torch.ones(1) + 1
     assert t.step("y").op == "add"
@@ -203,10 +200,8 @@ def test_other_threads_are_not_recorded() -> None:
 
 
 def test_nested_trace_is_a_clear_error() -> None:
-    with trace():
-        with pytest.raises(RuntimeError, match="already running"):
-            with trace():
-                pass
+    with trace(), pytest.raises(RuntimeError, match="already running"), trace():
+        pass
 
 
 def test_tensors_that_never_require_grad() -> None:
@@ -221,7 +216,7 @@ def test_tensors_that_never_require_grad() -> None:
 def test_unknown_name_is_a_clear_error() -> None:
     with trace() as t:
         x_1 = torch.ones(1)
-    with pytest.raises(TraceLookupError, match="no tensor named 'x_2'.*Did you mean 'x_1'"):
+    with pytest.raises(TraceLookupError, match=r"no tensor named 'x_2'.*Did you mean 'x_1'"):
         t.grad("x_2")
 
 

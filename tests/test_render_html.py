@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
+from test_render_text import lab_trace as two_passes
 
 from gradtrace.model import (
     BackwardPass,
@@ -14,7 +16,9 @@ from gradtrace.model import (
     TensorSummary,
     Trace,
 )
+from gradtrace.render import pictures
 from gradtrace.render.html import to_html
+from gradtrace.render.sections import DEFAULT_SECTIONS, SECTIONS
 
 EVIL = "<script>alert(1)</script>"
 EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -107,3 +111,71 @@ def test_mimebundle_has_both_types(outside_ipython: None) -> None:
     bundle = lab_trace()._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/html"}
     assert "text/html" not in lab_trace()._repr_mimebundle_(include={"text/plain"})
+
+
+# -- sections: the renderer shows only the parts asked for ----------------------------------
+MARKS = {"warnings": '<ul class="gt-warn">', "forward": "<summary>forward (",
+         "backward": "<summary>backward pass ", "tensors": "<summary>tensors (",
+         "graph": "<summary>graph</summary>"}
+
+
+def shown(page: str) -> list[str]:
+    """The sections in ``page``, in the order they appear."""
+    return sorted((s for s in MARKS if MARKS[s] in page), key=lambda s: page.index(MARKS[s]))
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_each_section_on_and_off(section: str) -> None:
+    t = two_passes(2)  # the real rules warn about accumulation
+    assert t.warnings
+    page = to_html(t, sections=[section])
+    assert_self_contained(page)
+    assert shown(page) == [section]
+    rest = [s for s in SECTIONS if s != section]
+    assert shown(to_html(t, sections=rest)) == rest
+
+
+def test_sections_default_order_and_names() -> None:
+    t = lab_trace()
+    assert to_html(t) == to_html(t, sections=DEFAULT_SECTIONS)
+    assert shown(to_html(t)) == ["forward", "backward", "graph"]
+    assert shown(to_html(t, sections="graph,tensors,forward")) == ["forward", "tensors", "graph"]
+    page = to_html(Trace(t.steps, error=EVIL, notes=("a note",)), sections=())
+    assert shown(page) == [] and "no backward pass ran" not in page
+    assert "5 forward steps" in page and "note: a note" in page
+    assert f"stopped by {EVIL_ESCAPED}" in page
+    with pytest.raises(ValueError, match=r"unknown section.*'table'"):
+        to_html(t, sections=["table"])
+
+
+def test_tensors_section_matches_torch() -> None:
+    x_1 = torch.tensor([3.0], requires_grad=True)
+    x_2 = torch.tensor([2.0], requires_grad=True)
+    a, b = x_1.cos(), x_2.log()
+    c = a * b
+    for kept in (a, b, c):
+        kept.retain_grad()
+    c.backward()
+    page = to_html(lab_trace(), sections=["tensors"])
+    assert "<th>name</th><th>shape</th><th>value</th><th>grad</th>" in page
+    for name, v in [("x_1", x_1), ("x_2", x_2), ("cos(x_1)", a), ("log(x_2)", b), ("c", c)]:
+        assert v.grad is not None
+        cells = [name, "(1,)", f"{v.item():.4f}", f"{v.grad.item():.4f}"]
+        assert "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" in page
+    page = to_html(lab_trace(name=EVIL), sections=["tensors"], max_rows=2)
+    assert page.count("<td>x_") == 2 and "… 3 more rows</td>" in page and EVIL not in page
+
+
+def test_no_graph_section_runs_no_graphviz(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        raise pictures.PictureError("gradtrace: no Graphviz in this test")
+
+    monkeypatch.setattr(pictures, "render", refuse)
+    monkeypatch.setattr(pictures, "find_binary", refuse)
+    page = to_html(lab_trace(), sections=[s for s in SECTIONS if s != "graph"])
+    assert calls == [] and "graph" not in shown(page)
+    page = to_html(lab_trace())  # the graph asks for Graphviz, which fails: the text tree shows
+    assert calls and '<pre class="gt-tree">' in page

@@ -15,6 +15,7 @@ from gradtrace.model import (
     TensorSummary,
     Trace,
 )
+from gradtrace.render.sections import DEFAULT_SECTIONS, SECTIONS
 from gradtrace.render.text import to_text
 
 SOURCE = ["x_1 = torch.tensor([3.0], requires_grad=True)",
@@ -246,6 +247,80 @@ def test_error_notes_and_pass_error(no_rules: list[Diagnostic]) -> None:
 def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "50")
     assert max(len(line) for line in to_text(lab_trace()).splitlines()) <= 50
+
+
+# -- sections: the renderer shows only the parts asked for ----------------------------------
+def kinds(text: str) -> list[str]:
+    """The section each block after the summary line belongs to, in order, once each."""
+    titles = {"!": "warnings", "forward": "forward", "backward": "backward", "no": "backward",
+              "tensors": "tensors", "graph": "graph", "note:": "notes", "stopped": "notes"}
+    return list(dict.fromkeys(titles[b.split(None, 1)[0]] for b in text.split("\n\n")[1:]))
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_each_section_on_and_off(section: str) -> None:
+    t = lab_trace(2)  # the real rules warn about accumulation
+    assert kinds(to_text(t, width=100, sections=[section])) == [section]
+    rest = [s for s in SECTIONS if s != section]
+    assert kinds(to_text(t, width=100, sections=rest)) == rest
+
+
+def test_sections_default_order_and_names() -> None:
+    t = lab_trace(2)
+    assert to_text(t, width=100) == to_text(t, width=100, sections=DEFAULT_SECTIONS)
+    assert kinds(to_text(t, width=100)) == ["warnings", "forward", "backward", "graph"]
+    assert kinds(to_text(t, width=100, sections=["graph", "tensors", "forward"])) == [
+        "forward", "tensors", "graph"]
+    assert kinds(to_text(t, width=100, sections="all")) == list(SECTIONS)
+    assert to_text(t, width=100, sections=()).startswith("gradtrace: 8 forward steps")
+    assert "\n" not in to_text(t, width=100, sections=())
+    with pytest.raises(ValueError, match=r"unknown section.*'table'"):
+        to_text(t, sections=["table"])
+
+
+def test_summary_notes_and_error_always_show(no_rules: list[Diagnostic]) -> None:
+    lab = lab_trace()
+    t = Trace(lab.steps, error="RuntimeError: boom", error_line=4, notes=("retain_grad is off",))
+    assert to_text(t, width=100, sections=[]) == (
+        "gradtrace: 5 forward steps, 0 backward passes, no warnings\n\n"
+        "note: retain_grad is off\nstopped by RuntimeError: boom at line 4")
+    assert kinds(to_text(t, width=100, sections=["backward"])) == ["backward", "notes"]
+    assert "no backward pass ran" not in to_text(t, width=100, sections=["forward"])
+
+
+def test_tensors_section_matches_torch(no_rules: list[Diagnostic]) -> None:
+    x_1 = torch.tensor([3.0], requires_grad=True)
+    x_2 = torch.tensor([2.0], requires_grad=True)
+    for _ in range(2):  # as lab_trace(2): .grad of the leaves adds up, the rest is the last pass's
+        a, b = x_1.cos(), x_2.log()
+        c = a * b
+        for kept in (a, b, c):
+            kept.retain_grad()
+        c.backward()
+    f = "{:.4f}".format
+    expected = [[name, "(1,)", f(v.item()), f(v.grad.item())]  # type: ignore[union-attr]
+                for name, v in [("x_1", x_1), ("x_2", x_2), ("cos(x_1)", a), ("log(x_2)", b),
+                                ("c", c)]]
+    block = to_text(lab_trace(2), width=100, sections=["tensors"]).split("\n\n")[1]
+    lines = block.splitlines()
+    assert lines[:2] == ["tensors", "name      shape  value    grad"]
+    assert [line.split() for line in lines[2:]] == expected
+    short = to_text(lab_trace(2), width=100, sections=["tensors"], max_rows=2).splitlines()
+    assert [line.split()[0] for line in short[4:]] == ["x_1", "x_2", "…"]
+    assert short[-1] == "… 3 more rows"
+
+
+def test_no_graph_section_builds_no_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradtrace.render.text
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the graph was built")
+
+    monkeypatch.setattr(gradtrace.render.text, "build_graph", refuse)
+    text = to_text(lab_trace(2), width=100, sections=[s for s in SECTIONS if s != "graph"])
+    assert "graph" not in kinds(text)
+    with pytest.raises(AssertionError, match="the graph was built"):
+        to_text(lab_trace(2), width=100)
 
 
 # -- format_value: the previews every renderer shows -----------------------------------------

@@ -70,14 +70,19 @@ def test_mimebundle_makes_html_only_when_wanted() -> None:
     assert sorted(v._repr_mimebundle_()) == ["text/html", "text/plain"]
 
 
-def test_a_renderer_that_takes_sections_gets_them(monkeypatch: Any) -> None:
-    seen: dict[str, Any] = {}
+def test_the_view_passes_its_options_to_the_renderers(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
 
-    def to_html_with_sections(trace: Trace, *, max_rows: int | None = None,
-                              sections: tuple[str, ...] = ()) -> str:
-        seen.update(max_rows=max_rows, sections=sections)
-        return "<div>own</div>"
+    def renderer(name: str) -> Any:
+        def render(trace: Trace, **options: Any) -> str:
+            seen.append({"renderer": name, **options})
+            return name
 
-    monkeypatch.setattr(view_module, "to_html", to_html_with_sections)
-    assert TraceView(lab_trace(), sections="forward", max_rows=3).to_html() == "<div>own</div>"
-    assert seen == {"max_rows": 3, "sections": ("forward",)}
+        return render
+
+    monkeypatch.setattr(view_module, "to_text", renderer("text"))
+    monkeypatch.setattr(view_module, "to_html", renderer("html"))
+    v = TraceView(lab_trace(), sections="forward", max_rows=3, width=70)
+    assert v._repr_mimebundle_() == {"text/plain": "text", "text/html": "html"}
+    assert seen == [{"renderer": "text", "sections": ("forward",), "max_rows": 3, "width": 70},
+                    {"renderer": "html", "sections": ("forward",), "max_rows": 3}]

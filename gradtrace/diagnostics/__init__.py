@@ -45,7 +45,7 @@ class Diagnostic:
         return f"{self.kind}: {self.message}" + (f" {self.fix}" if self.fix else "")
 
 
-class Warnings(list):  # type: ignore[type-arg]
+class Warnings(list[Diagnostic]):
     """A list of :class:`Diagnostic` that can be filtered by kind: ``trace.warnings.of("nan")``."""
 
     def of(self, *kinds: str) -> Warnings:

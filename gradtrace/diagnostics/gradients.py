@@ -141,15 +141,16 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
     low, high = trace.settings.vanishing_below, trace.settings.exploding_above
     norms: dict[int, float] = {}
     for b in trace.backward_steps:
-        if b.kind in _REACHED and b.grad_in is not None and b.grad_in.norm is not None:
-            norms[b.forward_step] = b.grad_in.norm  # type: ignore[index]
+        if b.kind in _REACHED and b.forward_step is not None and b.grad_in is not None \
+                and b.grad_in.norm is not None:
+            norms[b.forward_step] = b.grad_in.norm
     found = []
     for kind, order, limit in (("vanishing", False, low), ("exploding", True, high)):
         hits = sorted(((n, i) for i, n in norms.items() if (n > high if order else n < low)),
                       reverse=order)
         if not hits:
             continue
-        names = [f"{step(trace, i).name} {n:.3g}" for n, i in hits[:10]]  # type: ignore[union-attr]
+        names = [f"{_name(trace, i)} {n:.3g}" for n, i in hits[:10]]
         more = f" and {len(hits) - 10} more" if len(hits) > 10 else ""
         first = step(trace, hits[0][1])
         side = "below" if kind == "vanishing" else "above"
@@ -162,3 +163,8 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
              "(torch.nn.utils.clip_grad_norm_) or normalise the inputs."),
             tensor=first.name if first else None, step=hits[0][1]))
     return found
+
+
+def _name(trace: Trace, index: int) -> str:
+    s = step(trace, index)
+    return s.name if s is not None else f"#{index}"

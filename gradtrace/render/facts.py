@@ -162,9 +162,10 @@ class Facts:
 def _sum(grads: list[TensorSummary]) -> TensorSummary | None:
     from gradtrace.model import TensorSummary
 
-    if any(g.values is None or g.shape != grads[0].shape for g in grads):
+    kept = [g.values for g in grads if g.values is not None and g.shape == grads[0].shape]
+    if len(kept) < len(grads):
         return None
-    total = grads[0].values.clone()  # type: ignore[union-attr]
-    for g in grads[1:]:
-        total = total + g.values  # type: ignore[operator]
+    total = kept[0].clone()
+    for values in kept[1:]:
+        total = total + values
     return TensorSummary.of(total)

@@ -29,6 +29,8 @@ from gradtrace.render.format import (
     group_passes,
     plural,
 )
+from gradtrace.render.sections import parse_sections
+from gradtrace.render.tensors import TENSOR_COLUMNS, tensor_rows
 from gradtrace.render.text import EMPTY, NO_BACKWARD
 
 if TYPE_CHECKING:
@@ -63,7 +65,8 @@ _STYLE = """<style>
 </style>"""
 
 
-def to_html(trace: Trace, *, max_rows: int | None = None) -> str:
+def to_html(trace: Trace, *, max_rows: int | None = None,
+            sections: Sequence[str] | None = None) -> str:
     """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass, graph.
 
     The graph is an inline SVG when Graphviz is found, else the text tree in a ``<pre>``.
@@ -71,11 +74,19 @@ def to_html(trace: Trace, *, max_rows: int | None = None) -> str:
     Args:
         trace: the trace to show.
         max_rows: the most rows shown per table (longer tables scroll anyway); None shows all.
+        sections: the sections to show, from :data:`~gradtrace.render.sections.SECTIONS` (a
+            comma-separated string works too); None shows every one but ``"tensors"``. The
+            summary line, the notes and an error the code stopped at always show. Without
+            ``"graph"`` no Graphviz program runs.
 
     Returns:
         A ``<div class="gradtrace">`` holding its own ``<style>``; no scripts.
+
+    Raises:
+        ValueError: an unknown section name.
     """
     e = html.escape
+    shown = parse_sections(sections)
     parts = ['<div class="gradtrace">', _STYLE]
     if not (trace.steps or trace.backward_steps or trace.passes):
         parts.append(f"<p>{e(EMPTY)}</p>")
@@ -85,20 +96,24 @@ def to_html(trace: Trace, *, max_rows: int | None = None) -> str:
               plural(len(trace.passes), "backward pass", "backward passes"),
               plural(len(warnings), "warning") if warnings else "no warnings"]
     parts.append(f"<p><b>gradtrace</b>: {e(', '.join(counts))}</p>")
-    if warnings:
+    if warnings and "warnings" in shown:
         parts.append('<ul class="gt-warn">')
         for w in warnings:
             fix = f' <span class="gt-dim">{e(w.fix)}</span>' if w.fix else ""
             parts.append(f'<li><span class="gt-kind">{e(w.kind)}</span> {e(w.message)}{fix}</li>')
         parts.append("</ul>")
-    if trace.steps:
+    if trace.steps and "forward" in shown:
         parts.append(_section(f"forward ({plural(len(trace.steps), 'step')})",
                               _forward(trace, max_rows)))
-    for p, steps in group_passes(trace):
-        parts.append(_section(_pass_title(p), _backward(p, steps, max_rows)))
-    if not trace.passes and not trace.backward_steps:
-        parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
-    if trace.steps:
+    if "backward" in shown:
+        parts += [_section(_pass_title(p), _backward(p, steps, max_rows))
+                  for p, steps in group_passes(trace)]
+        if not trace.passes and not trace.backward_steps:
+            parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
+    if trace.steps and "tensors" in shown:
+        rows = [[e(c) for c in row] for row in tensor_rows(trace)]
+        parts.append(_section(f"tensors ({len(rows)})", _table(TENSOR_COLUMNS, rows, max_rows)))
+    if trace.steps and "graph" in shown:
         from gradtrace.render.pictures import graph_html
 
         parts.append(_section("graph", graph_html(trace, max_rows=max_rows)))
@@ -154,7 +169,8 @@ def _forward(trace: Trace, max_rows: int | None) -> str:
                e(format_shape(s.value.shape)), e(format_value(s.value, shape=False)),
                e(grad_fn_label(s))]
         row += [e(s.module or "")] * with_module
-        row += ["" if s.line is None else str(s.line), f"<code>{e(source)}</code>" if source else ""]
+        row += ["" if s.line is None else str(s.line),
+                f"<code>{e(source)}</code>" if source else ""]
         rows.append(row)
     return _table(headers, rows, max_rows)
 

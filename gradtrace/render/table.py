@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradtrace.model import TensorSummary, TraceLookupError
 from gradtrace.render.format import (
     format_grad_in,
     format_grad_out,
@@ -22,11 +21,12 @@ from gradtrace.render.format import (
     format_shape,
     format_value,
 )
+from gradtrace.render.tensors import grad_text
 
 if TYPE_CHECKING:
     import pandas
 
-    from gradtrace.model import ForwardStep, Trace
+    from gradtrace.model import Trace
 
 __all__ = ["forward_frame", "backward_frame", "tensors_frame", "FORWARD_COLUMNS",
            "BACKWARD_COLUMNS", "TENSORS_COLUMNS"]
@@ -114,23 +114,6 @@ def backward_frame(trace: Trace) -> pandas.DataFrame:
     return _frame(rows, BACKWARD_COLUMNS)
 
 
-def _last_grad(trace: Trace, step: ForwardStep) -> TensorSummary | None:
-    found = None
-    for b in trace.backward_steps:
-        if b.kind != "inner" and b.forward_step == step.step and b.grad_in is not None:
-            found = b.grad_in
-    return found
-
-
-def _grad_text(trace: Trace, step: ForwardStep) -> str:
-    try:
-        grad = trace.grad(step.name)
-    except TraceLookupError:  # only summaries were kept: show the latest one
-        last = _last_grad(trace, step)
-        return "" if last is None else format_value(last)
-    return "" if grad is None else format_value(TensorSummary.of(grad))
-
-
 def tensors_frame(trace: Trace) -> pandas.DataFrame:
     """One row per tensor name (its latest version), in order of first appearance.
 
@@ -148,7 +131,7 @@ def tensors_frame(trace: Trace) -> pandas.DataFrame:
         rows.append({
             "name": name, "step": s.step, "shape": format_shape(s.value.shape),
             "dtype": s.value.dtype, "value": format_value(s.value),
-            "grad": _grad_text(trace, s), "is_leaf": s.is_leaf,
+            "grad": grad_text(trace, s), "is_leaf": s.is_leaf,
             "requires_grad": s.requires_grad, "origin": s.origin,
         })
     return _frame(rows, TENSORS_COLUMNS)

@@ -1,5 +1,7 @@
 """The plain-text report: warnings first, the forward table, each backward pass, then the graph.
 
+The tensors table (one row per name: value and gradient) shows when ``sections`` asks for it.
+
 Example:
     >>> from gradtrace.model import Trace
     >>> print(to_text(Trace()))
@@ -25,6 +27,8 @@ from gradtrace.render.format import (
     plural,
 )
 from gradtrace.render.graph import build_graph
+from gradtrace.render.sections import parse_sections
+from gradtrace.render.tensors import TENSOR_COLUMNS, tensor_rows
 from gradtrace.render.tree import tree_lines
 
 if TYPE_CHECKING:
@@ -44,7 +48,8 @@ _CONTROLS = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)] if c != or
 _USEFUL = {"source": 12, "value": 20, "grad in": 16, "grad out": 24}
 
 
-def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = None) -> str:
+def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = None,
+            sections: Sequence[str] | None = None) -> str:
     """Render a Trace as plain text, fitted to ``width`` columns.
 
     Args:
@@ -52,10 +57,17 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
         width: the line width; the terminal's width by default (100 when there is none).
         max_rows: the most rows shown per table; the rest are counted on a ``"… N more rows"``
             line. None shows every row.
+        sections: the sections to show, from :data:`~gradtrace.render.sections.SECTIONS` (a
+            comma-separated string works too); None shows every one but ``"tensors"``. The
+            summary line, the notes and the line of an error the code stopped at always show.
 
     Returns:
         The report, without a trailing newline.
+
+    Raises:
+        ValueError: an unknown section name.
     """
+    shown = parse_sections(sections)
     if width is None:
         width = shutil.get_terminal_size((100, 24)).columns
     width = max(width, 40)
@@ -66,15 +78,18 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
               plural(len(trace.passes), "backward pass", "backward passes"),
               plural(len(warnings), "warning") if warnings else "no warnings"]
     blocks = ["\n".join(_wrap("", "gradtrace: " + ", ".join(counts), width))]
-    if warnings:
+    if warnings and "warnings" in shown:
         blocks.append("\n".join(_warnings(warnings, width)))
-    if trace.steps:
+    if trace.steps and "forward" in shown:
         blocks.append("\n".join(["forward", *_forward(trace, width, max_rows)]))
-    for p, steps in group_passes(trace):
-        blocks.append("\n".join(_backward(p, steps, width, max_rows)))
-    if not trace.passes and not trace.backward_steps:
-        blocks.append("\n".join(_wrap("", NO_BACKWARD, width)))
-    tree = tree_lines(build_graph(trace), width=width, max_rows=max_rows)
+    if "backward" in shown:
+        blocks += ["\n".join(_backward(p, steps, width, max_rows))
+                   for p, steps in group_passes(trace)]
+        if not trace.passes and not trace.backward_steps:
+            blocks.append("\n".join(_wrap("", NO_BACKWARD, width)))
+    if trace.steps and "tensors" in shown:
+        blocks.append("\n".join(["tensors", *_tensors(trace, width, max_rows)]))
+    tree = "graph" in shown and tree_lines(build_graph(trace), width=width, max_rows=max_rows)
     if tree:
         blocks.append("\n".join(["graph", *tree]))
     ending = _ending(trace, width)
@@ -177,3 +192,10 @@ def _backward(p: BackwardPass, steps: list[BackwardStep], width: int,
     if p.error:
         lines.extend(_wrap("", f"stopped by {p.error}", width))
     return lines
+
+
+def _tensors(trace: Trace, width: int, max_rows: int | None) -> list[str]:
+    rows, more = _clip(tensor_rows(trace), max_rows)
+    lines = layout_table(TENSOR_COLUMNS, rows, width=width, shrink=[[2, 3], [0]],
+                         min_width=[8, 5, 16, 16])
+    return lines + ([f"… {plural(more, 'more row')}"] if more else [])
