@@ -7,6 +7,8 @@
 # to ``.grad``; what ``.grad`` held before is read when each pass begins. Gradients sent to a
 # leaf are not held by the sending node's hook: holding them would stop ``AccumulateGrad`` from
 # adopting the tensor as ``.grad`` and make it copy instead; the leaf's own record has them.
+# Likewise an edge into a node that gets nothing else is filled from that node's record, and
+# big gradients are summarised on the spot (``Keeper.keep_gradient``), never held.
 # Every handle is kept and removed by :meth:`BackwardRecorder.close`.
 """
 
@@ -42,7 +44,7 @@ class RawBackward:
     backward_pass: int
     grad_in: int | None = None
     others: list[tuple[int, int | None]] = field(default_factory=list)
-    # (forward step, label, kept gradient); a gradient sent to a leaf is None here (see NOTE)
+    # (forward step, label, kept gradient); None for a derived edge (see NOTE)
     edges: list[tuple[int | None, str, int | None]] = field(default_factory=list)
     before: int | None = None
     after: int | None = None
@@ -100,9 +102,10 @@ class BackwardRecorder:
     def hook_node(self, node: Any, kind: str, outputs: list[tuple[int, int]],
                   edges: list[tuple[int | None, str, bool]]) -> None:
         """Record every run of ``node``; ``outputs`` are (output_nr, step) of its tensors and
-        ``edges`` (step, label, goes to a leaf) per input."""
+        ``edges`` (step, label, derived) per input: a derived edge's gradient is the one its
+        target alone received, so it is not kept twice (see build)."""
         name = node.name()
-        keep = self.keeper.keep
+        keep = self.keeper.keep_gradient
         owner = outputs[0][1] if outputs else None
 
         def post(grad_inputs: tuple[torch.Tensor | None, ...],

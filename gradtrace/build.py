@@ -74,9 +74,7 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     def summary(i: int | None) -> TensorSummary | None:
         return None if i is None else summaries[i]
 
-    # a gradient a node sent to a leaf is the one that leaf's AccumulateGrad (or capture) got
-    leaf_grads = {(b.backward_pass, b.owner): b.grad_in for b in rec.backward.steps
-                  if b.kind in ("accumulate", "capture")}
+    derived = _derived_edges(rec)
     steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
     backward = tuple(
         BackwardStep(
@@ -84,7 +82,7 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
             tensor=names.get(b.owner, "") if b.owner is not None else "",
             grad_in=summary(b.grad_in),
             grad_out=tuple(GradientEdge(st, names[st] if st is not None else label,
-                                        summary(leaf_grads.get((b.backward_pass, st))
+                                        summary(derived.get((b.backward_pass, st))
                                                 if g is None and st is not None else g))
                            for st, label, g in b.edges),
             kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
@@ -102,6 +100,21 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     return Trace(steps=steps, backward_steps=backward, passes=passes,
                  error=_describe(error), error_line=_error_line(error, rec.files),
                  full_values=rec.full_values, events=events, settings=rec.settings)
+
+
+def _derived_edges(rec: Recorder) -> dict[tuple[int, int], int | None]:
+    """(pass, target step) -> the gradient an edge not kept on its own carried: what the target
+    received, when it was the only edge into the target that ran in that pass."""
+    received: dict[tuple[int, int], int | None] = {}
+    for b in rec.backward.steps:
+        if b.owner is not None and (b.kind in ("accumulate", "capture") or b.kind == "node"):
+            received.setdefault((b.backward_pass, b.owner), b.grad_in)
+    edges_in: dict[tuple[int, int], int] = {}
+    for b in rec.backward.steps:
+        for st, _, _ in b.edges:
+            if st is not None:
+                edges_in[(b.backward_pass, st)] = edges_in.get((b.backward_pass, st), 0) + 1
+    return {k: v for k, v in received.items() if edges_in.get(k) == 1}
 
 
 def _forward_step(s: RawStep, names: dict[int, str], named: set[int],

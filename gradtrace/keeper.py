@@ -22,11 +22,18 @@ from gradtrace.summary import (
     DEFAULT_KEEP_LIMIT,
     device_stats,
     dtype_name,
+    quick_stats,
+    stats_from_quick,
     stats_from_row,
     summarize,
 )
 
 __all__ = ["Keeper"]
+
+
+# Gradients with at least this many elements are summarised during backward: holding many
+# megabytes of gradient costs more (buffers not reused) than a few reductions each.
+_SUMMARISE_NOW = 1 << 18
 
 
 class _Alias:
@@ -46,6 +53,17 @@ class _Frozen:
     def __init__(self, t: torch.Tensor) -> None:
         self.row = device_stats(t)
         self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
+
+
+class _Quick:
+    """A gradient's :func:`quick_stats`, taken while the backward pass ran; fetched at the end."""
+
+    __slots__ = ("device", "dtype", "numel", "row", "shape")
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self.row = quick_stats(t)
+        self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
+        self.numel = t.numel()
 
 
 class Keeper:
@@ -86,6 +104,16 @@ class Keeper:
             return base
         return self._append(_Alias(base, tuple(t.shape)))
 
+    def keep_gradient(self, t: torch.Tensor) -> int:
+        """Keep a gradient passing through a backward node: a very big one is summarised now.
+
+        Holding big gradients until the trace ends would stop autograd from reusing their
+        buffers; NaN and Inf in one summarised now are reported but not counted.
+        """
+        if t.numel() < _SUMMARISE_NOW or not (t.is_floating_point() and _key(t) is not None):
+            return self.keep(t)  # small enough that batching at the end costs less
+        return self._append(_Quick(t))
+
     def snapshot(self, t: torch.Tensor) -> int:
         """Keep a value that is about to change in place (a ``.grad`` that will be added to)."""
         if self._small(t):
@@ -109,15 +137,17 @@ class Keeper:
                          owned=[i in self._owned for i in live])
         for i, s in zip(live, done):
             items[i] = s
-        by_device: dict[torch.device, list[int]] = {}
+        by_device: dict[tuple[type, torch.device], list[int]] = {}
         for i, x in enumerate(items):
-            if isinstance(x, _Frozen):
-                by_device.setdefault(x.row.device, []).append(i)
-        for frozen in by_device.values():  # one transfer per device
-            rows = torch.stack([items[i].row for i in frozen]).tolist()
-            for i, row in zip(frozen, rows):
+            if isinstance(x, (_Frozen, _Quick)):
+                by_device.setdefault((type(x), x.row.device), []).append(i)
+        for (kind, _), index in by_device.items():  # one transfer per kind and device
+            rows = torch.stack([items[i].row for i in index]).tolist()
+            for i, row in zip(index, rows):
                 x = items[i]
-                items[i] = TensorSummary(x.shape, x.dtype, x.device, stats=stats_from_row(row))
+                stats = (stats_from_row(row) if kind is _Frozen
+                         else stats_from_quick(row, x.numel))
+                items[i] = TensorSummary(x.shape, x.dtype, x.device, stats=stats)
         for i, x in enumerate(items):
             if isinstance(x, _Alias):
                 items[i] = replace(items[x.base], shape=x.shape, values=None)

@@ -62,7 +62,7 @@ class Stats(NamedTuple):
     max: float | None = None
     mean: float | None = None
     norm: float | None = None
-    nan: int = 0
+    nan: int = 0  # -1: some, not counted (a big gradient summarised during backward)
     inf: int = 0
 
 

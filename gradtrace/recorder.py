@@ -341,7 +341,8 @@ class Recorder:
         starts = [_node_of(t) for t in roots if t.requires_grad]
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
-        into_leaf: dict[int, list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
+        # edges into each leaf or traced node: one alone carries what its target receives
+        into: dict[int, list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
         while todo:
             node, parent = todo.pop()
             seq = node._sequence_nr()
@@ -370,18 +371,21 @@ class Recorder:
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
                     leaf = nxt.variable  # type: ignore[union-attr]
-                    into_leaf.setdefault(id(nxt), []).append((edges, len(edges)))
+                    into.setdefault(id(nxt), []).append((edges, len(edges)))
                     edges.append((self._step_of(leaf, None, None, None), "", True))
                     continue
                 target = self._nodes.get(id(nxt))
                 if target is not None and target[0] == nxt._sequence_nr() and target[1]:
                     steps = dict(target[1])
-                    edges.append((steps.get(nr, target[1][0][1]), "", False))
+                    first = nr == target[1][0][0]  # the output whose gradient its step records
+                    if first:
+                        into.setdefault(id(nxt), []).append((edges, len(edges)))
+                    edges.append((steps.get(nr, target[1][0][1]), "", first))
                 else:
                     edges.append((None, nxt.name(), False))
             self.backward.hook_node(node, kind, outputs, edges)
-        for uses in into_leaf.values():
-            if len(uses) > 1:  # each edge carries a share of the leaf's gradient: keep each
+        for uses in into.values():
+            if len(uses) > 1:  # each edge carries a share of the target's gradient: keep each
                 for edges, i in uses:
                     edges[i] = (edges[i][0], edges[i][1], False)
         return starts

@@ -15,7 +15,7 @@ import torch
 from gradtrace.model import Stats, TensorSummary
 
 __all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "device_stats", "stats_from_row",
-           "dtype_name"]
+           "quick_stats", "stats_from_quick", "dtype_name"]
 
 #: Tensors with at most this many elements are copied whole into the Trace.
 DEFAULT_KEEP_LIMIT = 4096
@@ -169,3 +169,27 @@ def _stats_one(x: torch.Tensor) -> Stats:
     row = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)])
     lo, hi, mean, norm = row.tolist()
     return Stats(lo, hi, mean, norm, nan, inf)
+
+
+def quick_stats(t: torch.Tensor) -> torch.Tensor:
+    """``[min, max, sum, norm]`` of a float tensor, on its device, in three reductions.
+
+    For a gradient summarised while the backward pass runs, so it need not be held: NaN and
+    Inf propagate into the row, and :func:`stats_from_quick` reports them without counting.
+    """
+    with torch._C.DisableTorchFunction(), torch.no_grad():
+        x = _memory_order(t.detach())
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        lo, hi = torch.aminmax(x)
+        return torch.stack([lo, hi, x.sum(), torch.linalg.vector_norm(x)]).to(torch.float64)
+
+
+def stats_from_quick(row: list[float], numel: int) -> Stats:
+    """The :class:`Stats` of a :func:`quick_stats` row: ``nan``/``inf`` of -1 mean "some"."""
+    lo, hi, total, norm = row
+    if any(v != v for v in row):
+        return Stats(nan=-1)
+    if abs(lo) == float("inf") or abs(hi) == float("inf"):
+        return Stats(inf=-1)
+    return Stats(lo, hi, total / numel, norm)

@@ -61,7 +61,7 @@ def test_values_recorded_before_in_place_change() -> None:
 
 def test_full_values_keeps_big_tensors() -> None:
     with trace(full_values=True) as t:
-        w = torch.randn(100, 100, requires_grad=True)
+        w = torch.randn(600, 600, requires_grad=True)
         (w * 3).sum().backward()
     assert torch.equal(t.value("w"), w.detach())
     assert torch.equal(t.grad("w"), w.grad)
@@ -260,3 +260,27 @@ def test_reading_x_grad_is_named_after_x() -> None:
         check = x.grad == 2 * x
     assert "x.grad" in t.names
     assert t.step("check").inputs[0] == t.step("x.grad").step
+
+
+def test_big_gradients_are_summarised_during_backward() -> None:
+    torch.manual_seed(0)
+    w = torch.randn(600, 600, requires_grad=True)
+    with trace() as t:
+        h = (w * 2).tanh()
+        loss = (h * h).sum()
+        loss.backward()
+    expected = 2 * h.detach()  # d loss / d h
+    got = next(b for b in t.backward_steps if b.tensor == "h").grad_in
+    assert got.values is None and got.shape == (600, 600)
+    assert got.min == pytest.approx(expected.min().item())
+    assert got.max == pytest.approx(expected.max().item())
+    assert got.mean == pytest.approx(expected.mean().item(), abs=1e-6)
+    assert got.norm == pytest.approx(expected.norm().item(), rel=1e-5)
+    with trace() as t:
+        x = torch.zeros(600, 600, requires_grad=True)
+        a = x * 1.0
+        a.sqrt().sum().backward()
+    received = next(b for b in t.backward_steps if b.tensor == "a").grad_in
+    assert received is not None and received.inf == -1 and not received.finite  # not counted
+    assert torch.isinf(x.grad).all()
+    assert [w.kind for w in t.warnings] == ["inf"]
