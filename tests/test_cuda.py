@@ -68,3 +68,21 @@ def test_no_host_sync_per_op() -> None:
     doubled, added = [s.value for s in t.steps if s.name == "h"][-2:]
     assert doubled.values is None and added.values is None
     assert added.mean == pytest.approx(doubled.mean + 1, rel=1e-5)
+
+
+def test_big_gradients_summarised_on_the_device_without_sync() -> None:
+    w = torch.randn(1024, 512, device="cuda", requires_grad=True)  # 524,288 elements
+    torch.cuda.synchronize()
+    with trace() as t:
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            h = (w * 2).tanh()
+            loss = (h * h).mean()
+            loss.backward()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    received = next(b for b in t.backward_steps if b.tensor == "h").grad_in
+    expected = 2 * h.detach() / h.numel()
+    assert received is not None and received.values is None
+    assert received.max == pytest.approx(expected.max().item(), rel=1e-5)
+    assert received.norm == pytest.approx(expected.norm().item(), rel=1e-4)
