@@ -109,10 +109,14 @@ class Recorder:
         # id(tensor) -> (weakref, its latest step, its number); the weakref tells reuse apart
         self._tensors: dict[int, tuple[Any, int, int]] = {}
         self._tensor_count = 0
-        # id(node) -> (sequence nr, [(output_nr, step)]) for the nodes of recorded ops; ids,
-        # not nodes, so the trace never keeps a graph alive (the sequence nr tells reuse apart)
-        self._nodes: dict[int, tuple[int, list[tuple[int, int]]]] = {}
-        self._hooked: dict[int, int] = {}  # id(node) -> sequence nr, for nodes already hooked
+        # node key -> [(output_nr, step)] for the nodes of recorded ops. Keys, not nodes, so
+        # the trace never keeps a graph alive; not id(node) either, since some torch versions
+        # make a new Python object for the same node on each access (see _node_key)
+        self._nodes: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        self._hooked: set[tuple[int, str]] = set()
+        # id(leaf) -> (weakref to it, its AccumulateGrad): held, so that the very node hooked
+        # is the one every later graph of this leaf accumulates through
+        self._accumulators: dict[int, tuple[Any, Any]] = {}
         self._mode: _Mode | None = None
         self._first_seq = -1
         self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
@@ -139,6 +143,7 @@ class Recorder:
         finally:
             try:
                 self.backward.close()
+                self._accumulators.clear()
             finally:
                 patches.deactivate(self)
         self.locator.flush()
@@ -242,7 +247,7 @@ class Recorder:
                     parts.append(literal)
         if info.reversed and len(parts) >= 2:
             parts[0], parts[1] = parts[1], parts[0]
-        nodes: dict[int, tuple[Any, list[tuple[int, int]]]] = {}
+        nodes: dict[tuple[int, str], tuple[Any, list[tuple[int, int]]]] = {}
         input_ids = {id(x) for x in seen_inputs}
         for t in outputs:
             if not inplace and id(t) in input_ids:
@@ -252,9 +257,9 @@ class Recorder:
             made.keywords = tuple((k, v) for k, v in kwargs.items() if _number_or_numbers(v))
             node = t.grad_fn
             if node is not None:
-                nodes.setdefault(id(node), (node, []))[1].append((t.output_nr, made.index))
+                nodes.setdefault(_node_key(node), (node, []))[1].append((t.output_nr, made.index))
         for node, outs in nodes.values():
-            self._nodes[id(node)] = (node._sequence_nr(), outs)
+            self._nodes[_node_key(node)] = outs
         if inplace:
             for t in outputs:
                 self._new_base_version(t, info, line, stmt)
@@ -269,7 +274,7 @@ class Recorder:
         made = self._new_step(info.name, [self._tensors[id(view)][1]], [], "op", base, line, stmt)
         node = base.grad_fn
         if node is not None:
-            self._nodes[id(node)] = (node._sequence_nr(), [(base.output_nr, made.index)])
+            self._nodes[_node_key(node)] = [(base.output_nr, made.index)]
 
     def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
                   t: torch.Tensor, line: int | None, stmt: Statement | None,
@@ -314,8 +319,7 @@ class Recorder:
         step = self._new_step("", [], [], origin, t, line, stmt, name)
         if t.grad_fn is not None:  # made before the trace: its node still belongs to it
             node = t.grad_fn
-            self._nodes.setdefault(id(node), (node._sequence_nr(), []))[1].append(
-                (t.output_nr, step.index))
+            self._nodes.setdefault(_node_key(node), []).append((t.output_nr, step.index))
         return step.index
 
     def _refresh_views(self) -> None:
@@ -327,9 +331,15 @@ class Recorder:
                 node = t.grad_fn
                 if node is None:
                     continue
-                seq = node._sequence_nr()
-                if self._nodes.get(id(node), (None,))[0] != seq:
-                    self._nodes[id(node)] = (seq, [(t.output_nr, step)])
+                self._nodes.setdefault(_node_key(node), [(t.output_nr, step)])
+
+    def _hook_accumulator(self, node: Any) -> None:
+        leaf = node.variable
+        held = self._accumulators.get(id(leaf))
+        if held is not None and held[0]() is leaf:
+            return
+        self._accumulators[id(leaf)] = (weakref.ref(leaf), node)
+        self.backward.hook_leaf(node, leaf, self._step_of(leaf, None, None, None))
 
     def _hook_reachable(self, roots: list[torch.Tensor]) -> list[Any]:
         """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.
@@ -342,20 +352,21 @@ class Recorder:
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
         # edges into each leaf or traced node: one alone carries what its target receives
-        into: dict[int, list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
+        into: dict[tuple[int, str], list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
         while todo:
             node, parent = todo.pop()
-            seq = node._sequence_nr()
-            if self._hooked.get(id(node)) == seq:
-                continue
-            self._hooked[id(node)] = seq
             if type(node) is _ACCUMULATE_GRAD:
-                leaf = node.variable  # type: ignore[union-attr]
-                self.backward.hook_leaf(node, leaf, self._step_of(leaf, None, None, None))
+                self._hook_accumulator(node)
                 continue
-            known = self._nodes.get(id(node))
-            if known is not None and known[0] == seq:
-                kind, outputs, owner = "node", known[1], known[1][0][1] if known[1] else None
+            key = _node_key(node)
+            if key in self._hooked:
+                continue
+            self._hooked.add(key)
+            seq = key[0]
+            known = self._nodes.get(key)
+            owner: int | None
+            if known:
+                kind, outputs, owner = "node", known, known[0][1]
             elif seq > self._first_seq:  # made by a recorded op, inside it (TBackward in linear)
                 kind, outputs, owner = "inner", [(0, parent)] if parent else [], parent
             else:
@@ -371,16 +382,17 @@ class Recorder:
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
                     leaf = nxt.variable  # type: ignore[union-attr]
-                    into.setdefault(id(nxt), []).append((edges, len(edges)))
+                    into.setdefault((-1, str(id(leaf))), []).append((edges, len(edges)))
                     edges.append((self._step_of(leaf, None, None, None), "", True))
                     continue
-                target = self._nodes.get(id(nxt))
-                if target is not None and target[0] == nxt._sequence_nr() and target[1]:
-                    steps = dict(target[1])
-                    first = nr == target[1][0][0]  # the output whose gradient its step records
+                target_key = _node_key(nxt)
+                target = self._nodes.get(target_key)
+                if target:
+                    steps = dict(target)
+                    first = nr == target[0][0]  # the output whose gradient its step records
                     if first:
-                        into.setdefault(id(nxt), []).append((edges, len(edges)))
-                    edges.append((steps.get(nr, target[1][0][1]), "", first))
+                        into.setdefault(target_key, []).append((edges, len(edges)))
+                    edges.append((steps.get(nr, target[0][1]), "", first))
                 else:
                     edges.append((None, nxt.name(), False))
             self.backward.hook_node(node, kind, outputs, edges)
@@ -452,6 +464,11 @@ class Recorder:
 def _number_or_numbers(v: object) -> bool:
     return isinstance(v, (float, int)) or (
         isinstance(v, tuple) and len(v) <= 8 and all(isinstance(x, int) for x in v))
+
+
+def _node_key(node: Any) -> tuple[int, str]:
+    """Which autograd node this is: its sequence number (increasing, per thread) and name."""
+    return node._sequence_nr(), node.name()
 
 
 def _node_of(t: torch.Tensor) -> Any:
