@@ -48,8 +48,8 @@ def build(name: str) -> tuple[torch.nn.Module, Callable[[], torch.Tensor]]:
         x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
     elif name == "transformer":  # 6 blocks, width 256, sequence 128
         layer = torch.nn.TransformerEncoderLayer(256, 4, 512, dropout=0.0, batch_first=True)
-        model = torch.nn.Sequential(torch.nn.TransformerEncoder(layer, 6, enable_nested_tensor=False),
-                                    torch.nn.Flatten(), torch.nn.Linear(128 * 256, 10))
+        encoder = torch.nn.TransformerEncoder(layer, 6, enable_nested_tensor=False)
+        model = torch.nn.Sequential(encoder, torch.nn.Flatten(), torch.nn.Linear(128 * 256, 10))
         x, y = torch.randn(2, 128, 256), torch.randint(0, 10, (2,))
     else:
         raise SystemExit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
@@ -62,13 +62,13 @@ def step(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor]) -> None:
 
 
 def measure_gradtrace(name: str, repeat: int) -> dict[str, float]:
-    from gradtrace import trace
+    from gradtrace import Trace, trace
 
     model, loss_fn = build(name)
     for _ in range(3):
         step(model, loss_fn)
     plain, traced = [], []
-    kept = None
+    kept: Trace | None = None
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
@@ -76,8 +76,9 @@ def measure_gradtrace(name: str, repeat: int) -> dict[str, float]:
         plain.append(time.perf_counter() - t0)
         gc.collect()
         t0 = time.perf_counter()
-        with trace() as kept:
+        with trace() as last:
             step(model, loss_fn)
+        kept = last
         traced.append(time.perf_counter() - t0)
     p, t = statistics.median(plain), statistics.median(traced)
     assert kept is not None
