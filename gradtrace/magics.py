@@ -48,6 +48,7 @@ class GradtraceMagics(Magics):
     retain_grad = Bool(True, help="retain_grad() on non-leaf tensors; --no-retain.").tag(
         config=True)
     full_values = Bool(False, help="Keep every tensor whole; --full-values.").tag(config=True)
+    stepper = Bool(False, help="Also show the step-by-step walk; --stepper.").tag(config=True)
     width = Int(0, help="Width of the text report (0: the terminal's).").tag(config=True)
 
     @magic_arguments()
@@ -71,6 +72,8 @@ class GradtraceMagics(Magics):
     @argument("--max-rows", metavar="N", type=int,
               help="most rows shown per table (0: all; default 200); longer tables scroll")
     @argument("--width", metavar="N", type=int, help="width of the text report")
+    @argument("--stepper", dest="stepper", action="store_const", const=True,
+              help="also show the step-by-step walk (Previous/Next through every step)")
     @argument("--check", action="store_true",
               help="check custom autograd.Functions' backward with finite differences")
     @argument("--ignore", metavar="KINDS", default="",
@@ -97,7 +100,9 @@ class GradtraceMagics(Magics):
 
         Defaults can be changed with ``%config``, e.g. ``%config GradtraceMagics.max_rows = 50``,
         ``%config GradtraceMagics.show = 'forward,backward'`` or
-        ``%config GradtraceMagics.graph = False``.
+        ``%config GradtraceMagics.graph = False``. ``--stepper`` adds the step-by-step walk:
+        Previous/Next through the forward then the backward steps, the current node lit in the
+        graph, with the chain rule of each backward step.
         """
         __tracebackhide__ = True
         shell = self.shell
@@ -120,7 +125,10 @@ class GradtraceMagics(Magics):
         if value is not None and not ends_with_semicolon(source):
             shell.displayhook(value)
         try:
-            display(TraceView(t, **view), include=list(shell.display_formatter.active_types))
+            shown = list(shell.display_formatter.active_types)
+            display(TraceView(t, **view), include=shown)
+            if (args.stepper or self.stepper) and t.steps:
+                display(t.stepper(), include=shown)
         except Exception as exc:
             if error is None:
                 raise

@@ -266,3 +266,16 @@ def test_terminal_ipython_prints_text_tables_that_fit(tmp_path: Path) -> None:
         "\nbackward pass 2: ")
     assert "x_1.grad: -0.0978 -> -0.1956" in report
     assert "<svg" not in out and "<div" not in out and "Error" not in out
+
+
+def test_stepper_option_adds_the_walk(ip: Any) -> None:
+    result, out = run(ip, "--stepper -o t", COS_LOG)
+    assert result.success
+    assert len(out.outputs) == 2
+    walk = out.outputs[1].data
+    t = ip.user_ns["t"]
+    steps = len(t.steps) + len(t.backward_steps)
+    assert "text/html" in walk and "<script" in walk["text/html"]
+    assert f"{steps}" in walk["text/plain"]
+    _, plain = run(ip, "", COS_LOG)
+    assert len(plain.outputs) == 1  # off by default
