@@ -305,7 +305,7 @@ def formulas(draw: Any) -> Formula:
     if tail == "backward":
         body.append(("loss.backward()", ()))
     elif tail == "gradient":
-        # a leaf as the root is its own test (test_backward_called_on_a_leaf, a reported bug)
+        # a leaf as the root is its own test (test_backward_called_on_a_leaf)
         if not (env[last].requires_grad and env[last].is_floating_point()) or env[last].is_leaf:
             last = "loss"
         g = _values(draw, tuple(env[last].shape), False)
@@ -641,7 +641,7 @@ def test_custom_function_inside_formula() -> None:
     assert t.step("y").op == "Square"
 
 
-# -- gradtrace bugs these properties found (reported to the lead) -------------------------------
+# -- cases these properties once found wrong, kept as regression tests -------------------------
 def test_backward_called_on_a_leaf() -> None:
     t = _check_case([
         "x = torch.tensor([1.0, 2.0], requires_grad=True)",
