@@ -512,7 +512,7 @@ def test_modules_traced_equal_untraced(kind: str, seed: int, batch: int, tail: s
         assert same(t.grad("out"), plain.ns["out"].grad)
 
 
-# -- the special cases the brief lists, each checked against plain PyTorch ----------------------
+# -- the special cases of the reliability checks, each against plain PyTorch --------------------
 def _touched(statement: str) -> tuple[str, ...]:
     """The variable a statement binds or modifies: ``y = ...``, ``y += ...``, ``y[0] = ...``,
     ``y.mul_(...)``, also after ``with torch.no_grad():``."""
