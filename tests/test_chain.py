@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from gradtrace import trace
 from gradtrace.chain import local_derivatives, symbols
 from gradtrace.derivatives import OPS
+from tests.lab_cases import formula_trace
 
 Fn = Callable[..., torch.Tensor]
 SQ = (4, 3)
@@ -132,18 +133,6 @@ def test_every_rule_is_tested() -> None:
     assert tested <= set(OPS)
 
 
-def lab_formula() -> tuple[list[torch.Tensor], object]:
-    with trace() as t:
-        x_1 = torch.tensor(1.0, requires_grad=True)
-        x_2 = torch.tensor(2.0, requires_grad=True)
-        x_3 = torch.tensor(-1.0, requires_grad=True)
-        x_4 = torch.tensor(3.0, requires_grad=True)
-        x_5 = torch.tensor(5.0, requires_grad=True)
-        y = torch.log(torch.exp(x_1 * x_2) ** 2 + torch.sin(x_3 + x_4 + x_5) * x_5)
-        y.backward()
-    return [x_1, x_2, x_3, x_4, x_5], t
-
-
 def test_lab_chain_rule_in_numbers() -> None:
     with trace() as t:
         x = torch.tensor([0.9460], requires_grad=True)
@@ -162,7 +151,7 @@ def test_lab_chain_rule_in_numbers() -> None:
 
 
 def test_explain_lab_formula_paths_sum_to_the_gradient() -> None:
-    xs, t = lab_formula()
+    xs, t = formula_trace()
     totals = [t.explain(f"x_{i}").total.item() for i in range(1, 6)]
     assert totals == pytest.approx([3.7730, 1.8865, 0.0651, 0.0651, 0.0765], abs=1e-4)
     for i, x in enumerate(xs, 1):
@@ -190,7 +179,7 @@ def test_explain_lab_formula_paths_sum_to_the_gradient() -> None:
 
 
 def test_explain_html_is_self_contained_math() -> None:
-    _, t = lab_formula()
+    _, t = formula_trace()
     page = t.explain("x_5")._repr_html_()
     assert page.startswith('<div class="gradtrace gt-explain">')
     for banned in ("<script", "http://", "https://", "mathjax", "MathJax"):

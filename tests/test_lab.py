@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from gradtrace import Trace, trace
+from tests.lab_cases import MLP
 
 
 def run_both(case: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Trace]:
@@ -247,19 +248,6 @@ def test_sigmoid_module_names_parameters() -> None:
     assert torch.equal(t.grad("model.module1.weight"), plain["w.grad"])
     assert t.step("model.module1.weight").origin == "parameter"
     assert t.step("y_hat").module == "model"
-
-
-class MLP(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = torch.nn.Linear(5, 16)
-        self.fc2 = torch.nn.Linear(16, 8)
-        self.out = torch.nn.Linear(8, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.fc1(x))
-        h = torch.relu(self.fc2(h))
-        return self.out(h)
 
 
 def case_mlp(ctx: Any) -> dict[str, torch.Tensor]:

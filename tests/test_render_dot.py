@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from gradtrace import Trace, trace
 from gradtrace.model import BackwardPass, BackwardStep, ForwardStep, TensorSummary
 from gradtrace.render.dot import to_dot
+from tests.lab_cases import FORMULA_AT, MLP, formula_trace
 
 ORDER = re.compile(r">backward ([0-9, \-…()a-z]+)</font>")
 
@@ -89,16 +90,8 @@ def test_cos_log_shows_values_gradients_and_order() -> None:
 
 
 def test_formula_every_named_tensor_with_value_and_grad() -> None:
-    values = [1.0, 2.0, -1.0, 3.0, 5.0]
-    with trace() as t:
-        x_1 = torch.tensor(1.0, requires_grad=True)
-        x_2 = torch.tensor(2.0, requires_grad=True)
-        x_3 = torch.tensor(-1.0, requires_grad=True)
-        x_4 = torch.tensor(3.0, requires_grad=True)
-        x_5 = torch.tensor(5.0, requires_grad=True)
-        y = torch.log(torch.exp(x_1 * x_2) ** 2 + torch.sin(x_3 + x_4 + x_5) * x_5)
-        y.backward()
-    xs = [torch.tensor(v, requires_grad=True) for v in values]
+    _, t = formula_trace()
+    xs = [torch.tensor(v, requires_grad=True) for v in FORMULA_AT]
     plain = torch.log(torch.exp(xs[0] * xs[1]) ** 2 + torch.sin(xs[2] + xs[3] + xs[4]) * xs[4])
     plain.backward()
     source = t.graph().source
@@ -139,19 +132,6 @@ def test_forward_only_has_no_gradients() -> None:
     assert "grad " not in source and "backward " not in source.replace("backward N", "")
     assert f"value {f4(torch.tensor([1.0, 2.0]).mul(3).sum())}" in label_of(source, "y")
     del y
-
-
-class MLP(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = torch.nn.Linear(5, 16)
-        self.fc2 = torch.nn.Linear(16, 8)
-        self.out = torch.nn.Linear(8, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.fc1(x))
-        h = torch.relu(self.fc2(h))
-        return self.out(h)
 
 
 def mlp_trace() -> tuple[Trace, MLP]:

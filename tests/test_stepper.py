@@ -16,24 +16,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 
-from gradtrace import Trace, trace
+from gradtrace import Trace
 from gradtrace.render.pictures import find_binary
 from gradtrace.render.stepper import report_page, stepper_html
 from gradtrace.render.walk import walk
+from tests.lab_cases import formula_trace
 
 
 def lab_formula() -> Trace:
-    with trace() as t:
-        x_1 = torch.tensor(1.0, requires_grad=True)
-        x_2 = torch.tensor(2.0, requires_grad=True)
-        x_3 = torch.tensor(-1.0, requires_grad=True)
-        x_4 = torch.tensor(3.0, requires_grad=True)
-        x_5 = torch.tensor(5.0, requires_grad=True)
-        y = torch.log(torch.exp(x_1 * x_2) ** 2 + torch.sin(x_3 + x_4 + x_5) * x_5)
-        y.backward()
-    return t
+    return formula_trace()[1]
 
 
 def expected_stops(t: Trace) -> list[tuple[str, int, str]]:
