@@ -1,13 +1,15 @@
 """The values a trace keeps while the traced code runs, summarised all at once when it ends.
 
 # NOTE [what is kept, and why]
-# Summarising every tensor as it is made costs more than the traced code itself, so the recorder
-# keeps a private copy of each small tensor and a detached alias of each big one, and
-# :meth:`Keeper.finish` summarises them in one batch. An alias sees later in-place changes, so
-# the recorder calls :meth:`Keeper.freeze` just before any in-place op (and before a backward
-# pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed by their
-# memory (data pointer, element count, dtype, sorted strides, version): the gradient a node sends
-# is often the one the next node receives, or a transposed view of it, and is kept once.
+# Small tensors are copied whole. A big float tensor in CPU memory is summarised at once with
+# NumPy (:func:`~gradtrace.summary.host_stats`): it is still in cache, and nothing is held. Any
+# other big tensor (on a GPU, or of another dtype) would cost a kernel launch per statistic if
+# summarised as it is made, so a detached alias is held and :meth:`Keeper.finish` summarises all
+# of them in one batch. An alias sees later in-place changes, so the recorder calls
+# :meth:`Keeper.freeze` just before any in-place op (and before a backward pass adds into a
+# ``.grad``) to summarise the old value first. Big tensors are keyed by their memory (data
+# pointer, element count, dtype, sorted strides, version): the gradient a node sends is often
+# the one the next node receives, or a transposed view of it, and is kept once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gradtrace.summary import (
     DEFAULT_KEEP_LIMIT,
     device_stats,
     dtype_name,
+    host_stats,
     quick_stats,
     stats_from_quick,
     stats_from_row,
@@ -95,12 +98,13 @@ class Keeper:
         key = _key(t)
         base = self._held.get(key) if key is not None else None
         if base is None:
-            base = self._append(t.detach())
+            stats = host_stats(t)
+            base = self._append(t.detach() if stats is None else TensorSummary(
+                tuple(t.shape), dtype_name(t.dtype), "cpu", stats=stats))
             if key is not None:
                 self._held[key] = base
             return base
-        item = self._items[base]
-        if not isinstance(item, torch.Tensor) or item.shape == t.shape:
+        if tuple(self._items[base].shape) == tuple(t.shape):
             return base
         return self._append(_Alias(base, tuple(t.shape)))
 
@@ -110,8 +114,9 @@ class Keeper:
         Holding big gradients until the trace ends would stop autograd from reusing their
         buffers; NaN and Inf in one summarised now are reported but not counted.
         """
-        if t.numel() < _SUMMARISE_NOW or not (t.is_floating_point() and _key(t) is not None):
-            return self.keep(t)  # small enough that batching at the end costs less
+        if t.numel() < _SUMMARISE_NOW or not (t.is_floating_point() and _key(t) is not None) \
+                or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)):
+            return self.keep(t)  # small enough that batching costs less, or summarised now
         return self._append(_Quick(t))
 
     def snapshot(self, t: torch.Tensor) -> int:

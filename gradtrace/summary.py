@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from gradtrace.model import Stats, TensorSummary
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "device_stats", "stats_from_row",
+__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "host_stats", "device_stats",
+           "stats_from_row",
            "quick_stats", "stats_from_quick", "dtype_name"]
 
 #: Tensors with at most this many elements are copied whole into the Trace.
@@ -93,6 +96,38 @@ def device_stats(t: torch.Tensor) -> torch.Tensor:
                torch.linalg.vector_norm(torch.where(finite, x, 0)),
                torch.isnan(x).sum(), torch.isinf(x).sum(), count]
         return torch.stack([v.to(torch.float64) for v in row])
+
+
+_HOST_DTYPES = (torch.float32, torch.float64)
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+_TINY, _HUGE = 1e-15, 1e18  # float32 squares stay normal between 1e-38 and 3.4e38
+
+
+def host_stats(t: torch.Tensor) -> Stats | None:
+    """The statistics of a float tensor in CPU memory, worked out now; None for any other tensor.
+
+    NumPy reads the memory in place, in memory order: min, max and a dot product for the norm
+    cost about half of what the same reductions cost through torch's dispatcher, and a tensor
+    that was just made is still in cache. NaN, Inf, or values whose squares could underflow or
+    overflow the dot product go to :func:`_stats_one`, which counts and sums in float64.
+
+    Example:
+        >>> host_stats(torch.tensor([[3.0, -4.0]]).T)
+        Stats(min=-4.0, max=3.0, mean=-0.5, norm=5.0, nan=0, inf=0)
+    """
+    if t.device.type != "cpu" or t.dtype not in _HOST_DTYPES or type(t) not in _PLAIN_TYPES \
+            or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
+        return None
+    with torch._C.DisableTorchFunction(), torch.no_grad():
+        x = _memory_order(t.detach())
+        if not x.is_contiguous():
+            return None
+        a = x.view(-1).numpy()
+        lo, hi = float(a.min()), float(a.max())
+        peak = max(-lo, hi)
+        if not (peak == 0 or _TINY < peak < _HUGE / a.size ** 0.5):  # NaN, Inf, or squares
+            return _stats_one(x)  # that would underflow or overflow float32
+        return Stats(lo, hi, x.sum().item() / a.size, math.sqrt(float(np.dot(a, a))))
 
 
 def stats_from_row(row: list[float]) -> Stats:

@@ -1,0 +1,65 @@
+"""Statistics of big tensors, against float64 torch as the oracle."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gradtrace.summary import host_stats, stats_of
+
+
+def _oracle(t: torch.Tensor) -> tuple[float, float, float, float, int, int]:
+    x = t.detach().to(torch.float64).reshape(-1)
+    finite = x[torch.isfinite(x)]
+    return (finite.min().item(), finite.max().item(), finite.mean().item(),
+            finite.norm().item(), int(torch.isnan(x).sum()), int(torch.isinf(x).sum()))
+
+
+def _with(t: torch.Tensor, index: int, value: float) -> torch.Tensor:
+    t = t.clone()
+    t.view(-1)[index] = value
+    return t
+
+
+torch.manual_seed(0)
+CASES = {
+    "contiguous": torch.randn(64, 256),
+    "transposed": torch.randn(256, 64).T,
+    "permuted": torch.randn(4, 5, 6, 7).permute(2, 0, 3, 1),
+    "float64": torch.randn(300, 30, dtype=torch.float64),
+    "parameter": torch.nn.Parameter(torch.randn(100, 100)),
+    "nan": _with(torch.randn(5000), 17, float("nan")),
+    "inf": _with(torch.randn(5000), 4, float("-inf")),
+    "tiny": torch.randn(5000) * 1e-25,  # squares underflow float32
+    "huge": torch.randn(5000) * 1e30,  # squares overflow float32
+    "offset": torch.randn(10, 1000)[3:],
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_host_stats_match_float64(name: str) -> None:
+    t = CASES[name]
+    got = host_stats(t)
+    assert got is not None
+    lo, hi, mean, norm, nan, inf = _oracle(t)
+    assert (got.min, got.max) == (lo, hi)  # min and max are exact
+    assert got.mean == pytest.approx(mean, rel=1e-5, abs=1e-6 * t.abs().max().item())
+    assert got.norm == pytest.approx(norm, rel=1e-5)
+    assert (got.nan, got.inf) == (nan, inf)
+
+
+@pytest.mark.parametrize("t", [
+    torch.randn(10, 10)[:, ::2],  # gaps in memory
+    torch.randn(1, 100).expand(50, 100),  # one row, read many times
+    torch.randn(100, dtype=torch.bfloat16),
+    torch.arange(100),
+    torch.randn(100, dtype=torch.complex64),
+    torch.empty(0),
+], ids=["strided", "expanded", "bfloat16", "int", "complex", "empty"])
+def test_host_stats_leave_other_tensors_to_torch(t: torch.Tensor) -> None:
+    assert host_stats(t) is None
+
+
+def test_stats_of_other_tensors_still_match() -> None:
+    t = torch.randn(10, 10)[:, ::2]
+    assert stats_of(t).min == t.min().item() and stats_of(t).max == t.max().item()
