@@ -9,14 +9,15 @@ from __future__ import annotations
 import traceback
 from typing import TYPE_CHECKING
 
-from gradtrace.model import (
+from gradtrace.model import Trace
+from gradtrace.records import (
     BackwardPass,
     BackwardStep,
     Event,
     ForwardStep,
     GradientEdge,
     TensorSummary,
-    Trace,
+    make,
 )
 
 if TYPE_CHECKING:
@@ -77,16 +78,19 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     derived = _derived_edges(rec)
     steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
     backward = tuple(
-        BackwardStep(
+        make(
+            BackwardStep,
             step=i, backward_pass=b.backward_pass, node=b.node, forward_step=b.owner,
             tensor=names.get(b.owner, "") if b.owner is not None else "",
             grad_in=summary(b.grad_in),
-            grad_out=tuple(GradientEdge(st, names[st] if st is not None else label,
-                                        summary(derived.get((b.backward_pass, st))
-                                                if g is None and st is not None else g))
+            grad_out=tuple(make(GradientEdge, step=st,
+                                name=names[st] if st is not None else label,
+                                grad=summary(derived.get((b.backward_pass, st))
+                                             if g is None and st is not None else g))
                            for st, label, g in b.edges),
             kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
-            other_outputs=tuple(GradientEdge(st, names.get(st, ""), summary(g))
+            other_outputs=tuple(make(GradientEdge, step=st, name=names.get(st, ""),
+                                     grad=summary(g))
                                 for st, g in b.others),
         )
         for i, b in enumerate(rec.backward.steps, 1)
@@ -124,7 +128,8 @@ def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
         t = s.ref()
         if t is not None:
             requires_grad = t.requires_grad
-    return ForwardStep(
+    return make(
+        ForwardStep,
         step=s.index, name=names[s.index], op=s.op or s.origin, inputs=tuple(s.inputs),
         value=value, grad_fn=s.grad_fn, requires_grad=requires_grad, is_leaf=s.is_leaf,
         origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gradtrace.model import Stats, TensorSummary
+from gradtrace.records import Stats, TensorSummary, make
 
 __all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "host_stats", "device_stats",
            "stats_from_row",
@@ -55,9 +55,10 @@ def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_
                               [m for m, k in zip(owned, kept) if k]))
         out = []
         for t, k in zip(tensors, kept):
-            out.append(TensorSummary(
-                tuple(t.shape), dtype_name(t.dtype), str(t.device),
-                values=next(copies) if k else None, stats=None if k else next(stats)))
+            out.append(make(
+                TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
+                device=str(t.device), values=next(copies) if k else None,
+                stats=None if k else next(stats)))
         return out
 
 
@@ -98,7 +99,6 @@ def device_stats(t: torch.Tensor) -> torch.Tensor:
         return torch.stack([v.to(torch.float64) for v in row])
 
 
-_HOST_DTYPES = (torch.float32, torch.float64)
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _TINY, _HUGE = 1e-15, 1e18  # float32 squares stay normal between 1e-38 and 3.4e38
 
@@ -106,19 +106,20 @@ _TINY, _HUGE = 1e-15, 1e18  # float32 squares stay normal between 1e-38 and 3.4e
 def host_stats(t: torch.Tensor) -> Stats | None:
     """The statistics of a float tensor in CPU memory, worked out now; None for any other tensor.
 
-    NumPy reads the memory in place, in memory order: min, max and a dot product for the norm
-    cost about half of what the same reductions cost through torch's dispatcher, and a tensor
-    that was just made is still in cache. NaN, Inf, or values whose squares could underflow or
-    overflow the dot product go to :func:`_stats_one`, which counts and sums in float64.
+    NumPy reads the memory in place, in memory order: two reductions and two dot products (one
+    with a vector of ones for the sum) cost about half of what the same reductions cost through
+    torch's dispatcher, and a tensor that was just made is still in cache. NaN, Inf, or values
+    whose squares could underflow or overflow float32 go to :func:`_stats_one`, which counts
+    and sums in float64.
 
     Example:
         >>> host_stats(torch.tensor([[3.0, -4.0]]).T)
         Stats(min=-4.0, max=3.0, mean=-0.5, norm=5.0, nan=0, inf=0)
     """
-    if t.device.type != "cpu" or t.dtype not in _HOST_DTYPES or type(t) not in _PLAIN_TYPES \
+    if t.device.type != "cpu" or t.dtype not in _ONES or type(t) not in _PLAIN_TYPES \
             or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
         return None
-    with torch._C.DisableTorchFunction(), torch.no_grad():
+    with torch._C.DisableTorchFunction():
         x = _memory_order(t.detach())
         if not x.is_contiguous():
             return None
@@ -127,7 +128,22 @@ def host_stats(t: torch.Tensor) -> Stats | None:
         peak = max(-lo, hi)
         if not (peak == 0 or _TINY < peak < _HUGE / a.size ** 0.5):  # NaN, Inf, or squares
             return _stats_one(x)  # that would underflow or overflow float32
-        return Stats(lo, hi, x.sum().item() / a.size, math.sqrt(float(np.dot(a, a))))
+        n = a.size
+        total = float(np.dot(a, _ones(a.dtype, n))) if n <= _MAX_ONES else x.sum().item()
+        return Stats(lo, hi, total / n, math.sqrt(float(np.dot(a, a))))
+
+
+_MAX_ONES = 1 << 20
+_ONES = {torch.float32: np.float32, torch.float64: np.float64}
+_ones_by_dtype: dict[np.dtype, np.ndarray] = {}
+
+
+def _ones(dtype: np.dtype, n: int) -> np.ndarray:
+    """``n`` ones of ``dtype``: a view of one buffer, grown as needed up to ``_MAX_ONES``."""
+    ones = _ones_by_dtype.get(dtype)
+    if ones is None or ones.size < n:
+        ones = _ones_by_dtype[dtype] = np.ones(max(n, 1 << 16), dtype=dtype)
+    return ones[:n]
 
 
 def stats_from_row(row: list[float]) -> Stats:
