@@ -99,12 +99,11 @@ class BackwardRecorder:
         return implicit.index
 
     # -- hooks --------------------------------------------------------------------------------
-    def hook_node(self, node: Any, kind: str, outputs: list[tuple[int, int]],
+    def hook_node(self, node: Any, name: str, kind: str, outputs: list[tuple[int, int]],
                   edges: list[tuple[int | None, str, bool]]) -> None:
-        """Record every run of ``node``; ``outputs`` are (output_nr, step) of its tensors and
-        ``edges`` (step, label, derived) per input: a derived edge's gradient is the one its
-        target alone received, so it is not kept twice (see build)."""
-        name = node.name()
+        """Record every run of ``node`` (called ``name``); ``outputs`` are (output_nr, step) of
+        its tensors and ``edges`` (step, label, derived) per input: a derived edge's gradient is
+        the one its target alone received, so it is not kept twice (see build)."""
         keep = self.keeper.keep_gradient
         owner = outputs[0][1] if outputs else None
 

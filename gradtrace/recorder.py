@@ -120,6 +120,7 @@ class Recorder:
         self._mode: _Mode | None = None
         self._first_seq = -1
         self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
+        self._changed_in_place = False  # since the views were last refreshed
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,6 +167,7 @@ class Recorder:
         info = op_info(func)
         if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
                 or torch.compiler.is_compiling():
+            self._changed_in_place |= info.inplace
             out = func(*args, **kwargs)
             if info.name == "grad" and args and not self.busy:
                 self._on_grad_read(args[0], out)
@@ -178,6 +180,7 @@ class Recorder:
         elif "out" in kwargs:
             targets = _tensors_in(kwargs["out"])
         for t in targets:  # summarise what they hold now, before the op changes them
+            self._changed_in_place = True
             self.keeper.freeze(t)
             if t._base is not None:  # writing through a view writes its base too
                 self.keeper.freeze(t._base)
@@ -325,6 +328,9 @@ class Recorder:
     def _refresh_views(self) -> None:
         """A view whose base changed in place gets a new ``grad_fn`` when next read: file it
         under the view's step, so its gradient is the view's and not an unknown node's."""
+        if not self._changed_in_place:
+            return
+        self._changed_in_place = False
         for ref, step, _ in list(self._tensors.values()):
             t = ref()
             if t is not None and t._base is not None and t.requires_grad:
@@ -351,23 +357,25 @@ class Recorder:
         starts = [_node_of(t) for t in roots if t.requires_grad]
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
-        # edges into each leaf or traced node: one alone carries what its target receives
-        into: dict[tuple[int, str], list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
+        # edges into each leaf (by id) or traced node (by key): one alone carries what its
+        # target receives
+        into: dict[Any, list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
+        hooked, nodes, first_seq = self._hooked, self._nodes, self._first_seq
+        hook_node = self.backward.hook_node
         while todo:
             node, parent = todo.pop()
             if type(node) is _ACCUMULATE_GRAD:
                 self._hook_accumulator(node)
                 continue
             key = _node_key(node)
-            if key in self._hooked:
+            if key in hooked:
                 continue
-            self._hooked.add(key)
-            seq = key[0]
-            known = self._nodes.get(key)
+            hooked.add(key)
+            known = nodes.get(key)
             owner: int | None
             if known:
                 kind, outputs, owner = "node", known, known[0][1]
-            elif seq > self._first_seq:  # made by a recorded op, inside it (TBackward in linear)
+            elif key[0] > first_seq:  # made by a recorded op, inside it (TBackward in linear)
                 kind, outputs, owner = "inner", [(0, parent)] if parent else [], parent
             else:
                 kind, outputs, owner = "untraced", [], None
@@ -382,20 +390,23 @@ class Recorder:
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
                     leaf = nxt.variable  # type: ignore[union-attr]
-                    into.setdefault((-1, str(id(leaf))), []).append((edges, len(edges)))
+                    into.setdefault(id(leaf), []).append((edges, len(edges)))
                     edges.append((self._step_of(leaf, None, None, None), "", True))
                     continue
                 target_key = _node_key(nxt)
-                target = self._nodes.get(target_key)
+                target = nodes.get(target_key)
                 if target:
-                    steps = dict(target)
                     first = nr == target[0][0]  # the output whose gradient its step records
                     if first:
                         into.setdefault(target_key, []).append((edges, len(edges)))
-                    edges.append((steps.get(nr, target[0][1]), "", first))
+                    step = target[0][1]
+                    for out, st in target:  # the latest step recorded for that output
+                        if out == nr:
+                            step = st
+                    edges.append((step, "", first))
                 else:
-                    edges.append((None, nxt.name(), False))
-            self.backward.hook_node(node, kind, outputs, edges)
+                    edges.append((None, target_key[1], False))
+            hook_node(node, key[1], kind, outputs, edges)
         for uses in into.values():
             if len(uses) > 1:  # each edge carries a share of the target's gradient: keep each
                 for edges, i in uses:
