@@ -6,10 +6,12 @@ Usage::
     python benchmarks/overhead.py --peers         # also torchviz / torchlens where installed
     python benchmarks/overhead.py --models mlp --repeat 50
 
-For each model it runs forward + backward plainly and under ``trace()`` (interleaved, one thread,
-median of ``--repeat`` runs, in the same process) and prints plain ms, traced ms, their ratio,
-the ops recorded and the pickled size of one kept Trace. Peers run in a process of their own,
-because torchlens patches torch globally.
+For each model (see ``models.py``) it runs forward + backward plainly and under ``trace()``
+(interleaved, one thread, median of ``--repeat`` runs, in the same process) and prints plain ms,
+traced ms, their ratio, the ops and backward steps recorded, the pickled size of one kept
+Trace, and the seconds its default notebook view (warnings, tables, graph SVG) takes to build.
+Peers run in a process of their own, because torchlens patches torch globally; each is timed
+against plain PyTorch in its own process, and gradtrace's lead is the ratio of the ratios.
 """
 
 from __future__ import annotations
@@ -26,34 +28,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from models import MODELS, build
 
-MODELS = ("mlp", "cnn", "transformer")
-
-
-def build(name: str) -> tuple[torch.nn.Module, Callable[[], torch.Tensor]]:
-    """A model and a function that runs one forward pass and returns the loss."""
-    torch.manual_seed(0)
-    if name == "mlp":  # 20 layers, width 256, batch 64
-        layers: list[torch.nn.Module] = []
-        for _ in range(20):
-            layers += [torch.nn.Linear(256, 256), torch.nn.ReLU()]
-        model = torch.nn.Sequential(*layers, torch.nn.Linear(256, 10))
-        x, y = torch.randn(64, 256), torch.randint(0, 10, (64,))
-    elif name == "cnn":  # 3 conv + linear, batch 32, 32x32
-        model = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(64 * 4 * 4, 10))
-        x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
-    elif name == "transformer":  # 6 blocks, width 256, sequence 128
-        layer = torch.nn.TransformerEncoderLayer(256, 4, 512, dropout=0.0, batch_first=True)
-        encoder = torch.nn.TransformerEncoder(layer, 6, enable_nested_tensor=False)
-        model = torch.nn.Sequential(encoder, torch.nn.Flatten(), torch.nn.Linear(128 * 256, 10))
-        x, y = torch.randn(2, 128, 256), torch.randint(0, 10, (2,))
-    else:
-        raise SystemExit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    return model, lambda: F.cross_entropy(model(x), y)
+def loss_of(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: F.cross_entropy(model(x), y)
 
 
 def step(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor]) -> None:
@@ -64,7 +42,8 @@ def step(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor]) -> None:
 def measure_gradtrace(name: str, repeat: int) -> dict[str, float]:
     from gradtrace import Trace, trace
 
-    model, loss_fn = build(name)
+    model, x, y = build(name)
+    loss_fn = loss_of(model, x, y)
     for _ in range(3):
         step(model, loss_fn)
     plain, traced = [], []
@@ -82,14 +61,18 @@ def measure_gradtrace(name: str, repeat: int) -> dict[str, float]:
         traced.append(time.perf_counter() - t0)
     p, t = statistics.median(plain), statistics.median(traced)
     assert kept is not None
+    t0 = time.perf_counter()
+    kept._repr_mimebundle_()  # the notebook's default view: warnings, tables, graph SVG
+    view = time.perf_counter() - t0
     return {"plain_ms": p * 1e3, "tool_ms": t * 1e3, "ratio": t / p,
             "ops": len(kept.steps), "backward_steps": len(kept.backward_steps),
-            "trace_mib": len(pickle.dumps(kept)) / 2**20}
+            "trace_mib": len(pickle.dumps(kept)) / 2**20, "view_s": view}
 
 
 def measure_peer(tool: str, name: str, repeat: int) -> dict[str, float] | None:
     """torchviz or torchlens, timed the same way, or None when not installed."""
-    model, loss_fn = build(name)
+    model, x, y = build(name)
+    loss_fn = loss_of(model, x, y)
     if tool == "torchviz":
         try:
             from torchviz import make_dot
@@ -104,13 +87,16 @@ def measure_peer(tool: str, name: str, repeat: int) -> dict[str, float] | None:
     else:
         try:
             import torchlens
+            from torchlens.options import CaptureOptions
         except ImportError:
             return None
 
-        def run() -> None:
+        def run() -> None:  # torchlens >= 2: every layer's value and gradient
             model.zero_grad(set_to_none=True)
-            log = torchlens.log_forward_pass(model, _input(name), save_grads=True)
-            log[log.layer_labels[-1]].tensor_contents.sum().backward()
+            log = torchlens.trace(model, x, capture=CaptureOptions(save_grads=True))
+            (output,) = log.output_layers
+            F.cross_entropy(log[output].out, y).backward()
+            log.cleanup()
 
     plain, timed = [], []
     for _ in range(2):
@@ -124,12 +110,6 @@ def measure_peer(tool: str, name: str, repeat: int) -> dict[str, float] | None:
         timed.append(time.perf_counter() - t0)
     p, t = statistics.median(plain), statistics.median(timed)
     return {"plain_ms": p * 1e3, "tool_ms": t * 1e3, "ratio": t / p}
-
-
-def _input(name: str) -> torch.Tensor:
-    torch.manual_seed(0)
-    return {"mlp": lambda: torch.randn(64, 256), "cnn": lambda: torch.randn(32, 3, 32, 32),
-            "transformer": lambda: torch.randn(2, 128, 256)}[name]()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,8 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeat}; "
           "ratio = traced / plain forward+backward in the same process")
     print(f"{'model':<12} {'tool':<10} {'plain ms':>9} {'tool ms':>9} {'ratio':>6} "
-          f"{'ops':>6} {'bwd steps':>9} {'trace MiB':>9}")
+          f"{'ops':>6} {'bwd steps':>9} {'trace MiB':>9} {'view s':>7}")
     for name in args.models.split(","):
+        ratios: dict[str, float] = {}
         for tool in tools:
             out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat),
                                   "--worker", tool, name], capture_output=True, text=True)
@@ -162,11 +143,14 @@ def main(argv: list[str] | None = None) -> None:
             if r is None:
                 print(f"{name:<12} {tool:<10} not installed")
                 continue
-            extra = (f"{r['ops']:>6} {r['backward_steps']:>9} {r['trace_mib']:>9.2f}"
-                     if "ops" in r else "")
+            ratios[tool] = r["ratio"]
+            extra = (f"{r['ops']:>6} {r['backward_steps']:>9} {r['trace_mib']:>9.2f} "
+                     f"{r['view_s']:>7.2f}" if "ops" in r else "")
             print(f"{name:<12} {tool:<10} {r['plain_ms']:>9.2f} {r['tool_ms']:>9.2f} "
-                  f"{r['ratio']:>6.2f} {extra}")
-
+                  f"{r['ratio']:>6.2f} {extra}", flush=True)
+        if "gradtrace" in ratios and "torchlens" in ratios:
+            print(f"{name:<12} gradtrace is {ratios['torchlens'] / ratios['gradtrace']:.1f}x "
+                  "faster than torchlens (ratio over ratio)", flush=True)
 
 if __name__ == "__main__":
     main()

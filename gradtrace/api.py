@@ -36,9 +36,14 @@ class TraceContext:
         retain_grad: call ``retain_grad()`` on non-leaf tensors so ``z.grad`` is readable
             afterwards, as plain PyTorch would need you to. This cannot be undone on those
             tensors; turn it off for big models.
-        full_values: keep every tensor and gradient whole, so ``Trace.value`` / ``Trace.grad``
-            work for big tensors too (by default only tensors of up to 4096 elements are kept
-            whole; the rest as shape and statistics).
+        values: what the Trace keeps of each tensor and gradient. ``"summary"`` (the default):
+            tensors of up to 4096 elements whole (until a trace has copied 2**20 elements in
+            all), the rest as shape and statistics (min, max, mean, norm, NaN and Inf counts).
+            ``"full"``: every tensor whole, so ``Trace.value`` / ``Trace.grad`` work for big
+            tensors too; this can take as much memory as the model's activations.
+            ``"none"``: shape and dtype only, the fastest; no values, statistics or NaN/Inf
+            warnings.
+        full_values: ``True`` is ``values="full"``.
         check: compare each custom ``torch.autograd.Function``'s backward with finite
             differences on the values it received (its first three calls per class).
         ignore: warning kinds not to report, e.g. ``["accumulation"]`` when summing gradients
@@ -49,8 +54,8 @@ class TraceContext:
             default the file of the code that opened the ``with`` block or defined the function.
     """
 
-    def __init__(self, *, show: bool = True, retain_grad: bool = True, full_values: bool = False,
-                 check: bool = False, ignore: Iterable[str] = (),
+    def __init__(self, *, show: bool = True, retain_grad: bool = True, values: str = "summary",
+                 full_values: bool = False, check: bool = False, ignore: Iterable[str] = (),
                  vanishing_below: float = 1e-7, exploding_above: float = 1e3,
                  files: Iterable[str] | None = None) -> None:
         from gradtrace.diagnostics import KINDS
@@ -60,9 +65,15 @@ class TraceContext:
         if unknown:
             raise ValueError(f"gradtrace: unknown warning kind(s) {unknown} in ignore=; "
                              f"kinds are {', '.join(KINDS)}")
+        from gradtrace.summary import VALUES
+
+        if values not in VALUES:
+            raise ValueError(f"gradtrace: values={values!r}; choose from {', '.join(VALUES)}")
+        if full_values and values not in ("summary", "full"):
+            raise ValueError(f"gradtrace: full_values=True contradicts values={values!r}")
         self.show = show
         self.retain_grad = retain_grad
-        self.full_values = full_values
+        self.values = "full" if full_values else values
         self.check = check
         self.settings = Settings(self.ignore, vanishing_below, exploding_above)
         self.files = None if files is None else list(files)
@@ -72,9 +83,8 @@ class TraceContext:
     def __enter__(self) -> Trace:
         caller = sys._getframe(1)
         files = self.files or [caller.f_code.co_filename]
-        self._recorder = Recorder(files, retain_grad=self.retain_grad,
-                                  full_values=self.full_values, check=self.check,
-                                  settings=self.settings)
+        self._recorder = Recorder(files, retain_grad=self.retain_grad, values=self.values,
+                                  check=self.check, settings=self.settings)
         self._recorder.locator.root = caller if caller.f_code.co_filename in files else None
         self._trace = Trace()
         self._recorder.start()
@@ -88,7 +98,7 @@ class TraceContext:
 
     def __call__(self, func: F) -> F:
         options: dict[str, Any] = dict(
-            show=self.show, retain_grad=self.retain_grad, full_values=self.full_values,
+            show=self.show, retain_grad=self.retain_grad, values=self.values,
             check=self.check, ignore=self.ignore, vanishing_below=self.settings.vanishing_below,
             exploding_above=self.settings.exploding_above)
         files = self.files
@@ -118,8 +128,9 @@ class TraceContext:
 @overload
 def trace(func: F, /) -> F: ...
 @overload
-def trace(*, show: bool = True, retain_grad: bool = True, full_values: bool = False,
-          check: bool = False, ignore: Iterable[str] = (), vanishing_below: float = 1e-7,
+def trace(*, show: bool = True, retain_grad: bool = True, values: str = "summary",
+          full_values: bool = False, check: bool = False, ignore: Iterable[str] = (),
+          vanishing_below: float = 1e-7,
           exploding_above: float = 1e3, files: Iterable[str] | None = None) -> TraceContext: ...
 def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Trace PyTorch code: ``with trace() as t:``, ``@trace`` or ``@trace(show=False)``.

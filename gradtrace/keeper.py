@@ -1,7 +1,8 @@
 """The values a trace keeps while the traced code runs, summarised all at once when it ends.
 
 # NOTE [what is kept, and why]
-# Small tensors are copied whole. A big float tensor in CPU memory is summarised at once with
+# Small tensors are copied whole, up to a budget of elements per trace, so that a trace of
+# thousands of small tensors stays a few megabytes. A big float tensor in CPU memory is summarised at once with
 # NumPy (:func:`~gradtrace.summary.host_stats`): it is still in cache, and nothing is held. Any
 # other big tensor (on a GPU, or of another dtype) would cost a kernel launch per statistic if
 # summarised as it is made, so a detached alias is held and :meth:`Keeper.finish` summarises all
@@ -21,6 +22,7 @@ import torch
 
 from gradtrace.model import TensorSummary
 from gradtrace.summary import (
+    DEFAULT_KEEP_BUDGET,
     DEFAULT_KEEP_LIMIT,
     device_stats,
     dtype_name,
@@ -72,6 +74,11 @@ class _Quick:
 class Keeper:
     """Keeps values by index: ``keep`` now, ``finish`` for every summary at the end.
 
+    Args:
+        keep_limit: largest tensor copied whole; None copies every tensor whole.
+        budget: most elements copied whole in all; later small tensors are summarised.
+        record: False keeps only each tensor's shape, dtype and device.
+
     Example:
         >>> k = Keeper(keep_limit=4)
         >>> big = torch.arange(10.0)
@@ -82,19 +89,32 @@ class Keeper:
         ([1.0, 2.0], 9.0)
     """
 
-    def __init__(self, keep_limit: int | None = DEFAULT_KEEP_LIMIT) -> None:
+    def __init__(self, keep_limit: int | None = DEFAULT_KEEP_LIMIT,
+                 budget: int | None = DEFAULT_KEEP_BUDGET, record: bool = True) -> None:
         self.keep_limit = keep_limit
+        self.record = record
+        self._budget = None if keep_limit is None else budget  # elements still to copy
         self._items: list[Any] = []  # a tensor, a TensorSummary, or an _Alias
         self._owned: set[int] = set()  # items that are private copies
         self._held: dict[tuple[Any, ...], int] = {}  # memory key -> item of a held alias
 
     def _small(self, t: torch.Tensor) -> bool:
-        return self.keep_limit is None or t.numel() <= self.keep_limit
+        if self.keep_limit is None:
+            return True
+        n = t.numel()
+        return n <= self.keep_limit and (self._budget is None or n <= self._budget)
+
+    def _copy(self, t: torch.Tensor) -> int:
+        if self._budget is not None:
+            self._budget -= t.numel()
+        return self._append(t.detach().clone(), owned=True)
 
     def keep(self, t: torch.Tensor) -> int:
         """Keep ``t``'s current value; returns its index."""
+        if not self.record:
+            return self._append(TensorSummary(tuple(t.shape), dtype_name(t.dtype), str(t.device)))
         if self._small(t):
-            return self._append(t.detach().clone(), owned=True)
+            return self._copy(t)
         key = _key(t)
         base = self._held.get(key) if key is not None else None
         if base is None:
@@ -114,15 +134,16 @@ class Keeper:
         Holding big gradients until the trace ends would stop autograd from reusing their
         buffers; NaN and Inf in one summarised now are reported but not counted.
         """
-        if t.numel() < _SUMMARISE_NOW or not (t.is_floating_point() and _key(t) is not None) \
+        if t.numel() < _SUMMARISE_NOW or not self.record \
+                or not (t.is_floating_point() and _key(t) is not None) \
                 or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)):
             return self.keep(t)  # small enough that batching costs less, or summarised now
         return self._append(_Quick(t))
 
     def snapshot(self, t: torch.Tensor) -> int:
         """Keep a value that is about to change in place (a ``.grad`` that will be added to)."""
-        if self._small(t):
-            return self._append(t.detach().clone(), owned=True)
+        if self._small(t) and self.record:
+            return self._copy(t)
         index = self.keep(t)
         self.freeze(t)
         return index
@@ -138,9 +159,11 @@ class Keeper:
         """The summary of every kept value, by index. Drops all references to tensors."""
         items, self._items, self._held = self._items, [], {}
         live = [i for i, x in enumerate(items) if isinstance(x, torch.Tensor)]
-        done = summarize([items[i] for i in live], self.keep_limit,
-                         owned=[i in self._owned for i in live])
-        for i, s in zip(live, done):
+        copies = [i for i in live if i in self._owned]
+        held = [i for i in live if i not in self._owned]  # too big to copy, or past the budget
+        done = (summarize([items[i] for i in copies], None, owned=[True] * len(copies))
+                + summarize([items[i] for i in held], 0))
+        for i, s in zip(copies + held, done):
             items[i] = s
         by_device: dict[tuple[type, torch.device], list[int]] = {}
         for i, x in enumerate(items):

@@ -48,6 +48,8 @@ class GradtraceMagics(Magics):
     retain_grad = Bool(True, help="retain_grad() on non-leaf tensors; --no-retain.").tag(
         config=True)
     full_values = Bool(False, help="Keep every tensor whole; --full-values.").tag(config=True)
+    values = Unicode("summary", help="What to keep of each tensor: summary, full or none; "
+                                     "--values.").tag(config=True)
     stepper = Bool(False, help="Also show the step-by-step walk; --stepper.").tag(config=True)
     width = Int(0, help="Width of the text report (0: the terminal's).").tag(config=True)
 
@@ -69,6 +71,9 @@ class GradtraceMagics(Magics):
               help="do not call retain_grad() on intermediate tensors (big models)")
     @argument("--full-values", action="store_const", const=True,
               help="keep every tensor whole, so t.value(name) and t.grad(name) work for big ones")
+    @argument("--values", metavar="MODE", choices=("summary", "full", "none"),
+              help="what to keep of each tensor: summary (default: small ones whole, statistics "
+                   "of the rest), full (every tensor whole), none (shapes only, fastest)")
     @argument("--max-rows", metavar="N", type=int,
               help="most rows shown per table (0: all; default 200); longer tables scroll")
     @argument("--width", metavar="N", type=int, help="width of the text report")
@@ -162,7 +167,8 @@ class GradtraceMagics(Magics):
         view = dict(sections=sections, max_rows=max_rows or None, width=width or None)
         options = dict(
             retain_grad=self.retain_grad if args.retain_grad is None else args.retain_grad,
-            full_values=self.full_values if args.full_values is None else args.full_values,
+            values=_values(self.values if args.values is None else args.values,
+                           self.full_values if args.full_values is None else args.full_values),
             check=args.check, ignore=ignore)
         return view, options
 
@@ -200,3 +206,11 @@ def unload(shell: Any) -> None:
         del cell["gradtrace"]
     if magics in shell.configurables:
         shell.configurables.remove(magics)
+
+
+def _values(values: str, full_values: bool) -> str:
+    if values not in ("summary", "full", "none"):
+        raise UsageError(f"%%gradtrace: values {values!r}; choose from summary, full, none")
+    if full_values and values == "none":
+        raise UsageError("%%gradtrace: --full-values contradicts --values none")
+    return "full" if full_values else values

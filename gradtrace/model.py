@@ -81,6 +81,7 @@ class Trace:
     error: str | None = None
     error_line: int | None = None
     full_values: bool = False
+    values: str = "summary"
     notes: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()
     settings: Settings = field(default_factory=lambda: Settings())
@@ -180,9 +181,13 @@ class Trace:
         return f"gradtrace: no tensor named {name!r} in this trace.{hint} Names: {shown}."
 
     def _not_kept(self, name: str, what: str, summary: TensorSummary) -> str:
+        if self.values == "none":
+            return (f"gradtrace: the {what} of {name!r} was not kept: this trace ran with "
+                    f"values=\"none\" (shapes only). Trace with trace() to keep values.")
         return (
             f"gradtrace: the {what} of {name!r} has {summary.numel} elements and only its summary "
-            f"was kept. Trace with trace(full_values=True) to keep whole tensors."
+            f"was kept. Trace with trace(values=\"full\") (or full_values=True) to keep whole "
+            f"tensors."
         )
 
     # -- graph --------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from gradtrace.model import Settings, Trace
 from gradtrace.modules import ModuleTracker
 from gradtrace.naming import Statement
 from gradtrace.ops import OpInfo, op_info
-from gradtrace.summary import DEFAULT_KEEP_LIMIT
+from gradtrace.summary import DEFAULT_KEEP_LIMIT, VALUES
 
 __all__ = ["Recorder", "RawStep"]
 
@@ -86,11 +86,12 @@ class Recorder:
         files: source files of the user's code: their lines are shown and their variables name
             the tensors.
         retain_grad: call ``retain_grad()`` on non-leaf tensors, so ``z.grad`` works afterwards.
-        full_values: keep every tensor whole (else only those up to ``keep_limit`` elements).
+        values: what to keep of each tensor: ``"summary"`` (small tensors whole, the rest as
+            statistics), ``"full"`` (every tensor whole) or ``"none"`` (shape and dtype only).
     """
 
     def __init__(self, files: Iterable[str], *, retain_grad: bool = True,
-                 full_values: bool = False, keep_limit: int = DEFAULT_KEEP_LIMIT,
+                 values: str = "summary", keep_limit: int = DEFAULT_KEEP_LIMIT,
                  check: bool = False, settings: Settings | None = None) -> None:
         self.files = frozenset(files)
         self.check = check
@@ -99,8 +100,10 @@ class Recorder:
         # custom Function calls to check: (step, class, arguments, keyword arguments)
         self._calls: list[tuple[int, Any, tuple[Any, ...], dict[str, Any]]] = []
         self.retain_grad = retain_grad
-        self.full_values = full_values
-        self.keeper = Keeper(None if full_values else keep_limit)
+        if values not in VALUES:
+            raise ValueError(f"gradtrace: values={values!r}; choose from {', '.join(VALUES)}")
+        self.values = values
+        self.keeper = Keeper(None if values == "full" else keep_limit, record=values != "none")
         self.backward = BackwardRecorder(self.keeper)
         self.steps: list[RawStep] = []
         self.busy = False

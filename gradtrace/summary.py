@@ -16,12 +16,16 @@ import torch
 
 from gradtrace.records import Stats, TensorSummary, make
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "summarize", "stats_of", "host_stats", "device_stats",
+__all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize", "stats_of", "host_stats", "device_stats",
            "stats_from_row",
            "quick_stats", "stats_from_quick", "dtype_name"]
 
-#: Tensors with at most this many elements are copied whole into the Trace.
+#: Tensors with at most this many elements are copied whole into the Trace...
 DEFAULT_KEEP_LIMIT = 4096
+#: ...until the copies of one trace hold this many elements (4 MiB of float32); then summarised.
+DEFAULT_KEEP_BUDGET = 1 << 20
+#: What a trace keeps of each tensor (the ``values=`` option).
+VALUES = ("summary", "full", "none")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -108,3 +108,62 @@ def test_terminal_front_end_gets_text_only(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(gradtrace.model, "_active_types", lambda: ["text/plain"])
     monkeypatch.setattr(gradtrace.render.html, "to_html", lambda *a, **k: pytest.fail("built HTML"))
     assert set(t._repr_mimebundle_()) == {"text/plain"}
+
+
+def test_values_option_full_summary_and_none() -> None:
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        w = torch.randn(100, 50, requires_grad=True)
+        h = (w * 3).tanh()
+        h.sum().backward()
+        return w, h
+
+    with trace(values="full") as full:
+        w, h = run()
+    assert torch.equal(full.grad("w"), w.grad) and torch.equal(full.value("h"), h.detach())
+
+    with trace() as summary:
+        w, h = run()
+    got = summary.steps[-2].value if summary.steps[-2].name == "h" else None
+    assert got is not None and got.values is None
+    assert got.max == h.max().item() and got.mean == pytest.approx(h.mean().item(), abs=1e-6)
+    with pytest.raises(KeyError, match='values="full"'):
+        summary.value("h")
+
+    with trace(values="none") as none:
+        w, h = run()
+    assert [s.name for s in none.steps] == [s.name for s in summary.steps]
+    assert [b.node for b in none.backward_steps] == [b.node for b in summary.backward_steps]
+    assert all(s.value.shape == tuple(s.value.shape) and s.value.values is None
+               and s.value.min is None for s in none.steps)
+    assert none.steps[-2].value.shape == (100, 50)
+    with pytest.raises(KeyError, match='values="none"'):
+        none.value("h")
+
+
+def test_values_option_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="summary, full, none"):
+        trace(values="some")
+    with pytest.raises(ValueError, match="contradicts"):
+        trace(values="none", full_values=True)
+    with trace(full_values=True) as t:
+        (torch.ones(5000, requires_grad=True) * 2).sum().backward()
+    assert t.values == "full" and t.grad(t.steps[0].name).shape == (5000,)
+
+
+def test_small_tensors_are_copied_only_up_to_a_budget() -> None:
+    from gradtrace.summary import DEFAULT_KEEP_BUDGET
+
+    torch.manual_seed(0)
+    xs = [torch.randn(4000) for _ in range(2 * DEFAULT_KEEP_BUDGET // 4000)]
+    with trace(retain_grad=False) as t:
+        ys = [x * 2 for x in xs]
+    copied = sum(s.value.numel for s in t.steps if s.value.values is not None)
+    assert DEFAULT_KEEP_BUDGET - 4000 < copied <= DEFAULT_KEEP_BUDGET
+    assert len(pickle.dumps(t)) < 1.5 * DEFAULT_KEEP_BUDGET * 4
+    products = [s for s in t.steps if s.op == "mul"]
+    assert len(products) == len(ys)
+    assert products[0].value.values is not None and products[-1].value.values is None
+    for s, y in list(zip(products, ys))[-3:]:  # past the budget: statistics, equal to torch's
+        assert (s.value.min, s.value.max) == (y.min().item(), y.max().item())
+        assert s.value.mean == pytest.approx(y.mean().item(), abs=1e-6)
+        assert s.value.norm == pytest.approx(y.norm().item(), rel=1e-5)

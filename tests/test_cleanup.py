@@ -282,3 +282,14 @@ def test_many_failures_in_a_row() -> None:
             y.backward()
         assert_nothing_installed()
     assert_next_trace_works()
+
+
+def test_the_collector_threshold_is_raised_only_while_tracing() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(ZeroDivisionError), trace():
+        assert gc.get_threshold()[0] >= 100_000
+        assert gc.get_threshold()[1:] == before[1:]
+        (torch.ones(2, requires_grad=True) * 2).sum().backward()
+        1 / 0
+    assert gc.get_threshold() == before
+    assert not patches.installed()

@@ -165,6 +165,9 @@ def test_full_values_and_check(ip: Any) -> None:
         ip.user_ns["t"].grad("w")
     run(ip, "--full-values --check -o t", body)
     assert torch.equal(ip.user_ns["t"].grad("w"), torch.full((100, 50), 3.0))
+    run(ip, "--values none -o t", body)
+    assert ip.user_ns["t"].values == "none" and ip.user_ns["t"].steps[0].value.min is None
+    assert isinstance(run(ip, "--values none --full-values", body)[0].error_in_exec, UsageError)
 
 
 def test_config_sets_defaults_and_flags_override_them(ip: Any) -> None:
@@ -180,7 +183,8 @@ def test_config_sets_defaults_and_flags_override_them(ip: Any) -> None:
 
 
 @pytest.mark.parametrize("line", ["--bogus", "--max-rows x", "--max-rows -1", "--show forwards",
-                                  "-o 1bad", "--ignore nope", "extra words"])
+                                  "-o 1bad", "--ignore nope", "extra words",
+                                  "--values some", "--values none --full-values"])
 def test_wrong_options_are_usage_errors_and_the_cell_does_not_run(ip: Any, line: str) -> None:
     ip.user_ns.pop("ran", None)
     result, out = run(ip, line, "ran = torch.ones(1) * 2")
