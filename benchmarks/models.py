@@ -34,7 +34,8 @@ class Head(nn.Module):
 
     def __init__(self, width: int, size: int, sequence: int) -> None:
         super().__init__()
-        self.key, self.query = nn.Linear(width, size, bias=False), nn.Linear(width, size, bias=False)
+        self.key = nn.Linear(width, size, bias=False)
+        self.query = nn.Linear(width, size, bias=False)
         self.value = nn.Linear(width, size, bias=False)
         self.register_buffer("tril", torch.tril(torch.ones(sequence, sequence)))
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from models import MODELS, build
 
+
 def loss_of(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], torch.Tensor]:
     return lambda: F.cross_entropy(model(x), y)
 

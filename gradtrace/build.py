@@ -103,7 +103,8 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
                          e.data) for e in rec.events)
     return Trace(steps=steps, backward_steps=backward, passes=passes,
                  error=_describe(error), error_line=_error_line(error, rec.files),
-                 full_values=rec.values == "full", values=rec.values, events=events, settings=rec.settings)
+                 full_values=rec.values == "full", values=rec.values, events=events,
+                 settings=rec.settings)
 
 
 def _derived_edges(rec: Recorder) -> dict[tuple[int, int], int | None]:

@@ -2,15 +2,16 @@
 
 # NOTE [what is kept, and why]
 # Small tensors are copied whole, up to a budget of elements per trace, so that a trace of
-# thousands of small tensors stays a few megabytes. A big float tensor in CPU memory is summarised at once with
-# NumPy (:func:`~gradtrace.summary.host_stats`): it is still in cache, and nothing is held. Any
-# other big tensor (on a GPU, or of another dtype) would cost a kernel launch per statistic if
-# summarised as it is made, so a detached alias is held and :meth:`Keeper.finish` summarises all
-# of them in one batch. An alias sees later in-place changes, so the recorder calls
-# :meth:`Keeper.freeze` just before any in-place op (and before a backward pass adds into a
-# ``.grad``) to summarise the old value first. Big tensors are keyed by their memory (data
-# pointer, element count, dtype, sorted strides, version): the gradient a node sends is often
-# the one the next node receives, or a transposed view of it, and is kept once.
+# thousands of small tensors stays a few megabytes. A big float tensor in CPU memory is
+# summarised at once with NumPy (:func:`~gradtrace.summary.host_stats`): it is still in cache,
+# and nothing is held. Any other big tensor (on a GPU, or of another dtype) would cost a kernel
+# launch per statistic if summarised as it is made, so a detached alias is held and
+# :meth:`Keeper.finish` summarises all of them in one batch. An alias sees later in-place
+# changes, so the recorder calls :meth:`Keeper.freeze` just before any in-place op (and before a
+# backward pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed
+# by their memory (data pointer, element count, dtype, sorted strides, version): the gradient a
+# node sends is often the one the next node receives, or a transposed view of it, and is kept
+# once.
 """
 
 from __future__ import annotations

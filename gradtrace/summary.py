@@ -16,9 +16,9 @@ import torch
 
 from gradtrace.records import Stats, TensorSummary, make
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize", "stats_of", "host_stats", "device_stats",
-           "stats_from_row",
-           "quick_stats", "stats_from_quick", "dtype_name"]
+__all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize", "stats_of",
+           "host_stats", "device_stats", "stats_from_row", "quick_stats", "stats_from_quick",
+           "dtype_name"]
 
 #: Tensors with at most this many elements are copied whole into the Trace...
 DEFAULT_KEEP_LIMIT = 4096
