@@ -1,12 +1,14 @@
 """Turn a finished recorder's raw records into a frozen :class:`Trace`.
 
 This is the one place that runs after the traced code: it summarises every kept tensor in one
-batch, gives temporaries their derived names (``cos(x_1)``), and resolves step numbers to names.
+batch when the trace stops, and, when the Trace is first read, gives temporaries their derived
+names (``cos(x_1)``) and resolves step numbers to names.
 """
 
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gradtrace.model import Trace
@@ -16,12 +18,14 @@ from gradtrace.records import (
     Event,
     ForwardStep,
     GradientEdge,
+    Settings,
     TensorSummary,
     make,
 )
 
 if TYPE_CHECKING:
-    from gradtrace.recorder import RawStep, Recorder
+    from gradtrace.backward import RawBackward, RawPass
+    from gradtrace.recorder import RawEvent, RawStep, Recorder
 
 __all__ = ["build_trace", "derived_name"]
 
@@ -50,7 +54,37 @@ def derived_name(op: str, parts: list[int | str], names: dict[int, str], named: 
 
 
 def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
+    """The Trace of a stopped recorder: values are summarised now (no tensor is held after
+    this), the records are made when the Trace is first read."""
     summaries = rec.keeper.finish()
+    for s in rec.steps:  # a leaf's flag may have been set after it was made
+        if s.ref is not None:
+            t = s.ref()
+            if t is not None:
+                s.requires_grad = t.requires_grad
+            s.ref = None
+    raw = _Raw(rec.steps, rec.backward.steps, rec.backward.passes, rec.events, rec.values,
+               rec.settings, _describe(error), _error_line(error, rec.files))
+    trace = Trace()
+    trace._fill_later(lambda: _build(raw, summaries))
+    return trace
+
+
+@dataclass
+class _Raw:
+    """What a built Trace is made from: the recorder's raw records, without the recorder."""
+
+    steps: list[RawStep]
+    backward: list[RawBackward]
+    passes: list[RawPass]
+    events: list[RawEvent]
+    values: str
+    settings: Settings
+    error: str | None
+    error_line: int | None
+
+
+def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
     names: dict[int, str] = {}
     named: set[int] = set()
     last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
@@ -75,7 +109,7 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
     def summary(i: int | None) -> TensorSummary | None:
         return None if i is None else summaries[i]
 
-    derived = _derived_edges(rec)
+    derived = _derived_edges(rec.backward)
     steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
     backward = tuple(
         make(
@@ -93,29 +127,28 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
                                      grad=summary(g))
                                 for st, g in b.others),
         )
-        for i, b in enumerate(rec.backward.steps, 1)
+        for i, b in enumerate(rec.backward, 1)
     )
     passes = tuple(
         BackwardPass(p.index, p.call, tuple(p.roots), p.line, p.source, p.error)
-        for p in rec.backward.passes
+        for p in rec.passes
     )
     events = tuple(Event(e.kind, e.step, e.line, names.get(e.step, "") if e.step else e.name,
                          e.data) for e in rec.events)
-    return Trace(steps=steps, backward_steps=backward, passes=passes,
-                 error=_describe(error), error_line=_error_line(error, rec.files),
-                 full_values=rec.values == "full", values=rec.values, events=events,
-                 settings=rec.settings)
+    return Trace(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
+                 error_line=rec.error_line, full_values=rec.values == "full", values=rec.values,
+                 events=events, settings=rec.settings)
 
 
-def _derived_edges(rec: Recorder) -> dict[tuple[int, int], int | None]:
+def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, int], int | None]:
     """(pass, target step) -> the gradient an edge not kept on its own carried: what the target
     received, when it was the only edge into the target that ran in that pass."""
     received: dict[tuple[int, int], int | None] = {}
-    for b in rec.backward.steps:
+    for b in backward:
         if b.owner is not None and (b.kind in ("accumulate", "capture") or b.kind == "node"):
             received.setdefault((b.backward_pass, b.owner), b.grad_in)
     edges_in: dict[tuple[int, int], int] = {}
-    for b in rec.backward.steps:
+    for b in backward:
         for st, _, _ in b.edges:
             if st is not None:
                 edges_in[(b.backward_pass, st)] = edges_in.get((b.backward_pass, st), 0) + 1
@@ -124,15 +157,10 @@ def _derived_edges(rec: Recorder) -> dict[tuple[int, int], int | None]:
 
 def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
                   value: TensorSummary) -> ForwardStep:
-    requires_grad = s.requires_grad
-    if s.ref is not None:  # a leaf's flag may be set after it was made (x.requires_grad = True)
-        t = s.ref()
-        if t is not None:
-            requires_grad = t.requires_grad
     return make(
         ForwardStep,
         step=s.index, name=names[s.index], op=s.op or s.origin, inputs=tuple(s.inputs),
-        value=value, grad_fn=s.grad_fn, requires_grad=requires_grad, is_leaf=s.is_leaf,
+        value=value, grad_fn=s.grad_fn, requires_grad=s.requires_grad, is_leaf=s.is_leaf,
         origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,
         source=s.source, module=s.module, retained=s.retained, grad_mode=s.grad_mode,
         literals=s.literals, keywords=s.keywords,

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -88,10 +88,41 @@ class Trace:
 
     def _fill(self, other: Trace) -> None:
         """Take ``other``'s records: ``with trace() as t`` hands out ``t`` before the block runs."""
+        pending = other.__dict__.get("_pending")
+        if pending is not None:
+            self._fill_later(pending)
+            return
         for f in fields(self):
             object.__setattr__(self, f.name, getattr(other, f.name))
-        for name in ("forward", "backward", "tensors", "warnings"):
+        for name in _CACHED:
             self.__dict__.pop(name, None)
+
+    # NOTE [a Trace is built when first read]
+    # Recording ends with every value summarised and every name bound, so nothing of the traced
+    # code is held; turning the raw records into ForwardStep / BackwardStep objects (a third of
+    # the cost of tracing a big model) waits until a field is first read. ``_pending`` makes
+    # them; until then the fields are missing from ``__dict__`` and the class-level
+    # :class:`_BuiltOnRead` descriptors run it.
+    def _fill_later(self, build: Any) -> None:
+        """Let ``build()`` (returning a complete Trace) make the records when first read."""
+        for f in fields(self):
+            self.__dict__.pop(f.name, None)
+        for name in _CACHED:
+            self.__dict__.pop(name, None)
+        self.__dict__["_pending"] = build
+
+    def _build_pending(self) -> None:
+        build = self.__dict__.get("_pending")
+        if build is None:
+            return
+        built = build()  # on failure, left pending: the next read raises again
+        for f in fields(self):
+            self.__dict__[f.name] = built.__dict__[f.name]
+        del self.__dict__["_pending"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._build_pending()
+        return dict(self.__dict__)
 
     # -- tables -------------------------------------------------------------------------------
     @cached_property
@@ -275,3 +306,27 @@ def _active_types() -> Any:
     shell = ipython.get_ipython() if ipython is not None else None
     formatter = getattr(shell, "display_formatter", None)
     return getattr(formatter, "active_types", None)
+
+
+_CACHED = ("forward", "backward", "tensors", "warnings")
+
+
+class _BuiltOnRead:
+    """A :class:`Trace` field read from a Trace still to be built: builds it first (see NOTE)."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name, self.default = name, default
+
+    def __get__(self, obj: Trace | None, owner: type | None = None) -> Any:
+        if obj is not None and "_pending" in obj.__dict__:
+            obj._build_pending()
+            return obj.__dict__[self.name]
+        return self.default() if callable(self.default) else self.default
+
+
+for _field in fields(Trace):
+    setattr(Trace, _field.name, _BuiltOnRead(
+        _field.name, _field.default_factory if _field.default_factory is not MISSING
+        else _field.default))

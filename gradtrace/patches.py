@@ -20,21 +20,22 @@ from torch.autograd.function import Function
 if TYPE_CHECKING:
     from gradtrace.recorder import Recorder
 
-__all__ = ["activate", "deactivate", "current", "installed"]
+__all__ = ["activate", "deactivate", "current", "installed", "collect_less", "collect_as_before"]
 
 _lock = threading.Lock()
 _active: dict[int, Recorder] = {}
 _handles: list[Any] = []
 _original_apply = Function.__dict__["apply"]
 _saved_thresholds: list[tuple[int, ...]] = []
+_collecting_less = 0  # traces running or being built
 
 # NOTE [collecting garbage less often while tracing]
 # A trace makes many small records that all survive until it ends. With the default threshold
 # (700 new objects) they soon trigger full collections, each walking every object in the process
 # (80 ms with torch and pandas imported), which made a 3,000-op trace 1.5x slower. While any
-# trace runs, a young collection waits for 100,000 new objects; cycles are still collected,
-# and the thresholds are put back when the last trace ends. ``timeit`` goes further and turns
-# the collector off.
+# trace runs or is built, a young collection waits for 100,000 new objects; cycles are still
+# collected, and the thresholds are put back when the last trace is built. ``timeit`` goes
+# further and turns the collector off.
 _YOUNG_THRESHOLD = 100_000
 
 
@@ -45,7 +46,8 @@ def current() -> Recorder | None:
 
 def installed() -> bool:
     """Whether any of gradtrace's global patches is in place (none may outlive a trace)."""
-    return bool(_handles or _saved_thresholds) or Function.__dict__["apply"] is not _original_apply
+    return bool(_handles or _saved_thresholds or _collecting_less) \
+        or Function.__dict__["apply"] is not _original_apply
 
 
 def activate(recorder: Recorder) -> None:
@@ -59,6 +61,7 @@ def activate(recorder: Recorder) -> None:
         _active[ident] = recorder
         if len(_active) == 1:
             _install()
+    collect_less()
 
 
 def deactivate(recorder: Recorder) -> None:
@@ -69,10 +72,26 @@ def deactivate(recorder: Recorder) -> None:
             _uninstall()
 
 
+def collect_less() -> None:
+    """Raise the collector's young threshold until the matching :func:`collect_as_before`."""
+    global _collecting_less
+    with _lock:
+        _collecting_less += 1
+        if _collecting_less == 1:
+            thresholds = gc.get_threshold()
+            _saved_thresholds.append(thresholds)
+            gc.set_threshold(max(thresholds[0], _YOUNG_THRESHOLD), *thresholds[1:])
+
+
+def collect_as_before() -> None:
+    global _collecting_less
+    with _lock:
+        _collecting_less = max(0, _collecting_less - 1)
+        if not _collecting_less and _saved_thresholds:
+            gc.set_threshold(*_saved_thresholds.pop())
+
+
 def _install() -> None:
-    thresholds = gc.get_threshold()
-    _saved_thresholds.append(thresholds)
-    gc.set_threshold(max(thresholds[0], _YOUNG_THRESHOLD), *thresholds[1:])
     Function.apply = classmethod(_traced_apply)  # type: ignore[assignment,method-assign]
     _handles.append(_module.register_module_forward_pre_hook(_enter_module))
     try:
@@ -82,8 +101,6 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
-    if _saved_thresholds:
-        gc.set_threshold(*_saved_thresholds.pop())
     Function.apply = _original_apply  # type: ignore[method-assign]
     while _handles:
         _handles.pop().remove()

@@ -136,26 +136,30 @@ class Recorder:
             self._mode.__enter__()  # type: ignore[no-untyped-call]
         except BaseException:
             patches.deactivate(self)
+            patches.collect_as_before()
             raise
 
     def stop(self, error: BaseException | None = None) -> Trace:
         """Remove every mode, hook and patch, then build the Trace."""
         try:
-            if self._mode is not None:
-                self._mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]
-                self._mode = None
-        finally:
             try:
-                self.backward.close()
-                self._accumulators.clear()
+                if self._mode is not None:
+                    self._mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]
+                    self._mode = None
             finally:
-                patches.deactivate(self)
-        self.locator.flush()
-        self._note_unused_parameters()
-        for step, cls, args, kwargs in self._calls:
-            self.events.append(RawEvent("function_check", step, self.steps[step - 1].line,
-                                        data=check_function(cls, args, kwargs)))
-        return build_trace(self, error)
+                try:
+                    self.backward.close()
+                    self._accumulators.clear()
+                finally:
+                    patches.deactivate(self)
+            self.locator.flush()
+            self._note_unused_parameters()
+            for step, cls, args, kwargs in self._calls:
+                self.events.append(RawEvent("function_check", step, self.steps[step - 1].line,
+                                            data=check_function(cls, args, kwargs)))
+            return build_trace(self, error)
+        finally:
+            patches.collect_as_before()
 
     def _note_unused_parameters(self) -> None:
         if not any(p.call in ("backward", "autograd.backward") for p in self.backward.passes):

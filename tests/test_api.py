@@ -167,3 +167,36 @@ def test_small_tensors_are_copied_only_up_to_a_budget() -> None:
         assert (s.value.min, s.value.max) == (y.min().item(), y.max().item())
         assert s.value.mean == pytest.approx(y.mean().item(), abs=1e-6)
         assert s.value.norm == pytest.approx(y.norm().item(), rel=1e-5)
+
+
+def test_a_trace_is_built_when_first_read_and_holds_nothing_live_before() -> None:
+    import gc
+    import weakref
+
+    x = torch.tensor([2.0, 3.0])
+    with trace() as t:
+        h = (x * 4).exp()
+    watch = weakref.ref(h)
+    del h
+    gc.collect()
+    assert watch() is None  # nothing of the traced code is held by the unbuilt Trace
+    x.requires_grad_(True)  # after the trace: not what it recorded
+    assert "_pending" in t.__dict__
+    copy = pickle.loads(pickle.dumps(t))  # pickling builds it
+    assert "_pending" not in t.__dict__ and copy == t
+    assert [s.name for s in t.steps] == ["x", "mul(x, 4)", "h"]
+    assert t.step("x").requires_grad is False
+    assert torch.equal(t.value("h"), (torch.tensor([2.0, 3.0]) * 4).exp())
+
+
+def test_a_trace_that_fails_to_build_raises_on_each_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradtrace.build
+
+    with trace() as t:
+        torch.ones(2) * 2
+    monkeypatch.setattr(gradtrace.build, "_forward_step", lambda *a: 1 / 0)
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError):
+            _ = t.steps
+    monkeypatch.undo()
+    assert [s.op for s in t.steps] == ["ones", "mul"]
