@@ -108,19 +108,22 @@ _TINY, _HUGE = 1e-15, 1e18  # float32 squares stay normal between 1e-38 and 3.4e
 
 
 def host_stats(t: torch.Tensor) -> Stats | None:
-    """The statistics of a float tensor in CPU memory, worked out now; None for any other tensor.
+    """The statistics of a float or bool tensor in CPU memory, worked out now; None for any
+    other tensor.
 
     NumPy reads the memory in place, in memory order: two reductions and two dot products (one
     with a vector of ones for the sum) cost about half of what the same reductions cost through
-    torch's dispatcher, and a tensor that was just made is still in cache. NaN, Inf, or values
-    whose squares could underflow or overflow float32 go to :func:`_stats_one`, which counts
-    and sums in float64.
+    torch's dispatcher, and a tensor that was just made is still in cache. NaN and Inf are
+    counted and left out; values whose squares could underflow or overflow float32 are summed
+    in float64.
 
     Example:
         >>> host_stats(torch.tensor([[3.0, -4.0]]).T)
         Stats(min=-4.0, max=3.0, mean=-0.5, norm=5.0, nan=0, inf=0)
+        >>> host_stats(torch.tensor([1.0, float("-inf"), float("nan")]))
+        Stats(min=1.0, max=1.0, mean=1.0, norm=1.0, nan=1, inf=1)
     """
-    if t.device.type != "cpu" or t.dtype not in _ONES or type(t) not in _PLAIN_TYPES \
+    if t.device.type != "cpu" or t.dtype not in _HOST_DTYPES or type(t) not in _PLAIN_TYPES \
             or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
         return None
     with torch._C.DisableTorchFunction():
@@ -128,17 +131,37 @@ def host_stats(t: torch.Tensor) -> Stats | None:
         if not x.is_contiguous():
             return None
         a = x.view(-1).numpy()
-        lo, hi = float(a.min()), float(a.max())
-        peak = max(-lo, hi)
-        if not (peak == 0 or _TINY < peak < _HUGE / a.size ** 0.5):  # NaN, Inf, or squares
-            return _stats_one(x)  # that would underflow or overflow float32
-        n = a.size
-        total = float(np.dot(a, _ones(a.dtype, n))) if n <= _MAX_ONES else x.sum().item()
-        return Stats(lo, hi, total / n, math.sqrt(float(np.dot(a, a))))
+    if a.dtype == np.bool_:
+        ones, n = int(np.count_nonzero(a)), a.size
+        return Stats(float(ones == n), float(ones > 0), ones / n, math.sqrt(ones))
+    lo, hi = float(a.min()), float(a.max())
+    if _safe(lo, hi, a.size):
+        return _dots(a, lo, hi)
+    kept = a[np.isfinite(a)]  # NaN, Inf, or squares that would underflow or overflow float32
+    nan = int(np.count_nonzero(np.isnan(a))) if kept.size < a.size else 0
+    inf = a.size - kept.size - nan
+    if not kept.size:
+        return Stats(nan=nan, inf=inf)
+    lo, hi = float(kept.min()), float(kept.max())
+    if not _safe(lo, hi, kept.size):
+        kept = kept.astype(np.float64)
+    return _dots(kept, lo, hi)._replace(nan=nan, inf=inf)
+
+
+def _safe(lo: float, hi: float, n: int) -> bool:
+    """Whether float32 squares of values in [lo, hi] stay normal and their sum finite."""
+    peak = max(-lo, hi)  # NaN when there is any
+    return peak == 0 or _TINY < peak < _HUGE / n ** 0.5
+
+
+def _dots(a: np.ndarray, lo: float, hi: float) -> Stats:
+    n = a.size
+    total = float(np.dot(a, _ones(a.dtype, n))) if n <= _MAX_ONES else float(a.sum(dtype=np.float64))
+    return Stats(lo, hi, total / n, math.sqrt(float(np.dot(a, a))))
 
 
 _MAX_ONES = 1 << 20
-_ONES = {torch.float32: np.float32, torch.float64: np.float64}
+_HOST_DTYPES = (torch.float32, torch.float64, torch.bool)
 _ones_by_dtype: dict[np.dtype, np.ndarray] = {}
 
 

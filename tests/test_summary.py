@@ -9,7 +9,7 @@ from gradtrace.summary import host_stats, stats_of
 
 
 def _oracle(t: torch.Tensor) -> tuple[float, float, float, float, int, int]:
-    x = t.detach().to(torch.float64).reshape(-1)
+    x = t.detach().to(torch.float64).reshape(-1)  # bool as 0 and 1
     finite = x[torch.isfinite(x)]
     return (finite.min().item(), finite.max().item(), finite.mean().item(),
             finite.norm().item(), int(torch.isnan(x).sum()), int(torch.isinf(x).sum()))
@@ -33,6 +33,10 @@ CASES = {
     "tiny": torch.randn(5000) * 1e-25,  # squares underflow float32
     "huge": torch.randn(5000) * 1e30,  # squares overflow float32
     "offset": torch.randn(10, 1000)[3:],
+    "bool": torch.rand(5000) > 0.3,
+    "masked": torch.randn(64, 64).masked_fill(torch.ones(64, 64).triu(1) == 1, float("-inf")),
+    "inf and huge": _with(torch.randn(5000) * 1e30, 9, float("inf")),
+    "nan and tiny": _with(torch.randn(5000) * 1e-25, 9, float("nan")),
 }
 
 
@@ -43,7 +47,7 @@ def test_host_stats_match_float64(name: str) -> None:
     assert got is not None
     lo, hi, mean, norm, nan, inf = _oracle(t)
     assert (got.min, got.max) == (lo, hi)  # min and max are exact
-    assert got.mean == pytest.approx(mean, rel=1e-5, abs=1e-6 * t.abs().max().item())
+    assert got.mean == pytest.approx(mean, rel=1e-5, abs=1e-6 * max(abs(lo), abs(hi)))
     assert got.norm == pytest.approx(norm, rel=1e-5)
     assert (got.nan, got.inf) == (nan, inf)
 
@@ -63,3 +67,8 @@ def test_host_stats_leave_other_tensors_to_torch(t: torch.Tensor) -> None:
 def test_stats_of_other_tensors_still_match() -> None:
     t = torch.randn(10, 10)[:, ::2]
     assert stats_of(t).min == t.min().item() and stats_of(t).max == t.max().item()
+
+
+def test_all_non_finite() -> None:
+    got = host_stats(torch.tensor([float("nan"), float("inf"), float("-inf")]))
+    assert got is not None and (got.min, got.nan, got.inf) == (None, 1, 2)
