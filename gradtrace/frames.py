@@ -39,6 +39,15 @@ class Locator:
         self._namer = Namer(bind)
         self._statements: dict[str, dict[int, Statement]] = {}
         self._kinds: dict[types.CodeType, int] = {}  # what each code object's frames are
+        # NOTE [the last walk is remembered]
+        # Library frames (module calls, torch.nn.functional) can put 20 frames between an op
+        # and the user's code. ``_path`` holds the frames the last walk passed, outermost
+        # first, each with whether an internal frame lies between it and the user's frame
+        # ``_user``; ``_index`` finds them by id (checked by identity: the frames are held).
+        # Only that one path is held, and a frame that has returned is dropped at the next op.
+        self._path: list[tuple[types.FrameType, bool]] = []
+        self._index: dict[int, int] = {}
+        self._user: types.FrameType | None = None
 
     def where(self, depth: int = 2) -> tuple[types.FrameType | None, int | None, Statement | None]:
         """The innermost frame of the user's code, its line, and the statement running there.
@@ -47,22 +56,40 @@ class Locator:
         optimizer updating parameters: their bookkeeping (``torch.empty``, ``kaiming_uniform_``,
         ``_foreach_add_``) is not the user's math.
         """
+        # The frames between the user's frame and the last op are remembered (see NOTE): the
+        # walk stops at the first of them still on the stack, usually a few frames up.
         f: types.FrameType | None = sys._getframe(depth)
-        kinds = self._kinds
-        internal = False
+        kinds, path, index = self._kinds, self._path, self._index
+        walked: list[tuple[types.FrameType, bool]] = []
+        keep = 0
         while f is not None:
+            i = index.get(id(f))
+            if i is not None and path[i][0] is f:
+                keep = i + 1
+                break
             code = f.f_code
             kind = kinds.get(code)
             if kind is None:
                 kind = kinds[code] = self._kind(code)
             if kind == _USER:
                 break
-            internal = internal or kind == _INTERNAL
+            walked.append((f, kind == _INTERNAL))
             f = f.f_back
+        if not keep:
+            self._user = f
+        for frame, _ in path[keep:]:
+            del index[id(frame)]
+        del path[keep:]
+        internal = path[-1][1] if path else False
+        for frame, inside in reversed(walked):
+            internal = internal or inside
+            index[id(frame)] = len(path)
+            path.append((frame, internal))
         self.internal = internal
-        if f is None:
+        user = self._user
+        if user is None:
             return None, None, None
-        return f, f.f_lineno, self.statement(f)
+        return user, user.f_lineno, self.statement(user)
 
     def _kind(self, code: types.CodeType) -> int:
         if code.co_filename in self.files:
@@ -95,6 +122,7 @@ class Locator:
 
     def flush(self) -> None:
         """The traced code has finished: read the names of statements still pending."""
+        self._path, self._index, self._user = [], {}, None
         self._namer.flush()
         forget_locals(self._namer.read)
 

@@ -156,7 +156,7 @@ def _safe(lo: float, hi: float, n: int) -> bool:
 
 def _dots(a: np.ndarray, lo: float, hi: float) -> Stats:
     n = a.size
-    total = float(np.dot(a, _ones(a.dtype, n))) if n <= _MAX_ONES else float(a.sum(dtype=np.float64))
+    total = float(np.dot(a, _ones(a.dtype, n)) if n <= _MAX_ONES else a.sum(dtype=np.float64))
     return Stats(lo, hi, total / n, math.sqrt(float(np.dot(a, a))))
 
 
