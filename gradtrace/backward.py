@@ -44,10 +44,12 @@ class RawBackward:
     backward_pass: int
     grad_in: int | None = None
     others: list[tuple[int, int | None]] = field(default_factory=list)
-    # (forward step, label, kept gradient); None for a derived edge (see NOTE)
-    edges: list[tuple[int | None, str, int | None]] = field(default_factory=list)
+    # (forward step, label, kept gradient, target); the gradient is None for a derived edge
+    # (see NOTE), found in the record of its target: a step, or the key of an inner node
+    edges: list[tuple[int | None, str, int | None, Any]] = field(default_factory=list)
     before: int | None = None
     after: int | None = None
+    key: Any = None  # an inner node's (sequence number, name)
 
 
 class BackwardRecorder:
@@ -99,26 +101,31 @@ class BackwardRecorder:
         return implicit.index
 
     # -- hooks --------------------------------------------------------------------------------
-    def hook_node(self, node: Any, name: str, kind: str, outputs: list[tuple[int, int]],
-                  edges: list[tuple[int | None, str, bool]]) -> None:
-        """Record every run of ``node`` (called ``name``); ``outputs`` are (output_nr, step) of
-        its tensors and ``edges`` (step, label, derived) per input: a derived edge's gradient is
-        the one its target alone received, so it is not kept twice (see build)."""
+    def hook_node(self, node: Any, key: tuple[int, str], kind: str,
+                  outputs: list[tuple[int, int]],
+                  edges: list[tuple[int | None, str, bool, Any]]) -> None:
+        """Record every run of ``node`` (``key`` is its sequence number and name);
+        ``outputs`` are (output_nr, step) of its tensors and ``edges`` (step, label, derived,
+        target) per input: a derived edge's gradient is the one its target alone received, so
+        it is not kept twice (see build)."""
         keep = self.keeper.keep_gradient
         owner = outputs[0][1] if outputs else None
+        name = key[1]
+        inner_key = key if kind == "inner" else None
+        no_edge = (None, "", False, None)
 
         def post(grad_inputs: tuple[torch.Tensor | None, ...],
                  grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
             with torch._C.DisableTorchFunction():
-                raw = RawBackward(kind, name, owner, self._pass_index())
+                raw = RawBackward(kind, name, owner, self._pass_index(), key=inner_key)
                 if outputs:
                     received = [(step, _kept(keep, grad_outputs, nr)) for nr, step in outputs]
                     raw.grad_in, raw.others = received[0][1], received[1:]
-                raw.edges = [
-                    (*edges[i][:2], None) if i < len(edges) and edges[i][2]
-                    else (*(edges[i][:2] if i < len(edges) else (None, "")),
-                          _kept(keep, grad_inputs, i))
-                    for i in range(len(grad_inputs))]
+                kept = raw.edges
+                for i in range(len(grad_inputs)):
+                    step, label, derived, target = edges[i] if i < len(edges) else no_edge
+                    kept.append((step, label, None if derived else _kept(keep, grad_inputs, i),
+                                 target))
                 self.steps.append(raw)
 
         post._gradtrace = True  # type: ignore[attr-defined]

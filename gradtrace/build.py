@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gradtrace.model import Trace
 from gradtrace.records import (
@@ -119,9 +119,9 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
             grad_in=summary(b.grad_in),
             grad_out=tuple(make(GradientEdge, step=st,
                                 name=names[st] if st is not None else label,
-                                grad=summary(derived.get((b.backward_pass, st))
-                                             if g is None and st is not None else g))
-                           for st, label, g in b.edges),
+                                grad=summary(derived.get((b.backward_pass, target))
+                                             if g is None and target is not None else g))
+                           for st, label, g, target in b.edges),
             kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
             other_outputs=tuple(make(GradientEdge, step=st, name=names.get(st, ""),
                                      grad=summary(g))
@@ -140,18 +140,22 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
                  events=events, settings=rec.settings)
 
 
-def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, int], int | None]:
-    """(pass, target step) -> the gradient an edge not kept on its own carried: what the target
-    received, when it was the only edge into the target that ran in that pass."""
-    received: dict[tuple[int, int], int | None] = {}
+def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, Any], int | None]:
+    """(pass, target) -> the gradient an edge not kept on its own carried: what the target (a
+    step, or an inner node's key) received, when it was the only edge into the target that ran
+    in that pass."""
+    received: dict[tuple[int, Any], int | None] = {}
     for b in backward:
-        if b.owner is not None and (b.kind in ("accumulate", "capture") or b.kind == "node"):
+        if b.owner is not None and b.kind in ("accumulate", "capture", "node"):
             received.setdefault((b.backward_pass, b.owner), b.grad_in)
-    edges_in: dict[tuple[int, int], int] = {}
+        elif b.key is not None:
+            received.setdefault((b.backward_pass, b.key), b.grad_in)
+    edges_in: dict[tuple[int, Any], int] = {}
     for b in backward:
-        for st, _, _ in b.edges:
-            if st is not None:
-                edges_in[(b.backward_pass, st)] = edges_in.get((b.backward_pass, st), 0) + 1
+        for st, _, _, target in b.edges:
+            target = st if st is not None else target
+            if target is not None:
+                edges_in[(b.backward_pass, target)] = edges_in.get((b.backward_pass, target), 0) + 1
     return {k: v for k, v in received.items() if edges_in.get(k) == 1}
 
 

@@ -124,6 +124,10 @@ class Recorder:
         self._first_seq = -1
         self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
         self._changed_in_place = False  # since the views were last refreshed
+        # target (a leaf's id, or a node's key) -> the edges into it, from every walk so far:
+        # an edge alone into its target carries what the target receives, so it is not kept
+        # twice (see backward.py); a second edge makes every edge into it keep its own
+        self._into: dict[Any, list[tuple[list[Any], int]]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -364,9 +368,7 @@ class Recorder:
         starts = [_node_of(t) for t in roots if t.requires_grad]
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
-        # edges into each leaf (by id) or traced node (by key): one alone carries what its
-        # target receives
-        into: dict[Any, list[tuple[list[tuple[int | None, str, bool]], int]]] = {}
+        into, touched = self._into, set()
         hooked, nodes, first_seq = self._hooked, self._nodes, self._first_seq
         hook_node = self.backward.hook_node
         while todo:
@@ -389,35 +391,46 @@ class Recorder:
                 untraced += 1
                 if untraced > _MAX_UNTRACED_NODES:
                     continue
-            edges: list[tuple[int | None, str, bool]] = []
+            # per input: (step, label, derived, the target whose record holds a derived gradient)
+            edges: list[tuple[int | None, str, bool, Any]] = []
             for nxt, nr in node.next_functions:
                 if nxt is None:
-                    edges.append((None, "", False))
+                    edges.append((None, "", False, None))
                     continue
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
                     leaf = nxt.variable  # type: ignore[union-attr]
+                    touched.add(id(leaf))
                     into.setdefault(id(leaf), []).append((edges, len(edges)))
-                    edges.append((self._step_of(leaf, None, None, None), "", True))
+                    step = self._step_of(leaf, None, None, None)
+                    edges.append((step, "", True, step))
                     continue
                 target_key = _node_key(nxt)
                 target = nodes.get(target_key)
                 if target:
                     first = nr == target[0][0]  # the output whose gradient its step records
                     if first:
+                        touched.add(target_key)
                         into.setdefault(target_key, []).append((edges, len(edges)))
                     step = target[0][1]
                     for out, st in target:  # the latest step recorded for that output
                         if out == nr:
                             step = st
-                    edges.append((step, "", first))
+                    edges.append((step, "", first, step))
+                elif target_key[0] > first_seq:
+                    # a node inside an op (TBackward in linear): it records what it receives,
+                    # when it is known whose node it is
+                    touched.add(target_key)
+                    into.setdefault(target_key, []).append((edges, len(edges)))
+                    edges.append((None, target_key[1], owner is not None, target_key))
                 else:
-                    edges.append((None, target_key[1], False))
-            hook_node(node, key[1], kind, outputs, edges)
-        for uses in into.values():
+                    edges.append((None, target_key[1], False, None))
+            hook_node(node, key, kind, outputs, edges)
+        for target in touched:
+            uses = into[target]
             if len(uses) > 1:  # each edge carries a share of the target's gradient: keep each
-                for edges, i in uses:
-                    edges[i] = (edges[i][0], edges[i][1], False)
+                for edges, i in uses:  # (the hooks read these lists when they run)
+                    edges[i] = (*edges[i][:2], False, edges[i][3])
         return starts
 
     # -- backward -----------------------------------------------------------------------------

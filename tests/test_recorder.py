@@ -291,3 +291,56 @@ def test_big_gradients_are_summarised_during_backward() -> None:
     received = next(b for b in t.backward_steps if b.tensor == "a").grad_in
     assert received is not None and received.inf == -1 and not received.finite
     assert [w.kind for w in t.warnings] == ["inf"]
+
+
+def test_gradients_into_nodes_inside_an_op_match_torch() -> None:
+    """linear on a 3-d input runs view, mm and t nodes inside it: each edge into one of them
+    shows what that node received, once kept and once read from the node's record."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4)
+    w = torch.randn(5, 4, requires_grad=True)
+    with trace() as t:
+        y = torch.nn.functional.linear(x, w)
+        (y * y).sum().backward()
+    assert w.grad is not None
+    by_node = {b.node: b for b in t.backward_steps}
+    received = by_node["TBackward0"].grad_in
+    assert received is not None and torch.equal(received.values, w.grad.T)
+    into_t = [e for b in t.backward_steps for e in b.grad_out if e.name == "TBackward0"]
+    assert len(into_t) == 1 and torch.equal(into_t[0].grad.values, w.grad.T)
+    y_grad = 2 * (x @ w.T).detach()  # what linear's own node received, viewed as (6, 5)
+    into_mm = [e for b in t.backward_steps for e in b.grad_out if e.name == "MmBackward0"]
+    assert len(into_mm) == 1 and into_mm[0].grad.shape == (6, 5)
+    assert torch.equal(into_mm[0].grad.values, by_node["MmBackward0"].grad_in.values)
+    assert torch.allclose(into_mm[0].grad.values, y_grad.reshape(6, 5))
+
+
+def test_an_inner_node_reached_twice_keeps_each_edge() -> None:
+    """Two backward passes through one retained graph from two roots: an edge alone into a
+    node in the first walk stops being read from the node once a second edge joins it."""
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    with trace() as t:
+        h = a.expand(3, 2)  # ExpandBackward0: a node of its own
+        u = (h * 2).sum()
+        u.backward(retain_graph=True)
+        v = (h * 3).sum()
+        v.backward()
+    assert torch.equal(a.grad, torch.tensor([15.0, 15.0]))
+    into_h = [(b.backward_pass, e.grad) for b in t.backward_steps for e in b.grad_out
+              if e.name == "h"]
+    assert [(p, g.values.tolist()) for p, g in into_h] == [
+        (1, torch.full((3, 2), 2.0).tolist()), (2, torch.full((3, 2), 3.0).tolist())]
+
+
+def test_an_edge_alone_in_one_pass_is_kept_once_a_later_pass_adds_another() -> None:
+    a = torch.tensor([1.0, 2.0], requires_grad=True)
+    with trace() as t:
+        h = a * 2
+        u = h * 3
+        u.sum().backward(retain_graph=True)  # one edge into h: read from h's own record
+        v = h * 4 + u  # the second pass runs u's edge into h again, and a new one
+        v.sum().backward()
+    assert torch.equal(a.grad, torch.tensor([6.0, 6.0]) + torch.tensor([14.0, 14.0]))
+    into_h = sorted((b.backward_pass, e.grad.values.tolist()) for b in t.backward_steps
+                    for e in b.grad_out if e.name == "h")
+    assert into_h == [(1, [3.0, 3.0]), (2, [3.0, 3.0]), (2, [4.0, 4.0])]
