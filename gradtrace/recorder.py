@@ -368,7 +368,7 @@ class Recorder:
         starts = [_node_of(t) for t in roots if t.requires_grad]
         todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
         untraced = 0
-        into, touched = self._into, set()
+        into, touched = self._into, set[Any]()
         hooked, nodes, first_seq = self._hooked, self._nodes, self._first_seq
         hook_node = self.backward.hook_node
         while todo:
@@ -426,8 +426,8 @@ class Recorder:
                 else:
                     edges.append((None, target_key[1], False, None))
             hook_node(node, key, kind, outputs, edges)
-        for target in touched:
-            uses = into[target]
+        for shared in touched:
+            uses = into[shared]
             if len(uses) > 1:  # each edge carries a share of the target's gradient: keep each
                 for edges, i in uses:  # (the hooks read these lists when they run)
                     edges[i] = (*edges[i][:2], False, edges[i][3])
