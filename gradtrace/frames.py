@@ -121,10 +121,12 @@ class Locator:
                 break
 
     def flush(self) -> None:
-        """The traced code has finished: read the names of statements still pending."""
-        self._path, self._index, self._user = [], {}, None
+        """The traced code has finished: read the names of statements still pending, then let
+        go of every frame and of ``bind`` (the recorder: a cycle otherwise)."""
+        self._path, self._index, self._user, self.root = [], {}, None, None
         self._namer.flush()
         forget_locals(self._namer.read)
+        self._namer = Namer(_ignore)
 
     def local_name(self, frame: types.FrameType | None, obj: object) -> str | None:
         """A variable that holds ``obj`` in the user's frame or the user's frames that called it."""
@@ -134,3 +136,7 @@ class Locator:
                     return k
             frame = frame.f_back
         return None
+
+
+def _ignore(name: str, value: object) -> None:
+    """The namer's ``bind`` once the trace has finished."""

@@ -304,3 +304,26 @@ def test_pickle_roundtrip_of_random_traces(f: Formula) -> None:
     traced = run_traced(f.lines(), f.make_inputs)
     assert traced.trace is not None
     roundtrip(traced.trace)
+
+
+def test_a_finished_trace_leaves_no_cycles_for_the_collector() -> None:
+    """A recorder freed by reference counting alone: its records never wait for a full
+    collection (which walks every object in the process)."""
+    w = torch.nn.Linear(4, 3)
+
+    def run() -> None:
+        with trace() as t:
+            (w(torch.ones(2, 4)) ** 2).sum().backward()
+        assert t.steps  # built, then dropped
+
+    run()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
