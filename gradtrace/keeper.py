@@ -137,7 +137,7 @@ class Keeper:
         """
         if t.numel() < _SUMMARISE_NOW or not self.record \
                 or not (t.is_floating_point() and _key(t) is not None) \
-                or (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)):
+                or (t.is_cpu and t.dtype in (torch.float32, torch.float64)):
             return self.keep(t)  # small enough that batching costs less, or summarised now
         return self._append(_Quick(t))
 
@@ -191,6 +191,6 @@ class Keeper:
 
 
 def _key(t: torch.Tensor) -> tuple[Any, ...] | None:
-    if t.layout != torch.strided or t.device.type == "meta" or t.is_nested:
+    if t.layout != torch.strided or t.is_meta or t.is_nested:
         return None
     return (t.data_ptr(), t.get_device(), t._version, t.numel(), t.dtype, *sorted(t.stride()))

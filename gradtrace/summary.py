@@ -123,7 +123,7 @@ def host_stats(t: torch.Tensor) -> Stats | None:
         >>> host_stats(torch.tensor([1.0, float("-inf"), float("nan")]))
         Stats(min=1.0, max=1.0, mean=1.0, norm=1.0, nan=1, inf=1)
     """
-    if t.device.type != "cpu" or t.dtype not in _HOST_DTYPES or type(t) not in _PLAIN_TYPES \
+    if not t.is_cpu or t.dtype not in _HOST_DTYPES or type(t) not in _PLAIN_TYPES \
             or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
         return None
     with torch._C.DisableTorchFunction():
@@ -134,7 +134,7 @@ def host_stats(t: torch.Tensor) -> Stats | None:
     if a.dtype == np.bool_:
         ones, n = int(np.count_nonzero(a)), a.size
         return Stats(float(ones == n), float(ones > 0), ones / n, math.sqrt(ones))
-    lo, hi = float(a.min()), float(a.max())
+    lo, hi = float(_MIN(a)), float(_MAX(a))
     if _safe(lo, hi, a.size):
         return _dots(a, lo, hi)
     kept = a[np.isfinite(a)]  # NaN, Inf, or squares that would underflow or overflow float32
@@ -142,7 +142,7 @@ def host_stats(t: torch.Tensor) -> Stats | None:
     inf = a.size - kept.size - nan
     if not kept.size:
         return Stats(nan=nan, inf=inf)
-    lo, hi = float(kept.min()), float(kept.max())
+    lo, hi = float(_MIN(kept)), float(_MAX(kept))
     if not _safe(lo, hi, kept.size):
         kept = kept.astype(np.float64)
     return _dots(kept, lo, hi)._replace(nan=nan, inf=inf)
@@ -162,6 +162,7 @@ def _dots(a: np.ndarray, lo: float, hi: float) -> Stats:
 
 _MAX_ONES = 1 << 20
 _HOST_DTYPES = (torch.float32, torch.float64, torch.bool)
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce  # a.min() adds a Python wrapper
 _ones_by_dtype: dict[np.dtype, np.ndarray] = {}
 
 
