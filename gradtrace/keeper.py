@@ -11,11 +11,13 @@
 # backward pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed
 # by their memory (data pointer, element count, dtype, sorted strides, version): the gradient a
 # node sends is often the one the next node receives, or a transposed view of it, and is kept
-# once.
+# once. A summary made at once holds no tensor, so its memory may be freed and reused for a new
+# tensor of the same shape: a weak reference to the tensor it summarised tells them apart.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 from typing import Any
 
@@ -97,7 +99,9 @@ class Keeper:
         self._budget = None if keep_limit is None else budget  # elements still to copy
         self._items: list[Any] = []  # a tensor, a TensorSummary, or an _Alias
         self._owned: set[int] = set()  # items that are private copies
-        self._held: dict[tuple[Any, ...], int] = {}  # memory key -> item of a held alias
+        # memory key -> (item, weakref to the tensor summarised there, or None for an alias held:
+        # alive by construction). Memory freed and reused is a new tensor: the weakref tells.
+        self._held: dict[tuple[Any, ...], tuple[int, Any]] = {}
 
     def _small(self, t: torch.Tensor) -> bool:
         if self.keep_limit is None:
@@ -117,14 +121,19 @@ class Keeper:
         if self._small(t):
             return self._copy(t)
         key = _key(t)
-        base = self._held.get(key) if key is not None else None
-        if base is None:
+        held = self._held.get(key) if key is not None else None
+        if held is None or (held[1] is not None and held[1]() is None):
             stats = host_stats(t)
-            base = self._append(t.detach() if stats is None else TensorSummary(
-                tuple(t.shape), dtype_name(t.dtype), "cpu", stats=stats))
+            if stats is None:
+                base, ref = self._append(t.detach()), None
+            else:
+                base = self._append(TensorSummary(tuple(t.shape), dtype_name(t.dtype), "cpu",
+                                                  stats=stats))
+                ref = weakref.ref(t)
             if key is not None:
-                self._held[key] = base
+                self._held[key] = (base, ref)
             return base
+        base = held[0]
         if tuple(self._items[base].shape) == tuple(t.shape):
             return base
         return self._append(_Alias(base, tuple(t.shape)))
@@ -152,9 +161,9 @@ class Keeper:
     def freeze(self, t: torch.Tensor) -> None:
         """``t`` is about to change in place: summarise any alias of it that is held now."""
         key = _key(t) if not self._small(t) else None
-        base = self._held.pop(key, None) if key is not None else None
-        if base is not None and isinstance(self._items[base], torch.Tensor):
-            self._items[base] = _Frozen(self._items[base])
+        held = self._held.pop(key, None) if key is not None else None
+        if held is not None and isinstance(self._items[held[0]], torch.Tensor):
+            self._items[held[0]] = _Frozen(self._items[held[0]])
 
     def finish(self) -> list[TensorSummary]:
         """The summary of every kept value, by index. Drops all references to tensors."""

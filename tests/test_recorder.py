@@ -344,3 +344,33 @@ def test_an_edge_alone_in_one_pass_is_kept_once_a_later_pass_adds_another() -> N
     into_h = sorted((b.backward_pass, e.grad.values.tolist()) for b in t.backward_steps
                     for e in b.grad_out if e.name == "h")
     assert into_h == [(1, [3.0, 3.0]), (2, [3.0, 3.0]), (2, [4.0, 4.0])]
+
+
+def test_memory_freed_and_reused_is_a_new_tensor() -> None:
+    """Without retain_grad nothing holds the gradients, so autograd reuses their memory for
+    the next ones, at the same address with the same shape: each must still be its own."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(*[m for _ in range(4)
+                                  for m in (torch.nn.Linear(128, 128), torch.nn.Tanh())])
+    x = torch.randn(64, 128)
+    h, outs = x, []
+    for layer in model:  # the oracle: plain PyTorch, every output's gradient retained
+        h = layer(h)
+        h.retain_grad()
+        outs.append(h)
+    (h ** 2).sum().backward()
+    expected = [o.grad for o in outs]
+    model.zero_grad()
+    with trace(retain_grad=False) as t:
+        h = x
+        for layer in model:
+            h = layer(h)
+        (h ** 2).sum().backward()
+    made = [s for s in t.steps if s.op in ("linear", "tanh")]
+    assert len(made) == len(expected) == 8
+    for s, g in zip(made, expected):
+        got = next(b.grad_in for b in t.backward_steps
+                   if b.forward_step == s.step and b.kind == "node")
+        assert got is not None and got.values is None  # summarised, not copied
+        assert (got.min, got.max) == (g.min().item(), g.max().item())
+        assert got.norm == pytest.approx(g.norm().item(), rel=1e-5)
