@@ -124,7 +124,7 @@ def _backward(trace: Trace, b: BackwardStep, syms: dict[int, str], where: dict[i
     else:
         found = local_derivatives(trace, b)
         op = by_step[b.forward_step].op if b.forward_step in by_step else b.node
-        why = (f"the values of {op} were too big to keep (trace(full_values=True) keeps them) "
+        why = (f"the values of {op} were too big to keep (trace(values=\"full\") keeps them) "
                "or its arguments were not recorded" if op in OPS
                else f"gradtrace has no local-derivative rule for {op}")
         lines = tuple(d.text for d in found) or (f"{why}; it sent {format_grad_out(b)}",)
