@@ -200,6 +200,17 @@ class Keeper:
 
 
 def _key(t: torch.Tensor) -> tuple[Any, ...] | None:
+    """Which elements of which memory ``t`` holds: views that hold the same ones (a reshape, a
+    transpose) have the same statistics and share one summary."""
     if t.layout != torch.strided or t.is_meta or t.is_nested:
         return None
-    return (t.data_ptr(), t.get_device(), t._version, t.numel(), t.dtype, *sorted(t.stride()))
+    where = (t.data_ptr(), t.get_device(), t._version, t.numel(), t.dtype)
+    if t.is_contiguous():
+        return where  # every element of the block: any dense view holds the same
+    dims = sorted((stride, size) for stride, size in zip(t.stride(), t.shape) if size != 1)
+    expected = 1
+    for stride, size in dims:
+        if stride != expected:
+            return (*where, *dims)  # gaps or repeats: this layout's elements only
+        expected *= size
+    return where

@@ -72,3 +72,19 @@ def test_stats_of_other_tensors_still_match() -> None:
 def test_all_non_finite() -> None:
     got = host_stats(torch.tensor([float("nan"), float("inf"), float("-inf")]))
     assert got is not None and (got.min, got.nan, got.inf) == (None, 1, 2)
+
+
+def test_views_of_the_same_elements_share_one_summary() -> None:
+    from gradtrace.keeper import Keeper
+
+    keeper = Keeper(keep_limit=4)
+    a = torch.randn(6, 4)
+    x = torch.arange(12.0)
+    first, reshaped, transposed = keeper.keep(a), keeper.keep(a.view(2, 12)), keeper.keep(a.T)
+    gappy = keeper.keep(x.as_strided((3, 2), (4, 1)))  # elements 0 1 4 5 8 9
+    other = keeper.keep(x.as_strided((2, 3), (4, 1)))  # elements 0 1 2 4 5 6: not the same
+    done = keeper.finish()
+    assert [done[i].shape for i in (first, reshaped, transposed)] == [(6, 4), (2, 12), (4, 6)]
+    assert len({done[i].stats for i in (first, reshaped, transposed)}) == 1
+    assert done[first].max == a.max().item()
+    assert done[gappy].mean == pytest.approx(27 / 6) and done[other].mean == pytest.approx(3.0)
