@@ -40,7 +40,7 @@ def step(model: torch.nn.Module, loss_fn: Callable[[], torch.Tensor]) -> None:
     loss_fn().backward()
 
 
-def measure_gradtrace(name: str, repeat: int) -> dict[str, float]:
+def measure_gradtrace(name: str, repeat: int, values: str = "summary") -> dict[str, float]:
     from gradtrace import Trace, trace
 
     model, x, y = build(name)
@@ -56,7 +56,7 @@ def measure_gradtrace(name: str, repeat: int) -> dict[str, float]:
         plain.append(time.perf_counter() - t0)
         gc.collect()
         t0 = time.perf_counter()
-        with trace() as last:
+        with trace(values=values) as last:
             step(model, loss_fn)
         kept = last
         traced.append(time.perf_counter() - t0)
@@ -118,25 +118,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--peers", action="store_true", help="also time torchviz and torchlens")
+    parser.add_argument("--values", default="summary", choices=("summary", "full", "none"),
+                        help="gradtrace's values= option (default: summary)")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.worker:
         tool, name = args.worker
-        result = (measure_gradtrace(name, args.repeat) if tool == "gradtrace"
+        result = (measure_gradtrace(name, args.repeat, args.values) if tool == "gradtrace"
                   else measure_peer(tool, name, args.repeat))
         print(json.dumps(result))
         return
     tools = ["gradtrace"] + (["torchviz", "torchlens"] if args.peers else [])
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeat}; "
-          "ratio = traced / plain forward+backward in the same process")
+          "ratio = traced / plain forward+backward in the same process"
+          + (f"; values={args.values!r}" if args.values != "summary" else ""))
     print(f"{'model':<12} {'tool':<10} {'plain ms':>9} {'tool ms':>9} {'ratio':>6} "
           f"{'ops':>6} {'bwd steps':>9} {'trace MiB':>9} {'view s':>7}")
     for name in args.models.split(","):
         ratios: dict[str, float] = {}
         for tool in tools:
             out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat),
-                                  "--worker", tool, name], capture_output=True, text=True)
+                                  "--values", args.values, "--worker", tool, name],
+                                 capture_output=True, text=True)
             if out.returncode != 0:
                 print(f"{name:<12} {tool:<10} failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue
