@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from gradtrace.model import TensorSummary
+from gradtrace.records import TensorSummary, make
 from gradtrace.summary import (
     DEFAULT_KEEP_BUDGET,
     DEFAULT_KEEP_LIMIT,
@@ -127,8 +127,9 @@ class Keeper:
             if stats is None:
                 base, ref = self._append(t.detach()), None
             else:
-                base = self._append(TensorSummary(tuple(t.shape), dtype_name(t.dtype), "cpu",
-                                                  stats=stats))
+                base = self._append(make(TensorSummary, shape=tuple(t.shape),
+                                         dtype=dtype_name(t.dtype), device="cpu", values=None,
+                                         stats=stats))
                 ref = weakref.ref(t)
             if key is not None:
                 self._held[key] = (base, ref)

@@ -127,10 +127,13 @@ def host_stats(t: torch.Tensor) -> Stats | None:
             or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
         return None
     with torch._C.DisableTorchFunction():
-        x = _memory_order(t.detach())
-        if not x.is_contiguous():
-            return None
-        a = x.view(-1).numpy()
+        if t.is_contiguous():  # most are: read in place, detached by numpy(force=True)
+            a = t.numpy(force=True).reshape(-1)
+        else:
+            x = _memory_order(t.detach())
+            if not x.is_contiguous():
+                return None
+            a = x.numpy().reshape(-1)
     if a.dtype == np.bool_:
         ones, n = int(np.count_nonzero(a)), a.size
         return Stats(float(ones == n), float(ones > 0), ones / n, math.sqrt(ones))
