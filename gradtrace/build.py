@@ -88,6 +88,7 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
     names: dict[int, str] = {}
     named: set[int] = set()
     last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
+    holder: dict[str, int] = {}  # name -> the tensor it was given to last
     for s in rec.steps:
         if s.grad_of is not None and s.name is None:
             names[s.index] = f"{names[s.grad_of]}.grad"
@@ -96,14 +97,21 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
             names[s.index] = s.name or s.hint  # type: ignore[assignment]
             named.add(s.index)
         elif s.op.endswith("_") or s.op == "setitem":
-            # an in-place op keeps the name of the tensor it modified
             prev = last_version.get(s.tensor)
-            names[s.index] = names[prev] if prev else derived_name(s.op, s.parts, names, named)
-            if prev in named:
-                named.add(s.index)
+            if prev and holder.get(names[prev]) == s.tensor:
+                # an in-place op keeps the name of the tensor it modified
+                names[s.index] = names[prev]
+                if prev in named:
+                    named.add(s.index)
+            elif prev and not s.parts and s.inputs:
+                # a base changed through its view after its name went to another tensor
+                names[s.index] = f"{names[s.inputs[0]]}._base"
+            else:
+                names[s.index] = derived_name(s.op, s.parts, names, named)
         else:
             names[s.index] = (derived_name(s.op, s.parts, names, named) if s.op
                               else f"tensor_{s.tensor}")
+        holder[names[s.index]] = s.tensor
         last_version[s.tensor] = s.index
 
     def summary(i: int | None) -> TensorSummary | None:

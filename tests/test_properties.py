@@ -86,8 +86,9 @@ def _after(run: Run, names: tuple[str, ...]) -> None:
         if isinstance(x, torch.Tensor):
             run.snaps[n] = x.detach().clone()
             run.versions[n] = x._version
-            if x.requires_grad and not x.is_leaf:
-                x.retain_grad()
+    for x in run.ns.values():  # as gradtrace: every non-leaf, also a base changed via a view
+        if isinstance(x, torch.Tensor) and x.requires_grad and not x.is_leaf:
+            x.retain_grad()
 
 
 def run_plain(lines: list[tuple[str, tuple[str, ...]]], make_ns: Callable[[], dict[str, Any]],

@@ -374,3 +374,31 @@ def test_memory_freed_and_reused_is_a_new_tensor() -> None:
         assert got is not None and got.values is None  # summarised, not copied
         assert (got.min, got.max) == (g.min().item(), g.max().item())
         assert got.norm == pytest.approx(g.norm().item(), rel=1e-5)
+
+
+def test_a_base_changed_through_its_view_after_its_name_was_rebound() -> None:
+    a = torch.tensor(2.0, requires_grad=True)
+    b = torch.zeros(3)
+    with trace() as t:
+        e = b[0]
+        b = a.exp()  # the name b now holds another tensor
+        e += a  # changes the old b through its view
+        loss = b.mean()
+        loss.backward()
+    assert torch.equal(t.value("b"), torch.tensor(2.0).exp())  # the b of the code
+    old = t.step("e._base")  # the old b, reached through its view
+    assert torch.equal(old.value.values, torch.tensor([2.0, 0.0, 0.0]))
+    assert torch.equal(t.grad("a"), a.grad)
+
+
+def test_a_base_changed_through_its_view_is_retained_like_any_non_leaf() -> None:
+    a = torch.tensor(0.0, requires_grad=True)
+    b = torch.zeros(3)
+    with trace() as t:
+        e = b[0]
+        e += a  # b is no longer a leaf: it has a grad_fn (CopySlices)
+        loss = b.mean()
+        loss.backward()
+    assert b.grad_fn is not None and b.retains_grad
+    assert torch.equal(t.grad("b"), torch.full((3,), 1 / 3))
+    assert torch.equal(t.grad("a"), a.grad) and a.grad.item() == pytest.approx(1 / 3)
