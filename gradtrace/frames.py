@@ -7,6 +7,7 @@ a microsecond per op; ``inspect.stack()`` would cost milliseconds.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import types
@@ -20,6 +21,7 @@ __all__ = ["Locator"]
 
 _OPTIM_DIR = os.path.dirname(torch.optim.__file__)
 _OTHER, _USER, _INTERNAL = 0, 1, 2
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 class Locator:
@@ -62,6 +64,7 @@ class Locator:
         kinds, path, index = self._kinds, self._path, self._index
         walked: list[tuple[types.FrameType, bool]] = []
         keep = 0
+        resumable = False
         while f is not None:
             i = index.get(id(f))
             if i is not None and path[i][0] is f:
@@ -74,6 +77,7 @@ class Locator:
             if kind == _USER:
                 break
             walked.append((f, kind == _INTERNAL))
+            resumable = resumable or bool(code.co_flags & _RESUMABLE)
             f = f.f_back
         if not keep:
             self._user = f
@@ -85,6 +89,9 @@ class Locator:
             internal = internal or inside
             index[id(frame)] = len(path)
             path.append((frame, internal))
+        if resumable:  # a generator's frame is resumed from anywhere: what is above it changes
+            path.clear()
+            index.clear()
         self.internal = internal
         user = self._user
         if user is None:

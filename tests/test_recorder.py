@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 import torch
@@ -402,3 +403,27 @@ def test_a_base_changed_through_its_view_is_retained_like_any_non_leaf() -> None
     assert b.grad_fn is not None and b.retains_grad
     assert torch.equal(t.grad("b"), torch.full((3,), 1 / 3))
     assert torch.equal(t.grad("a"), a.grad) and a.grad.item() == pytest.approx(1 / 3)
+
+
+_LIBRARY: dict[str, Any] = {}  # a generator outside the traced files, as a library's would be
+exec(compile("def doubles(x):\n    while True:\n        x = x * 2\n        yield x\n",
+             "<library>", "exec"), _LIBRARY)
+
+
+def _first(gen: Any) -> Any:
+    return next(gen)
+
+
+def _second(gen: Any) -> Any:
+    return next(gen)
+
+
+def test_ops_in_a_library_generator_are_placed_where_it_was_resumed() -> None:
+    import inspect
+
+    with trace() as t:
+        gen = _LIBRARY["doubles"](torch.ones(1, requires_grad=True))
+        _first(gen)
+        _second(gen)
+    lines = [s.line for s in t.steps if s.op == "mul"]
+    assert lines == [inspect.getsourcelines(f)[1] + 1 for f in (_first, _second)]
