@@ -144,7 +144,7 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
     events = tuple(Event(e.kind, e.step, e.line, names.get(e.step, "") if e.step else e.name,
                          e.data) for e in rec.events)
     return Trace(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
-                 error_line=rec.error_line, full_values=rec.values == "full", values=rec.values,
+                 error_line=rec.error_line, values=rec.values,
                  events=events, settings=rec.settings)
 
 

@@ -80,7 +80,6 @@ class Trace:
     passes: tuple[BackwardPass, ...] = ()
     error: str | None = None
     error_line: int | None = None
-    full_values: bool = False
     values: str = "summary"
     notes: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()
@@ -123,6 +122,11 @@ class Trace:
     def __getstate__(self) -> dict[str, Any]:
         self._build_pending()
         return dict(self.__dict__)
+
+    @property
+    def full_values(self) -> bool:
+        """Whether every tensor was kept whole (``values="full"``)."""
+        return self.values == "full"
 
     # -- tables -------------------------------------------------------------------------------
     @cached_property

@@ -261,7 +261,7 @@ class Recorder:
                     parts.append(literal)
         if info.reversed and len(parts) >= 2:
             parts[0], parts[1] = parts[1], parts[0]
-        nodes: dict[tuple[int, str], tuple[Any, list[tuple[int, int]]]] = {}
+        nodes: dict[tuple[int, str], list[tuple[int, int]]] = {}
         input_ids = {id(x) for x in seen_inputs}
         for t in outputs:
             if not inplace and id(t) in input_ids:
@@ -271,9 +271,8 @@ class Recorder:
             made.keywords = tuple((k, v) for k, v in kwargs.items() if _number_or_numbers(v))
             node = t.grad_fn
             if node is not None:
-                nodes.setdefault(_node_key(node), (node, []))[1].append((t.output_nr, made.index))
-        for node, outs in nodes.values():
-            self._nodes[_node_key(node)] = outs
+                nodes.setdefault(_node_key(node), []).append((t.output_nr, made.index))
+        self._nodes.update(nodes)
         if inplace:
             for t in outputs:
                 self._new_base_version(t, info, line, stmt)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from gradtrace import Trace, trace
-from tests.lab_cases import MLP
+from tests.lab_cases import MLP, formula
 
 
 def run_both(case: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Trace]:
@@ -194,15 +194,7 @@ def test_param_relu_module_and_function() -> None:
 
 
 def case_formula(ctx: Any) -> dict[str, torch.Tensor]:
-    with ctx:
-        x_1 = torch.tensor(1.0, requires_grad=True)
-        x_2 = torch.tensor(2.0, requires_grad=True)
-        x_3 = torch.tensor(-1.0, requires_grad=True)
-        x_4 = torch.tensor(3.0, requires_grad=True)
-        x_5 = torch.tensor(5.0, requires_grad=True)
-        y = torch.log(torch.exp(x_1 * x_2) ** 2 + torch.sin(x_3 + x_4 + x_5) * x_5)
-        y.backward()
-    return {f"x_{i}.grad": v.grad for i, v in enumerate([x_1, x_2, x_3, x_4, x_5], 1)}
+    return {f"x_{i}.grad": v.grad for i, v in enumerate(formula(ctx), 1)}
 
 
 def test_backprop_formula_gradients() -> None:

@@ -316,9 +316,9 @@ def test_gradients_into_nodes_inside_an_op_match_torch() -> None:
     assert torch.allclose(into_mm[0].grad.values, y_grad.reshape(6, 5))
 
 
-def test_an_inner_node_reached_twice_keeps_each_edge() -> None:
-    """Two backward passes through one retained graph from two roots: an edge alone into a
-    node in the first walk stops being read from the node once a second edge joins it."""
+def test_each_pass_shows_what_its_own_edge_into_a_shared_tensor_carried() -> None:
+    """Two backward passes through one retained graph from two roots: each edge into the
+    shared tensor is alone in its pass, and shows its own gradient."""
     a = torch.tensor([1.0, 2.0], requires_grad=True)
     with trace() as t:
         h = a.expand(3, 2)  # ExpandBackward0: a node of its own
