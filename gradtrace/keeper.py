@@ -1,4 +1,4 @@
-"""The values a trace keeps while the traced code runs, summarised all at once when it ends.
+"""The values a trace keeps while the traced code runs, and their summaries.
 
 # NOTE [what is kept, and why]
 # Small tensors are copied whole, up to a budget of elements per trace, so that a trace of
@@ -9,10 +9,10 @@
 # :meth:`Keeper.finish` summarises all of them in one batch. An alias sees later in-place
 # changes, so the recorder calls :meth:`Keeper.freeze` just before any in-place op (and before a
 # backward pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed
-# by their memory (data pointer, element count, dtype, sorted strides, version): the gradient a
-# node sends is often the one the next node receives, or a transposed view of it, and is kept
-# once. A summary made at once holds no tensor, so its memory may be freed and reused for a new
-# tensor of the same shape: a weak reference to the tensor it summarised tells them apart.
+# by the elements of memory they hold (:func:`_key`): the gradient a node sends is often the one
+# the next node receives, or a reshaped or transposed view of it, and is summarised once. A
+# summary made at once holds no tensor, so its memory may be freed and reused for a new tensor
+# of the same shape: a weak reference to the tensor it summarised tells them apart.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from gradtrace.records import TensorSummary, make
 from gradtrace.summary import (
     DEFAULT_KEEP_BUDGET,
     DEFAULT_KEEP_LIMIT,
+    HOST_DTYPES,
     device_stats,
     dtype_name,
     host_stats,
@@ -147,7 +148,7 @@ class Keeper:
         """
         if t.numel() < _SUMMARISE_NOW or not self.record \
                 or not (t.is_floating_point() and _key(t) is not None) \
-                or (t.is_cpu and t.dtype in (torch.float32, torch.float64)):
+                or (t.is_cpu and t.dtype in HOST_DTYPES):
             return self.keep(t)  # small enough that batching costs less, or summarised now
         return self._append(_Quick(t))
 

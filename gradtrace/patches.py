@@ -26,7 +26,7 @@ _lock = threading.Lock()
 _active: dict[int, Recorder] = {}
 _handles: list[Any] = []
 _original_apply = Function.__dict__["apply"]
-_saved_thresholds: list[tuple[int, ...]] = []
+_saved_threshold: tuple[int, ...] | None = None  # the collector's, while traces run
 _collecting_less = 0  # traces running or being built
 
 # NOTE [collecting garbage less often while tracing]
@@ -46,7 +46,7 @@ def current() -> Recorder | None:
 
 def installed() -> bool:
     """Whether any of gradtrace's global patches is in place (none may outlive a trace)."""
-    return bool(_handles or _saved_thresholds or _collecting_less) \
+    return bool(_handles or _collecting_less) or _saved_threshold is not None \
         or Function.__dict__["apply"] is not _original_apply
 
 
@@ -61,7 +61,6 @@ def activate(recorder: Recorder) -> None:
         _active[ident] = recorder
         if len(_active) == 1:
             _install()
-    collect_less()
 
 
 def deactivate(recorder: Recorder) -> None:
@@ -74,21 +73,21 @@ def deactivate(recorder: Recorder) -> None:
 
 def collect_less() -> None:
     """Raise the collector's young threshold until the matching :func:`collect_as_before`."""
-    global _collecting_less
+    global _collecting_less, _saved_threshold
     with _lock:
         _collecting_less += 1
         if _collecting_less == 1:
-            thresholds = gc.get_threshold()
-            _saved_thresholds.append(thresholds)
-            gc.set_threshold(max(thresholds[0], _YOUNG_THRESHOLD), *thresholds[1:])
+            _saved_threshold = gc.get_threshold()
+            gc.set_threshold(max(_saved_threshold[0], _YOUNG_THRESHOLD), *_saved_threshold[1:])
 
 
 def collect_as_before() -> None:
-    global _collecting_less
+    global _collecting_less, _saved_threshold
     with _lock:
         _collecting_less = max(0, _collecting_less - 1)
-        if not _collecting_less and _saved_thresholds:
-            gc.set_threshold(*_saved_thresholds.pop())
+        if not _collecting_less and _saved_threshold is not None:
+            gc.set_threshold(*_saved_threshold)
+            _saved_threshold = None
 
 
 def _install() -> None:

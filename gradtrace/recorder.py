@@ -28,7 +28,7 @@ from gradtrace.model import Settings, Trace
 from gradtrace.modules import ModuleTracker
 from gradtrace.naming import Statement
 from gradtrace.ops import OpInfo, op_info
-from gradtrace.summary import DEFAULT_KEEP_LIMIT, VALUES
+from gradtrace.summary import DEFAULT_KEEP_LIMIT
 
 __all__ = ["Recorder", "RawStep"]
 
@@ -100,9 +100,7 @@ class Recorder:
         # custom Function calls to check: (step, class, arguments, keyword arguments)
         self._calls: list[tuple[int, Any, tuple[Any, ...], dict[str, Any]]] = []
         self.retain_grad = retain_grad
-        if values not in VALUES:
-            raise ValueError(f"gradtrace: values={values!r}; choose from {', '.join(VALUES)}")
-        self.values = values
+        self.values = values  # one of summary.VALUES, checked by trace()
         self.keeper = Keeper(None if values == "full" else keep_limit, record=values != "none")
         self.backward = BackwardRecorder(self.keeper)
         self.steps: list[RawStep] = []
@@ -131,10 +129,11 @@ class Recorder:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        patches.activate(self)
         with torch._C.DisableTorchFunction(), torch.enable_grad():
             probe = torch.zeros(1, requires_grad=True) * 1  # nodes made from now on are ours
             self._first_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
+        patches.activate(self)
+        patches.collect_less()  # until the Trace is built (see stop)
         self._mode = _Mode(self)
         try:
             self._mode.__enter__()  # type: ignore[no-untyped-call]

@@ -17,8 +17,8 @@ import torch
 from gradtrace.records import Stats, TensorSummary, make
 
 __all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize", "stats_of",
-           "host_stats", "device_stats", "stats_from_row", "quick_stats", "stats_from_quick",
-           "dtype_name"]
+           "host_stats", "HOST_DTYPES", "device_stats", "stats_from_row", "quick_stats",
+           "stats_from_quick", "dtype_name"]
 
 #: Tensors with at most this many elements are copied whole into the Trace...
 DEFAULT_KEEP_LIMIT = 4096
@@ -123,7 +123,7 @@ def host_stats(t: torch.Tensor) -> Stats | None:
         >>> host_stats(torch.tensor([1.0, float("-inf"), float("nan")]))
         Stats(min=1.0, max=1.0, mean=1.0, norm=1.0, nan=1, inf=1)
     """
-    if not t.is_cpu or t.dtype not in _HOST_DTYPES or type(t) not in _PLAIN_TYPES \
+    if not t.is_cpu or t.dtype not in HOST_DTYPES or type(t) not in _PLAIN_TYPES \
             or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
         return None
     with torch._C.DisableTorchFunction():
@@ -164,7 +164,8 @@ def _dots(a: np.ndarray, lo: float, hi: float) -> Stats:
 
 
 _MAX_ONES = 1 << 20
-_HOST_DTYPES = (torch.float32, torch.float64, torch.bool)
+#: The dtypes :func:`host_stats` summarises (in CPU memory).
+HOST_DTYPES = (torch.float32, torch.float64, torch.bool)
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce  # a.min() adds a Python wrapper
 _ones_by_dtype: dict[np.dtype, np.ndarray] = {}
 
