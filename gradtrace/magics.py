@@ -31,6 +31,7 @@ from traitlets import Bool, Int, Unicode
 from gradtrace.api import trace
 from gradtrace.cells import ends_with_semicolon, user_traceback
 from gradtrace.render.view import DEFAULT_SECTIONS, TraceView, parse_sections
+from gradtrace.summary import VALUES
 
 __all__ = ["GradtraceMagics", "load", "unload"]
 
@@ -71,7 +72,7 @@ class GradtraceMagics(Magics):
               help="do not call retain_grad() on intermediate tensors (big models)")
     @argument("--full-values", action="store_const", const=True,
               help="keep every tensor whole, so t.value(name) and t.grad(name) work for big ones")
-    @argument("--values", metavar="MODE", choices=("summary", "full", "none"),
+    @argument("--values", metavar="MODE", choices=VALUES,
               help="what to keep of each tensor: summary (default: small ones whole, statistics "
                    "of the rest), full (every tensor whole), none (shapes only, fastest)")
     @argument("--max-rows", metavar="N", type=int,
@@ -143,8 +144,6 @@ class GradtraceMagics(Magics):
 
     def _options(self, args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """Merge the command line over the configured defaults; bad values are usage errors."""
-        from gradtrace.diagnostics import KINDS
-
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"%%gradtrace: -o needs a variable name, not {args.output!r}")
         try:
@@ -159,17 +158,17 @@ class GradtraceMagics(Magics):
         width = self.width if args.width is None else args.width
         if max_rows < 0 or width < 0:
             raise UsageError("%%gradtrace: --max-rows and --width take a number >= 0")
-        ignore = tuple(k.strip() for k in args.ignore.split(",") if k.strip())
-        unknown = sorted(set(ignore) - set(KINDS))
-        if unknown:
-            raise UsageError(f"%%gradtrace --ignore: unknown warning kind(s) {unknown}; "
-                             f"kinds are {', '.join(KINDS)}")
         view = dict(sections=sections, max_rows=max_rows or None, width=width or None)
         options = dict(
             retain_grad=self.retain_grad if args.retain_grad is None else args.retain_grad,
-            values=_values(self.values if args.values is None else args.values,
-                           self.full_values if args.full_values is None else args.full_values),
-            check=args.check, ignore=ignore)
+            values=self.values if args.values is None else args.values,
+            full_values=self.full_values if args.full_values is None else args.full_values,
+            check=args.check,
+            ignore=tuple(k.strip() for k in args.ignore.split(",") if k.strip()))
+        try:
+            trace(show=False, **options)  # checks them as trace() does, before the cell runs
+        except ValueError as exc:
+            raise UsageError(f"%%{exc}") from None
         return view, options
 
     def _compile(self, shell: Any,
@@ -207,10 +206,3 @@ def unload(shell: Any) -> None:
     if magics in shell.configurables:
         shell.configurables.remove(magics)
 
-
-def _values(values: str, full_values: bool) -> str:
-    if values not in ("summary", "full", "none"):
-        raise UsageError(f"%%gradtrace: values {values!r}; choose from summary, full, none")
-    if full_values and values == "none":
-        raise UsageError("%%gradtrace: --full-values contradicts --values none")
-    return "full" if full_values else values
