@@ -8,7 +8,7 @@ Usage::
 "mode + hooks" runs each model's training step under a ``TorchFunctionMode`` that notes each
 op and hooks each new autograd node with a hook that holds what it receives, and nothing else:
 no names, values, statistics or records. "statistics" is the time to summarise every tensor
-and gradient of one step too big to copy whole (``gradtrace.summary.host_stats`` on each, one
+and gradient of one step too big to copy whole (``gradtrace.model.stats.host_stats`` on each, one
 after the other), as a fraction of the plain step. gradtrace's own ratio (``overhead.py``) is
 above 1 + both by the cost of naming, records and edges.
 """
@@ -56,7 +56,7 @@ class BareMode(TorchFunctionMode):
 
 def floor(name: str, repeat: int) -> tuple[float, float, float, int]:
     """Plain ms, the bare mode's ratio, the statistics' ratio, and how many tensors."""
-    from gradtrace.summary import DEFAULT_KEEP_LIMIT, host_stats
+    from gradtrace.model.stats import DEFAULT_KEEP_LIMIT, host_stats
 
     model, x, y = build(name)
 

@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch
 
 from gradtrace import Trace, trace
-from gradtrace.render import pictures
-from gradtrace.render.pictures import PictureError, find_binary, render
+from gradtrace.views import pictures
+from gradtrace.views.pictures import PictureError, find_binary, render
 
 
 def chain(ops: int) -> Trace:

@@ -16,7 +16,7 @@ import time
 import torch
 
 from gradtrace import trace
-from gradtrace.render.html import to_html
+from gradtrace.views.html import to_html
 
 
 def cell() -> str:

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from gradtrace import Trace, trace  # noqa: E402
-from gradtrace.render.pictures import find_binary  # noqa: E402
+from gradtrace.views.pictures import find_binary  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "examples", "07_backprop_formula.py")
 

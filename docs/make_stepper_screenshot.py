@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gradtrace import Trace, trace  # noqa: E402
-from gradtrace.render.stepper import stepper_html  # noqa: E402
+from gradtrace.views.stepper import stepper_html  # noqa: E402
 
 SCRIPT = ROOT / "examples" / "07_backprop_formula.py"
 OUT = ROOT / "docs" / "stepper.png"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradtrace.api import trace
-from gradtrace.model import Trace
+from gradtrace.frontends.api import trace
+from gradtrace.model.trace import Trace
 
 __all__ = ["trace", "Trace", "load_ipython_extension", "unload_ipython_extension",
            "__version__"]
@@ -18,13 +18,13 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext gradtrace``: register the ``%%gradtrace`` cell magic (imports IPython)."""
-    from gradtrace.magics import load
+    from gradtrace.frontends.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext gradtrace``: remove the ``%%gradtrace`` cell magic."""
-    from gradtrace.magics import unload
+    from gradtrace.frontends.magics import unload
 
     unload(ipython)

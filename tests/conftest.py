@@ -7,15 +7,15 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from gradtrace import patches
+from gradtrace.capture import process
 
 
 @pytest.fixture(autouse=True)
 def nothing_left_installed() -> Iterator[None]:
     yield
     assert torch._C._len_torch_function_stack() == 0, "a TorchFunctionMode outlived the test"
-    assert not patches.installed(), "Function.apply or a module hook outlived the test"
-    assert patches.current() is None, "a recorder is still registered for this thread"
+    assert not process.installed(), "Function.apply or a module hook outlived the test"
+    assert process.current() is None, "a recorder is still registered for this thread"
 
 
 @pytest.fixture
@@ -24,6 +24,6 @@ def outside_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
 
     (The magic tests start an in-process shell whose front end shows text only.)
     """
-    import gradtrace.model
+    import gradtrace.model.trace
 
-    monkeypatch.setattr(gradtrace.model, "_active_types", lambda: None)
+    monkeypatch.setattr(gradtrace.model.trace, "_active_types", lambda: None)

@@ -100,13 +100,13 @@ def test_mimebundle_has_text_and_html(outside_ipython: None) -> None:
 
 
 def test_terminal_front_end_gets_text_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradtrace.model
-    import gradtrace.render.html
+    import gradtrace.model.trace
+    import gradtrace.views.html
 
     with trace() as t:
         (torch.ones(1, requires_grad=True) * 2).sum().backward()
-    monkeypatch.setattr(gradtrace.model, "_active_types", lambda: ["text/plain"])
-    monkeypatch.setattr(gradtrace.render.html, "to_html", lambda *a, **k: pytest.fail("built HTML"))
+    monkeypatch.setattr(gradtrace.model.trace, "_active_types", lambda: ["text/plain"])
+    monkeypatch.setattr(gradtrace.views.html, "to_html", lambda *a, **k: pytest.fail("built HTML"))
     assert set(t._repr_mimebundle_()) == {"text/plain"}
 
 
@@ -151,7 +151,7 @@ def test_values_option_rejects_nonsense() -> None:
 
 
 def test_small_tensors_are_copied_only_up_to_a_budget() -> None:
-    from gradtrace.summary import DEFAULT_KEEP_BUDGET
+    from gradtrace.model.stats import DEFAULT_KEEP_BUDGET
 
     torch.manual_seed(0)
     xs = [torch.randn(4000) for _ in range(2 * DEFAULT_KEEP_BUDGET // 4000)]
@@ -190,11 +190,11 @@ def test_a_trace_is_built_when_first_read_and_holds_nothing_live_before() -> Non
 
 
 def test_a_trace_that_fails_to_build_raises_on_each_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradtrace.build
+    import gradtrace.capture.build
 
     with trace() as t:
         torch.ones(2) * 2
-    monkeypatch.setattr(gradtrace.build, "_forward_step", lambda *a: 1 / 0)
+    monkeypatch.setattr(gradtrace.capture.build, "_forward_step", lambda *a: 1 / 0)
     for _ in range(2):
         with pytest.raises(ZeroDivisionError):
             _ = t.steps

@@ -7,7 +7,7 @@ from types import TracebackType
 
 import pytest
 
-from gradtrace.cells import ends_with_semicolon, user_traceback
+from gradtrace.frontends.cells import ends_with_semicolon, user_traceback
 
 CELL = "<cell-test>"
 

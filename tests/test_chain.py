@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from gradtrace import trace
-from gradtrace.chain import local_derivatives, symbols
-from gradtrace.derivatives import OPS
+from gradtrace.teaching.chain import local_derivatives, symbols
+from gradtrace.teaching.derivatives import OPS
 from tests.lab_cases import formula_trace
 
 Fn = Callable[..., torch.Tensor]

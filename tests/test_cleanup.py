@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import torch
 
-from gradtrace import patches, trace
+from gradtrace import trace
+from gradtrace.capture import process
 
 
 class BrokenForward(torch.autograd.Function):
@@ -169,8 +170,8 @@ SCENARIOS = {
 
 def assert_nothing_installed() -> None:
     assert torch._C._len_torch_function_stack() == 0, "a TorchFunctionMode is still active"
-    assert not patches.installed(), "Function.apply or a module hook is still patched"
-    assert patches.current() is None, "a recorder is still registered"
+    assert not process.installed(), "Function.apply or a module hook is still patched"
+    assert process.current() is None, "a recorder is still registered"
     assert torch.is_grad_enabled()
 
 
@@ -194,7 +195,7 @@ def test_failure_leaves_nothing_behind(scenario: str) -> None:
     caught: BaseException | None = None
     try:
         with trace() as t:
-            recorder = weakref.ref(patches.current().backward)  # type: ignore[union-attr]
+            recorder = weakref.ref(process.current().backward)  # type: ignore[union-attr]
             r = (w * w).sum()
             r.backward(retain_graph=True)  # gradtrace hooks r's nodes now
             fail(w)
@@ -241,12 +242,12 @@ def test_failing_decorated_function_keeps_its_partial_trace() -> None:
 def test_failure_while_building_the_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     """An error inside gradtrace itself (here: while summarising at the end) still removes
     every mode, hook and patch first."""
-    import gradtrace.recorder
+    import gradtrace.capture.recorder
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError("simulated failure while building the Trace")
 
-    monkeypatch.setattr(gradtrace.recorder, "build_trace", broken)
+    monkeypatch.setattr(gradtrace.capture.recorder, "build_trace", broken)
     w = torch.tensor([1.0], requires_grad=True)
     with pytest.raises(MemoryError, match="simulated"), trace():
         r = (w * 3).sum()
@@ -292,4 +293,4 @@ def test_the_collector_threshold_is_raised_only_while_tracing() -> None:
         (torch.ones(2, requires_grad=True) * 2).sum().backward()
         raise ZeroDivisionError
     assert gc.get_threshold() == before
-    assert not patches.installed()
+    assert not process.installed()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gradtrace.__main__ import main
+from gradtrace.frontends.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from gradtrace import Trace, trace
-from gradtrace.model import TraceLookupError
-from gradtrace.render.html import to_html
+from gradtrace.model.trace import TraceLookupError
+from gradtrace.views.html import to_html
 
 _counter = itertools.count()
 
@@ -173,7 +173,7 @@ def test_html_report_is_inert_and_shows_the_text(traces: tuple[Trace, Trace],
 
 def test_html_report_without_graphviz_is_inert(traces: tuple[Trace, Trace],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradtrace.render.pictures as pictures
+    import gradtrace.views.pictures as pictures
 
     monkeypatch.setattr(pictures, "find_binary", lambda: None)
     hostile, benign = traces

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from gradtrace import Trace, patches, trace
+from gradtrace import Trace, trace
+from gradtrace.capture import process
 
 
 class Double(torch.autograd.Function):
@@ -82,7 +83,7 @@ def test_other_threads_ops_hooks_functions_and_backward_are_not_recorded() -> No
     assert len(t.steps) == 4 * 20 and len(t.passes) == 20
     assert {b.node for b in t.backward_steps} == {"SumBackward0", "DoubleBackward",
                                                   "ExpBackward0", "AccumulateGrad"}
-    assert not patches.installed()
+    assert not process.installed()
 
 
 def test_two_threads_tracing_at_once_each_get_their_own_trace() -> None:
@@ -107,7 +108,7 @@ def test_two_threads_tracing_at_once_each_get_their_own_trace() -> None:
     assert ops.count("linear") == 1 and ops.count("Double") == 1  # not each other's steps
     assert len(first.passes) == len(second.passes) == 1
     assert not torch.equal(first.value("u"), second.value("u"))
-    assert not patches.installed()
+    assert not process.installed()
 
 
 def test_a_trace_in_another_thread_is_not_nested() -> None:
@@ -221,6 +222,6 @@ def test_compiled_functions_run_inside_a_trace(compile_works: None, backend: str
         assert torch.equal(w.grad, grad)
         assert torch.equal(t.grad("w"), grad)
         assert "y" in t.names and len(t.passes) == 1
-        assert not patches.installed()
+        assert not process.installed()
     finally:
         torch._dynamo.reset()

@@ -23,7 +23,7 @@ from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 from gradtrace import Trace
-from gradtrace.render.view import TraceView
+from gradtrace.views.display import TraceView
 
 ROOT = Path(__file__).resolve().parent.parent
 COS_LOG = """\
@@ -247,7 +247,7 @@ def test_load_twice_unload_and_reload(ip: Any) -> None:
 
 def test_import_gradtrace_does_not_import_ipython() -> None:
     code = ("import sys, gradtrace; print('IPython' in sys.modules,"
-            " 'gradtrace.magics' in sys.modules)")
+            " 'gradtrace.frontends.magics' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          timeout=120, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import linecache
 import sys
 
-from gradtrace.naming import Namer, statements_of
+from gradtrace.capture.naming import Namer, statements_of
 
 
 def register(source: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gradtrace import trace
-from gradtrace.model import TraceLookupError
+from gradtrace.model.trace import TraceLookupError
 
 
 def test_rebinding_unpacking_augassign_loops_and_walrus() -> None:

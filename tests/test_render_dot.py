@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from gradtrace import Trace, trace
-from gradtrace.model import BackwardPass, BackwardStep, ForwardStep, TensorSummary
-from gradtrace.render.dot import to_dot
+from gradtrace.model.trace import BackwardPass, BackwardStep, ForwardStep, TensorSummary
+from gradtrace.views.dot import to_dot
 from tests.lab_cases import FORMULA_AT, MLP, formula_trace
 
 ORDER = re.compile(r">backward ([0-9, \-…()a-z]+)</font>")

@@ -9,7 +9,7 @@ from test_render_dot import mlp_trace
 import gradtrace.diagnostics
 from gradtrace import trace
 from gradtrace.diagnostics import Diagnostic
-from gradtrace.model import (
+from gradtrace.model.trace import (
     BackwardPass,
     BackwardStep,
     ForwardStep,
@@ -17,7 +17,7 @@ from gradtrace.model import (
     TensorSummary,
     Trace,
 )
-from gradtrace.render.graph import build_graph
+from gradtrace.views.graph import build_graph
 
 S = TensorSummary.of
 

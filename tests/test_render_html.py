@@ -8,7 +8,7 @@ import pytest
 import torch
 from test_render_text import lab_trace as two_passes
 
-from gradtrace.model import (
+from gradtrace.model.trace import (
     BackwardPass,
     BackwardStep,
     ForwardStep,
@@ -16,9 +16,9 @@ from gradtrace.model import (
     TensorSummary,
     Trace,
 )
-from gradtrace.render import pictures
-from gradtrace.render.html import to_html
-from gradtrace.render.sections import DEFAULT_SECTIONS, SECTIONS
+from gradtrace.views import pictures
+from gradtrace.views.html import to_html
+from gradtrace.views.sections import DEFAULT_SECTIONS, SECTIONS
 
 EVIL = "<script>alert(1)</script>"
 EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

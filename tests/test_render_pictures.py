@@ -15,9 +15,9 @@ from test_render_dot import evil_trace
 from test_render_html import assert_self_contained
 
 from gradtrace import Trace, trace
-from gradtrace.render import pictures
-from gradtrace.render.html import to_html
-from gradtrace.render.pictures import INSTALL_HINT, PictureError, find_binary, render
+from gradtrace.views import pictures
+from gradtrace.views.html import to_html
+from gradtrace.views.pictures import INSTALL_HINT, PictureError, find_binary, render
 
 
 def programs() -> list[object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gradtrace.model import (
+from gradtrace.model.trace import (
     BackwardPass,
     BackwardStep,
     ForwardStep,
@@ -12,8 +12,8 @@ from gradtrace.model import (
     TensorSummary,
     Trace,
 )
-from gradtrace.render.format import format_value
-from gradtrace.render.table import backward_frame, forward_frame, tensors_frame
+from gradtrace.views.dataframes import backward_frame, forward_frame, tensors_frame
+from gradtrace.views.format import format_value
 
 
 def lab_trace(passes: int = 1, keep: bool = True) -> tuple[Trace, torch.Tensor, torch.Tensor]:

@@ -7,7 +7,7 @@ import torch
 
 import gradtrace.diagnostics
 from gradtrace.diagnostics import Diagnostic
-from gradtrace.model import (
+from gradtrace.model.trace import (
     BackwardPass,
     BackwardStep,
     ForwardStep,
@@ -15,8 +15,8 @@ from gradtrace.model import (
     TensorSummary,
     Trace,
 )
-from gradtrace.render.sections import DEFAULT_SECTIONS, SECTIONS
-from gradtrace.render.text import to_text
+from gradtrace.views.sections import DEFAULT_SECTIONS, SECTIONS
+from gradtrace.views.text import to_text
 
 SOURCE = ["x_1 = torch.tensor([3.0], requires_grad=True)",
           "x_2 = torch.tensor([2.0], requires_grad=True)",
@@ -311,12 +311,12 @@ def test_tensors_section_matches_torch(no_rules: list[Diagnostic]) -> None:
 
 
 def test_no_graph_section_builds_no_graph(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradtrace.render.text
+    import gradtrace.views.text
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the graph was built")
 
-    monkeypatch.setattr(gradtrace.render.text, "build_graph", refuse)
+    monkeypatch.setattr(gradtrace.views.text, "build_graph", refuse)
     text = to_text(lab_trace(2), width=100, sections=[s for s in SECTIONS if s != "graph"])
     assert "graph" not in kinds(text)
     with pytest.raises(AssertionError, match="the graph was built"):
@@ -325,7 +325,7 @@ def test_no_graph_section_builds_no_graph(monkeypatch: pytest.MonkeyPatch) -> No
 
 # -- format_value: the previews every renderer shows -----------------------------------------
 def fmt(t: torch.Tensor, **kw: int | bool) -> str:
-    from gradtrace.render.format import format_value
+    from gradtrace.views.format import format_value
 
     return format_value(TensorSummary.of(t), **kw)
 
@@ -364,7 +364,7 @@ def test_format_nan_inf() -> None:
 
 
 def test_format_none_and_unkept() -> None:
-    from gradtrace.render.format import format_shape, format_value
+    from gradtrace.views.format import format_shape, format_value
 
     assert format_value(None) == "None"
     assert format_value(TensorSummary((64, 256), "float32")) == "(64, 256) float32"

@@ -8,8 +8,8 @@ import torch
 from test_render_graph import chain
 
 from gradtrace import trace
-from gradtrace.model import ForwardStep, TensorSummary, Trace
-from gradtrace.render.tree import to_tree
+from gradtrace.model.trace import ForwardStep, TensorSummary, Trace
+from gradtrace.views.tree import to_tree
 
 
 def f4(t: torch.Tensor) -> str:

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from test_render_html import lab_trace
 
-from gradtrace.model import Trace
-from gradtrace.render import view as view_module
-from gradtrace.render.html import to_html
-from gradtrace.render.text import to_text
-from gradtrace.render.view import DEFAULT_SECTIONS, SECTIONS, TraceView, parse_sections
+from gradtrace.model.trace import Trace
+from gradtrace.views import display as view_module
+from gradtrace.views.display import DEFAULT_SECTIONS, SECTIONS, TraceView, parse_sections
+from gradtrace.views.html import to_html
+from gradtrace.views.text import to_text
 
 
 def test_parse_sections() -> None:

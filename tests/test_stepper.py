@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from gradtrace import Trace
-from gradtrace.render.pictures import find_binary
-from gradtrace.render.stepper import report_page, stepper_html
-from gradtrace.render.walk import walk
+from gradtrace.teaching.walk import walk
+from gradtrace.views.pictures import find_binary
+from gradtrace.views.stepper import report_page, stepper_html
 from tests.lab_cases import formula_trace
 
 

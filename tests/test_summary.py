@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradtrace.summary import host_stats, stats_of
+from gradtrace.model.stats import host_stats, stats_of
 
 
 def _oracle(t: torch.Tensor) -> tuple[float, float, float, float, int, int]:
@@ -75,7 +75,7 @@ def test_all_non_finite() -> None:
 
 
 def test_views_of_the_same_elements_share_one_summary() -> None:
-    from gradtrace.keeper import Keeper
+    from gradtrace.capture.keeper import Keeper
 
     keeper = Keeper(keep_limit=4)
     a = torch.randn(6, 4)

@@ -8,7 +8,7 @@ Kinds: ``backward_twice``, ``inplace``, ``nan``, ``inf``, ``function_check``, ``
 ``no_gradient``, ``non_leaf_grad``, ``vanishing``, ``exploding``.
 
 Example:
-    >>> from gradtrace.model import Trace
+    >>> from gradtrace.model.trace import Trace
     >>> diagnose(Trace())
     []
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gradtrace.model import Trace
+    from gradtrace.model.trace import Trace
 
 __all__ = ["Diagnostic", "Warnings", "diagnose", "KINDS"]
 

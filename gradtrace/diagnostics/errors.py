@@ -7,10 +7,10 @@ import re
 from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics import Diagnostic
-from gradtrace.diagnostics._util import describe_pass, step, where
+from gradtrace.diagnostics.describe import describe_pass, step, where
 
 if TYPE_CHECKING:
-    from gradtrace.model import Trace
+    from gradtrace.model.trace import Trace
 
 __all__ = ["backward_twice", "inplace", "function_check"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics import Diagnostic
-from gradtrace.diagnostics._util import describe_pass, fmt, passes, step, where
+from gradtrace.diagnostics.describe import describe_pass, fmt, passes, step, where
 
 if TYPE_CHECKING:
-    from gradtrace.model import ForwardStep, Trace
+    from gradtrace.model.trace import ForwardStep, Trace
 
 __all__ = ["accumulation", "no_gradient", "non_leaf_grad", "vanishing_exploding"]
 

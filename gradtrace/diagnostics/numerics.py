@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics import Diagnostic
-from gradtrace.diagnostics._util import describe_pass, fmt, inputs_text, passes, step, where
+from gradtrace.diagnostics.describe import describe_pass, fmt, inputs_text, passes, step, where
 
 if TYPE_CHECKING:
-    from gradtrace.model import TensorSummary, Trace
+    from gradtrace.model.trace import TensorSummary, Trace
 
 __all__ = ["nonfinite"]
 

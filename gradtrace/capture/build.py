@@ -1,0 +1,196 @@
+"""Turn a finished recorder's raw records into a frozen :class:`Trace`.
+
+This is the one place that runs after the traced code: it summarises every kept tensor in one
+batch when the trace stops, and, when the Trace is first read, gives temporaries their derived
+names (``cos(x_1)``) and resolves step numbers to names.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gradtrace.model.records import (
+    BackwardPass,
+    BackwardStep,
+    Event,
+    ForwardStep,
+    GradientEdge,
+    Settings,
+    TensorSummary,
+    make,
+)
+from gradtrace.model.trace import Trace
+
+if TYPE_CHECKING:
+    from gradtrace.capture.backward import RawBackward, RawPass
+    from gradtrace.capture.recorder import RawEvent, RawStep, Recorder
+
+__all__ = ["build_trace", "derived_name"]
+
+_MAX_NAME = 32
+
+
+def derived_name(op: str, parts: list[int | str], names: dict[int, str], named: set[int]) -> str:
+    """A readable name for a temporary: ``op(arg, ...)``, shortening nested temporaries to ``…``.
+
+    Example:
+        >>> derived_name("cos", [1], {1: "x_1"}, {1})
+        'cos(x_1)'
+        >>> derived_name("pow", [1, "2"], {1: "z"}, {1})
+        'pow(z, 2)'
+    """
+    def render(short: bool) -> str:
+        args = [p if isinstance(p, str) else ("…" if short and p not in named else names[p])
+                for p in parts]
+        return f"{op}({', '.join(args)})"
+
+    full = render(False)
+    if len(full) <= _MAX_NAME:
+        return full
+    short = render(True)
+    return short if len(short) <= _MAX_NAME else f"{op}(…)"
+
+
+def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
+    """The Trace of a stopped recorder: values are summarised now (no tensor is held after
+    this), the records are made when the Trace is first read."""
+    summaries = rec.keeper.finish()
+    for s in rec.steps:  # a leaf's flag may have been set after it was made
+        if s.ref is not None:
+            t = s.ref()
+            if t is not None:
+                s.requires_grad = t.requires_grad
+            s.ref = None
+    raw = _Raw(rec.steps, rec.backward.steps, rec.backward.passes, rec.events, rec.values,
+               rec.settings, _describe(error), _error_line(error, rec.files))
+    trace = Trace()
+    trace._fill_later(lambda: _build(raw, summaries))
+    return trace
+
+
+@dataclass
+class _Raw:
+    """What a built Trace is made from: the recorder's raw records, without the recorder."""
+
+    steps: list[RawStep]
+    backward: list[RawBackward]
+    passes: list[RawPass]
+    events: list[RawEvent]
+    values: str
+    settings: Settings
+    error: str | None
+    error_line: int | None
+
+
+def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
+    names: dict[int, str] = {}
+    named: set[int] = set()
+    last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
+    holder: dict[str, int] = {}  # name -> the tensor it was given to last
+    for s in rec.steps:
+        if s.grad_of is not None and s.name is None:
+            names[s.index] = f"{names[s.grad_of]}.grad"
+            named.add(s.index)
+        elif s.name is not None or s.hint is not None:
+            names[s.index] = s.name or s.hint  # type: ignore[assignment]
+            named.add(s.index)
+        elif s.op.endswith("_") or s.op == "setitem":
+            prev = last_version.get(s.tensor)
+            if prev and holder.get(names[prev]) == s.tensor:
+                # an in-place op keeps the name of the tensor it modified
+                names[s.index] = names[prev]
+                if prev in named:
+                    named.add(s.index)
+            elif prev and not s.parts and s.inputs:
+                # a base changed through its view after its name went to another tensor
+                names[s.index] = f"{names[s.inputs[0]]}._base"
+            else:
+                names[s.index] = derived_name(s.op, s.parts, names, named)
+        else:
+            names[s.index] = (derived_name(s.op, s.parts, names, named) if s.op
+                              else f"tensor_{s.tensor}")
+        holder[names[s.index]] = s.tensor
+        last_version[s.tensor] = s.index
+
+    def summary(i: int | None) -> TensorSummary | None:
+        return None if i is None else summaries[i]
+
+    derived = _derived_edges(rec.backward)
+    steps = tuple(_forward_step(s, names, named, summaries[s.value]) for s in rec.steps)
+    backward = tuple(
+        make(
+            BackwardStep,
+            step=i, backward_pass=b.backward_pass, node=b.node, forward_step=b.owner,
+            tensor=names.get(b.owner, "") if b.owner is not None else "",
+            grad_in=summary(b.grad_in),
+            grad_out=tuple(make(GradientEdge, step=st,
+                                name=names[st] if st is not None else label,
+                                grad=summary(derived.get((b.backward_pass, target))
+                                             if g is None and target is not None else g))
+                           for st, label, g, target in b.edges),
+            kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
+            other_outputs=tuple(make(GradientEdge, step=st, name=names.get(st, ""),
+                                     grad=summary(g))
+                                for st, g in b.others),
+        )
+        for i, b in enumerate(rec.backward, 1)
+    )
+    passes = tuple(
+        BackwardPass(p.index, p.call, tuple(p.roots), p.line, p.source, p.error)
+        for p in rec.passes
+    )
+    events = tuple(Event(e.kind, e.step, e.line, names.get(e.step, "") if e.step else e.name,
+                         e.data) for e in rec.events)
+    return Trace(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
+                 error_line=rec.error_line, values=rec.values,
+                 events=events, settings=rec.settings)
+
+
+def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, Any], int | None]:
+    """(pass, target) -> the gradient an edge not kept on its own carried: what the target (a
+    step, or an inner node's key) received, when it was the only edge into the target that ran
+    in that pass."""
+    received: dict[tuple[int, Any], int | None] = {}
+    for b in backward:
+        if b.owner is not None and b.kind in ("accumulate", "capture", "node"):
+            received.setdefault((b.backward_pass, b.owner), b.grad_in)
+        elif b.key is not None:
+            received.setdefault((b.backward_pass, b.key), b.grad_in)
+    edges_in: dict[tuple[int, Any], int] = {}
+    for b in backward:
+        for st, _, _, target in b.edges:
+            target = st if st is not None else target
+            if target is not None:
+                edges_in[(b.backward_pass, target)] = edges_in.get((b.backward_pass, target), 0) + 1
+    return {k: v for k, v in received.items() if edges_in.get(k) == 1}
+
+
+def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
+                  value: TensorSummary) -> ForwardStep:
+    return make(
+        ForwardStep,
+        step=s.index, name=names[s.index], op=s.op or s.origin, inputs=tuple(s.inputs),
+        value=value, grad_fn=s.grad_fn, requires_grad=s.requires_grad, is_leaf=s.is_leaf,
+        origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,
+        source=s.source, module=s.module, retained=s.retained, grad_mode=s.grad_mode,
+        literals=s.literals, keywords=s.keywords,
+    )
+
+
+def _describe(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _error_line(error: BaseException | None, files: frozenset[str]) -> int | None:
+    if error is None:
+        return None
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename in files:
+            line = frame.lineno
+    return line

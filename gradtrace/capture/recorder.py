@@ -1,0 +1,529 @@
+"""The recorder: sees every torch call of the traced code and builds a :class:`Trace`.
+
+A ``TorchFunctionMode`` sees each user-level call (operators, methods, ``torch.*``,
+``torch.nn.functional.*``). For each tensor it makes, the recorder keeps a small raw record and a
+copy or detached reference of the value, hooks the new autograd nodes (see
+:mod:`gradtrace.capture.backward`), and tells the :class:`~gradtrace.capture.naming.Namer` where
+the user's code is. Everything is summarised and named once, in :meth:`Recorder.stop`.
+"""
+
+from __future__ import annotations
+
+import types
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from gradtrace.capture import process
+from gradtrace.capture.backward import BackwardRecorder
+from gradtrace.capture.build import build_trace
+from gradtrace.capture.frames import Locator
+from gradtrace.capture.function_check import check_function, copy_arguments
+from gradtrace.capture.keeper import Keeper
+from gradtrace.capture.modules import ModuleTracker
+from gradtrace.capture.naming import Statement
+from gradtrace.capture.ops import OpInfo, op_info
+from gradtrace.model.stats import DEFAULT_KEEP_LIMIT
+from gradtrace.model.trace import Settings, Trace
+
+__all__ = ["Recorder", "RawStep"]
+
+_ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).view(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]
+_MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
+
+
+@dataclass(slots=True)
+class RawStep:
+    index: int
+    op: str
+    inputs: list[int]
+    parts: list[int | str]  # the op's arguments: step numbers, or short literals
+    origin: str
+    tensor: int
+    value: int
+    grad_fn: str | None
+    requires_grad: bool
+    is_leaf: bool
+    line: int | None
+    source: str | None
+    module: str | None
+    name: str | None = None
+    hint: str | None = None  # a weaker name: the module whose output this is
+    retained: bool = False
+    grad_of: int | None = None  # this tensor is the .grad of that step's tensor
+    grad_mode: bool = True
+    literals: tuple[float | int | bool | tuple[int, ...] | None, ...] = ()
+    keywords: tuple[tuple[str, float | int | bool | tuple[int, ...]], ...] = ()
+    ref: Any = None  # weakref to a leaf, to read its final requires_grad
+
+
+@dataclass(slots=True)
+class RawEvent:
+    kind: str
+    step: int | None
+    line: int | None
+    name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        return self.recorder.on_call(func, args, kwargs or {})
+
+
+class Recorder:
+    """Records one stretch of code. ``start()``, run the code, ``stop()`` returns the Trace.
+
+    Args:
+        files: source files of the user's code: their lines are shown and their variables name
+            the tensors.
+        retain_grad: call ``retain_grad()`` on non-leaf tensors, so ``z.grad`` works afterwards.
+        values: what to keep of each tensor: ``"summary"`` (small tensors whole, the rest as
+            statistics), ``"full"`` (every tensor whole) or ``"none"`` (shape and dtype only).
+    """
+
+    def __init__(self, files: Iterable[str], *, retain_grad: bool = True,
+                 values: str = "summary", keep_limit: int = DEFAULT_KEEP_LIMIT,
+                 check: bool = False, settings: Settings | None = None) -> None:
+        self.files = frozenset(files)
+        self.check = check
+        self.settings = settings or Settings()
+        self.events: list[RawEvent] = []
+        # custom Function calls to check: (step, class, arguments, keyword arguments)
+        self._calls: list[tuple[int, Any, tuple[Any, ...], dict[str, Any]]] = []
+        self.retain_grad = retain_grad
+        self.values = values  # one of summary.VALUES, checked by trace()
+        self.keeper = Keeper(None if values == "full" else keep_limit, record=values != "none")
+        self.backward = BackwardRecorder(self.keeper)
+        self.steps: list[RawStep] = []
+        self.busy = False
+        self.locator = Locator(self.files, self._bind)
+        self.modules = ModuleTracker()
+        # id(tensor) -> (weakref, its latest step, its number); the weakref tells reuse apart
+        self._tensors: dict[int, tuple[Any, int, int]] = {}
+        self._tensor_count = 0
+        # node key -> [(output_nr, step)] for the nodes of recorded ops. Keys, not nodes, so
+        # the trace never keeps a graph alive; not id(node) either, since some torch versions
+        # make a new Python object for the same node on each access (see _node_key)
+        self._nodes: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        self._hooked: set[tuple[int, str]] = set()
+        # id(leaf) -> (weakref to it, its AccumulateGrad): held, so that the very node hooked
+        # is the one every later graph of this leaf accumulates through
+        self._accumulators: dict[int, tuple[Any, Any]] = {}
+        self._mode: _Mode | None = None
+        self._first_seq = -1
+        self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
+        self._changed_in_place = False  # since the views were last refreshed
+        # target (a leaf's id, or a node's key) -> the edges into it, from every walk so far:
+        # an edge alone into its target carries what the target receives, so it is not kept
+        # twice (see backward.py); a second edge makes every edge into it keep its own
+        self._into: dict[Any, list[tuple[list[Any], int]]] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        with torch._C.DisableTorchFunction(), torch.enable_grad():
+            probe = torch.zeros(1, requires_grad=True) * 1  # nodes made from now on are ours
+            self._first_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
+        process.activate(self)
+        process.collect_less()  # until the Trace is built (see stop)
+        self._mode = _Mode(self)
+        try:
+            self._mode.__enter__()  # type: ignore[no-untyped-call]
+        except BaseException:
+            process.deactivate(self)
+            process.collect_as_before()
+            raise
+
+    def stop(self, error: BaseException | None = None) -> Trace:
+        """Remove every mode, hook and patch, then build the Trace."""
+        try:
+            try:
+                if self._mode is not None:
+                    self._mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]
+                    self._mode = None
+            finally:
+                try:
+                    self.backward.close()
+                    self._accumulators.clear()
+                finally:
+                    process.deactivate(self)
+            self.locator.flush()
+            self._note_unused_parameters()
+            for step, cls, args, kwargs in self._calls:
+                self.events.append(RawEvent("function_check", step, self.steps[step - 1].line,
+                                            data=check_function(cls, args, kwargs)))
+            return build_trace(self, error)
+        finally:
+            process.collect_as_before()
+
+    def _note_unused_parameters(self) -> None:
+        if not any(p.call in ("backward", "autograd.backward") for p in self.backward.passes):
+            return
+        for origin, name, t in self.modules.named_tensors():
+            known = self._tensors.get(id(t))
+            if origin == "parameter" and t.requires_grad and (known is None or known[0]() is not t):
+                self.events.append(RawEvent("unused_parameter", None, None, name))
+
+    # -- forward ------------------------------------------------------------------------------
+    def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        info = op_info(func)
+        if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
+                or torch.compiler.is_compiling():
+            self._changed_in_place |= info.inplace
+            out = func(*args, **kwargs)
+            if info.name == "grad" and args and not self.busy:
+                self._on_grad_read(args[0], out)
+            return out
+        if info.backward:
+            return self._on_backward(info, func, args, kwargs)
+        targets: list[torch.Tensor] = []
+        if info.inplace and args:
+            targets = _tensors_in(args[0])  # one tensor, or a list for _foreach_*_ ops
+        elif "out" in kwargs:
+            targets = _tensors_in(kwargs["out"])
+        for t in targets:  # summarise what they hold now, before the op changes them
+            self._changed_in_place = True
+            self.keeper.freeze(t)
+            if t._base is not None:  # writing through a view writes its base too
+                self.keeper.freeze(t._base)
+        out = func(*args, **kwargs)
+        outputs = targets or _tensors_in(out)
+        if outputs:
+            with torch._C.DisableTorchFunction():
+                self._record(info, args, kwargs, outputs, bool(targets))
+        return out
+
+    def _on_grad_read(self, t: Any, grad: Any) -> None:
+        if isinstance(grad, torch.Tensor):
+            # reading x.grad: if that tensor is used later, it is called "x.grad"
+            self._grad_reads[id(grad)] = (weakref.ref(grad), t)
+        elif isinstance(t, torch.Tensor) and not t.is_leaf and not t.retains_grad:
+            with torch._C.DisableTorchFunction():
+                frame, line, stmt = self.locator.where(3)
+                step = self._step_of(t, frame, line, stmt)
+            self.events.append(RawEvent("grad_read", step, line))
+
+    def on_function(self, cls: Any, apply: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+        """A custom ``autograd.Function`` call: one step, its inner ops not recorded."""
+        self.busy = True
+        try:
+            out = apply(cls, *args, **kwargs)
+        finally:
+            self.busy = False
+        outputs = _tensors_in(out)
+        if outputs:
+            with torch._C.DisableTorchFunction():
+                self._record(OpInfo(cls.__name__), args, kwargs, outputs, False, "function")
+                if self.check and self.steps and sum(c[1] is cls for c in self._calls) < 3:
+                    self._calls.append((self.steps[-1].index, cls, *copy_arguments(args, kwargs)))
+        return out
+
+    def _record(self, info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any],
+                outputs: list[torch.Tensor],
+                inplace: bool, origin: str = "op") -> None:
+        frame, line, stmt = self.locator.where(3)
+        if self.locator.internal:
+            return
+        if frame is not None:  # first: the previous statement's names refer to older versions
+            self.locator.note(frame, stmt)
+        inputs: list[int] = []
+        parts: list[int | str] = []
+        seen_inputs: list[torch.Tensor] = []
+        literals: list[float | int | bool | tuple[int, ...] | None] = [
+            a if _number_or_numbers(a) else None for a in args[:8]]
+        if info.reversed and len(literals) >= 2:
+            literals[0], literals[1] = literals[1], literals[0]
+        for pos, a in enumerate((*args, *kwargs.values())):
+            if isinstance(a, torch.Tensor):
+                step = self._step_of(a, frame, line, stmt)
+                inputs.append(step)
+                parts.append(step)
+                seen_inputs.append(a)
+            elif isinstance(a, (list, tuple)) and a and isinstance(a[0], torch.Tensor):
+                for x in a:
+                    if isinstance(x, torch.Tensor):
+                        inputs.append(self._step_of(x, frame, line, stmt))
+                        seen_inputs.append(x)
+                parts.append(f"[{len(a)}]")
+            elif pos < len(args) and len(parts) < 4:  # literals, for names like pow(x, 2)
+                literal = _literal(a)
+                if literal is not None:
+                    parts.append(literal)
+        if info.reversed and len(parts) >= 2:
+            parts[0], parts[1] = parts[1], parts[0]
+        nodes: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        input_ids = {id(x) for x in seen_inputs}
+        for t in outputs:
+            if not inplace and id(t) in input_ids:
+                continue  # returned an input unchanged (x.contiguous(), x.to(same dtype))
+            made = self._new_step(info.name, inputs, parts, origin, t, line, stmt)
+            made.literals = tuple(literals)
+            made.keywords = tuple((k, v) for k, v in kwargs.items() if _number_or_numbers(v))
+            node = t.grad_fn
+            if node is not None:
+                nodes.setdefault(_node_key(node), []).append((t.output_nr, made.index))
+        self._nodes.update(nodes)
+        if inplace:
+            for t in outputs:
+                self._new_base_version(t, info, line, stmt)
+
+    def _new_base_version(self, view: torch.Tensor, info: OpInfo, line: int | None,
+                          stmt: Statement | None) -> None:
+        """An in-place op on a view changed its base too: the base gets a new version."""
+        base = view._base
+        known = self._tensors.get(id(base)) if base is not None else None
+        if base is None or known is None or known[0]() is not base:
+            return
+        made = self._new_step(info.name, [self._tensors[id(view)][1]], [], "op", base, line, stmt)
+        node = base.grad_fn
+        if node is not None:
+            self._nodes[_node_key(node)] = [(base.output_nr, made.index)]
+
+    def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
+                  t: torch.Tensor, line: int | None, stmt: Statement | None,
+                  name: str | None = None) -> RawStep:
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:  # a new version of a tensor seen before
+            ref, number = known[0], known[2]
+        else:
+            self._tensor_count += 1
+            ref, number = weakref.ref(t), self._tensor_count
+        node = t.grad_fn
+        leaf = t.is_leaf
+        step = RawStep(
+            index=len(self.steps) + 1, op=op, inputs=inputs, parts=parts, origin=origin,
+            tensor=number, value=self.keeper.keep(t),
+            grad_fn=node.name() if node is not None else None, requires_grad=t.requires_grad,
+            is_leaf=leaf, line=line, source=stmt.text if stmt is not None else None,
+            module=self.modules.current, name=name, grad_mode=torch.is_grad_enabled(),
+            ref=ref if leaf else None)
+        if self.retain_grad and not leaf and step.requires_grad:
+            t.retain_grad()
+            step.retained = True
+        self.steps.append(step)
+        self._tensors[id(t)] = (ref, step.index, number)
+        return step
+
+    def _step_of(self, t: torch.Tensor, frame: types.FrameType | None, line: int | None,
+                 stmt: Statement | None) -> int:
+        """The step of a tensor's current version; one is made for a tensor seen first here."""
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:
+            return known[1]
+        grad_read = self._grad_reads.get(id(t))
+        if grad_read is not None and grad_read[0]() is t:
+            step = self._new_step("grad", [], [], "input", t, line, stmt)
+            step.grad_of = self._step_of(grad_read[1], frame, line, stmt)
+            return step.index
+        param = self.modules.tensor_name(t)
+        if frame is None and param is None:
+            frame, line, stmt = self.locator.where(3)
+        origin, name = param or ("input", self.locator.local_name(frame, t))
+        step = self._new_step("", [], [], origin, t, line, stmt, name)
+        if t.grad_fn is not None:  # made before the trace: its node still belongs to it
+            node = t.grad_fn
+            self._nodes.setdefault(_node_key(node), []).append((t.output_nr, step.index))
+        return step.index
+
+    def _refresh_views(self) -> None:
+        """A view whose base changed in place gets a new ``grad_fn`` when next read: file it
+        under the view's step, so its gradient is the view's and not an unknown node's."""
+        if not self._changed_in_place:
+            return
+        self._changed_in_place = False
+        for ref, step, _ in list(self._tensors.values()):
+            t = ref()
+            if t is not None and t._base is not None and t.requires_grad:
+                node = t.grad_fn
+                if node is None:
+                    continue
+                self._nodes.setdefault(_node_key(node), [(t.output_nr, step)])
+
+    def _hook_accumulator(self, node: Any) -> None:
+        leaf = node.variable
+        held = self._accumulators.get(id(leaf))
+        if held is not None and held[0]() is leaf:
+            return
+        self._accumulators[id(leaf)] = (weakref.ref(leaf), node)
+        self.backward.hook_leaf(node, leaf, self._step_of(leaf, None, None, None))
+
+    def _hook_reachable(self, roots: list[torch.Tensor]) -> list[Any]:
+        """Hook every node a backward pass from ``roots`` can reach and that is not hooked yet.
+
+        Hooking when a pass begins, rather than as ops run, costs nothing for code that never
+        calls backward, and holds no graph alive in between.
+        """
+        self._refresh_views()
+        starts = [_node_of(t) for t in roots if t.requires_grad]
+        todo: list[tuple[Any, int | None]] = [(node, None) for node in starts]
+        untraced = 0
+        into, touched = self._into, set[Any]()
+        hooked, nodes, first_seq = self._hooked, self._nodes, self._first_seq
+        hook_node = self.backward.hook_node
+        while todo:
+            node, parent = todo.pop()
+            if type(node) is _ACCUMULATE_GRAD:
+                self._hook_accumulator(node)
+                continue
+            key = _node_key(node)
+            if key in hooked:
+                continue
+            hooked.add(key)
+            known = nodes.get(key)
+            owner: int | None
+            if known:
+                kind, outputs, owner = "node", known, known[0][1]
+            elif key[0] > first_seq:  # made by a recorded op, inside it (TBackward in linear)
+                kind, outputs, owner = "inner", [(0, parent)] if parent else [], parent
+            else:
+                kind, outputs, owner = "untraced", [], None
+                untraced += 1
+                if untraced > _MAX_UNTRACED_NODES:
+                    continue
+            # per input: (step, label, derived, the target whose record holds a derived gradient)
+            edges: list[tuple[int | None, str, bool, Any]] = []
+            for nxt, nr in node.next_functions:
+                if nxt is None:
+                    edges.append((None, "", False, None))
+                    continue
+                todo.append((nxt, owner))
+                if type(nxt) is _ACCUMULATE_GRAD:
+                    leaf = nxt.variable  # type: ignore[union-attr]
+                    touched.add(id(leaf))
+                    into.setdefault(id(leaf), []).append((edges, len(edges)))
+                    step = self._step_of(leaf, None, None, None)
+                    edges.append((step, "", True, step))
+                    continue
+                target_key = _node_key(nxt)
+                target = nodes.get(target_key)
+                if target:
+                    first = nr == target[0][0]  # the output whose gradient its step records
+                    if first:
+                        touched.add(target_key)
+                        into.setdefault(target_key, []).append((edges, len(edges)))
+                    step = target[0][1]
+                    for out, st in target:  # the latest step recorded for that output
+                        if out == nr:
+                            step = st
+                    edges.append((step, "", first, step))
+                elif target_key[0] > first_seq:
+                    # a node inside an op (TBackward in linear): it records what it receives,
+                    # when it is known whose node it is
+                    touched.add(target_key)
+                    into.setdefault(target_key, []).append((edges, len(edges)))
+                    edges.append((None, target_key[1], owner is not None, target_key))
+                else:
+                    edges.append((None, target_key[1], False, None))
+            hook_node(node, key, kind, outputs, edges)
+        for shared in touched:
+            uses = into[shared]
+            if len(uses) > 1:  # each edge carries a share of the target's gradient: keep each
+                for edges, i in uses:  # (the hooks read these lists when they run)
+                    edges[i] = (*edges[i][:2], False, edges[i][3])
+        return starts
+
+    # -- backward -----------------------------------------------------------------------------
+    def _on_backward(self, info: OpInfo, func: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+        with torch._C.DisableTorchFunction():
+            frame, line, stmt = self.locator.where(3)
+            if frame is not None:
+                self.locator.note(frame, stmt)
+            first = _tensors_in(args[0] if args else kwargs.get("tensors", kwargs.get("outputs")))
+            roots = [self._step_of(t, frame, line, stmt) for t in first]
+            # a root leaf's AccumulateGrad lives only while referenced: hold it for the pass
+            root_nodes = self._hook_reachable(first)
+            p = self.backward.begin(info.backward or "", roots, line, stmt.text if stmt else None)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as e:
+            self.backward.end(p, e)
+            raise
+        if info.backward == "autograd.grad":
+            wrt = args[1] if len(args) > 1 else kwargs.get("inputs")
+            with torch._C.DisableTorchFunction():
+                for t, g in zip(_tensors_in(wrt), result):
+                    self.backward.capture(self._step_of(t, frame, line, stmt), g)
+        self.backward.end(p)
+        del root_nodes
+        return result
+
+    # -- modules and names ----------------------------------------------------------------------
+    def enter_module(self, module: torch.nn.Module) -> None:
+        named = self.modules.enter(module, self._module_name)
+        for _, name, t in named:  # parameters made inside the trace: name their steps now
+            self._name(t, name)
+
+    def _module_name(self, module: torch.nn.Module) -> str | None:
+        return self.locator.local_name(self.locator.where(4)[0], module)
+
+    def exit_module(self, module: torch.nn.Module, output: Any) -> None:
+        path = self.modules.exit(module)
+        for t in _tensors_in(output):  # unnamed module outputs are called after the module
+            known = self._tensors.get(id(t))
+            if known is not None and known[0]() is t and path is not None:
+                step = self.steps[known[1] - 1]
+                step.hint = step.hint or path
+
+    def _bind(self, name: str, value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            self._name(value, name)
+        elif isinstance(value, (tuple, list)) and len(value) <= 16:
+            for i, v in enumerate(value):
+                if isinstance(v, torch.Tensor):
+                    self._name(v, f"{name}[{i}]")
+
+    def _name(self, t: torch.Tensor, name: str) -> None:
+        known = self._tensors.get(id(t))
+        if known is not None and known[0]() is t:
+            step = self.steps[known[1] - 1]
+            if step.name is None:
+                step.name = name
+
+
+def _number_or_numbers(v: object) -> bool:
+    return isinstance(v, (float, int)) or (
+        isinstance(v, tuple) and len(v) <= 8 and all(isinstance(x, int) for x in v))
+
+
+def _node_key(node: Any) -> tuple[int, str]:
+    """Which autograd node this is: its sequence number (increasing, per thread) and name."""
+    return node._sequence_nr(), node.name()
+
+
+def _node_of(t: torch.Tensor) -> Any:
+    """The node a gradient for ``t`` goes to: its ``grad_fn``, or a leaf's ``AccumulateGrad``."""
+    if t.grad_fn is not None:
+        return t.grad_fn
+    if hasattr(torch.autograd.graph, "get_gradient_edge"):
+        return torch.autograd.graph.get_gradient_edge(t).node
+    with torch.enable_grad():  # torch < 2.2: reach it through a throwaway view
+        return t.view_as(t).grad_fn.next_functions[0][0]  # type: ignore[union-attr]
+
+
+def _tensors_in(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, torch.Tensor)]
+    return []
+
+
+def _literal(a: object) -> str | None:
+    if isinstance(a, float):
+        return f"{a:.4g}"
+    if isinstance(a, (bool, int)):
+        return repr(a)
+    if isinstance(a, (list, tuple)) and all(isinstance(v, (int, float)) for v in a):
+        text = repr(list(a))
+        return text if len(text) <= 20 else "[…]"
+    return None

@@ -1,0 +1,1 @@
+"""Front ends: ``trace()`` / ``@trace``, the ``%%gradtrace`` magic, and ``python -m gradtrace``."""

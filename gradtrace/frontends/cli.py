@@ -1,0 +1,151 @@
+"""``python -m gradtrace [--html FILE] [--width N] SCRIPT.py [args...]``: trace a whole script.
+
+Runs the script as ``python SCRIPT.py args...`` would (``__name__ == "__main__"``, its own
+``sys.argv``, its folder first on ``sys.path``), traces the lines of that file, and prints the text
+report after the script's own output, the way ``python -m cProfile script.py`` prints its profile.
+When the script raises, the report is printed all the same, then the traceback, and the exit
+status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gradtrace.model.trace import Trace
+
+__all__ = ["main"]
+
+_PROG = "python -m gradtrace"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Run a Python script under gradtrace and print what autograd did.",
+        epilog="Options go before the script; everything after it is the script's own argv.",
+    )
+    parser.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
+    parser.add_argument("--width", metavar="N", type=_positive_int,
+                        help="width of the text report (default: the terminal's)")
+    parser.add_argument("script", help="the Python file to run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a script under :func:`gradtrace.trace` and print the report; return the exit status.
+
+    Args:
+        argv: the command line after ``python -m gradtrace`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The script's exit status: 0, the code it passed to ``sys.exit``, or 1 if it raised.
+        Usage errors (no such script, a bad option) raise ``SystemExit(2)`` as argparse does.
+
+    Example:
+        >>> main([])  # doctest: +ELLIPSIS
+        usage: python -m gradtrace ...
+        2
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    if not argv:
+        parser.print_help()
+        return 2
+    ns = parser.parse_args(argv)
+    script: str = ns.script
+    args: list[str] = ns.args
+    # argparse drops a "--" that directly follows the script; the script may want it.
+    rest = len(argv) - len(args)
+    if rest >= 2 and argv[rest - 1] == "--" and argv[rest - 2] == script:
+        args = ["--", *args]
+    if not os.path.isfile(script):
+        why = "it is a directory" if os.path.isdir(script) else "no such file"
+        parser.error(f"can't open file {script!r}: {why}")
+
+    from gradtrace import trace  # not before: usage errors need not import torch
+
+    # runpy compiles the file under the path string as given: trace that and its absolute form.
+    files = list(dict.fromkeys([script, os.path.abspath(script)]))
+    saved_argv, saved_path = sys.argv, sys.path[:]
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    status = 0
+    error: BaseException | None = None
+    t: Trace | None = None
+    try:
+        with trace(files=files, show=False) as t:
+            runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        status = _exit_status(exc.code)
+    except BaseException as exc:
+        if t is None:  # the tracer itself failed to start: not the script's error
+            raise
+        error, status = exc, 1
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+    assert t is not None
+    from gradtrace.views.text import to_text
+
+    print(to_text(t, width=ns.width))
+    if ns.html:
+        _write_html(t, ns.html, os.path.basename(script))
+    if error is not None:
+        sys.stdout.flush()
+        _print_error(error, files)
+    return status
+
+
+def _write_html(t: Trace, path: str, script_name: str) -> None:
+    from gradtrace.views.stepper import report_page
+
+    page = report_page(t, f"gradtrace: {script_name}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+
+
+def _exit_status(code: object) -> int:
+    """The status ``sys.exit(code)`` gives, as the interpreter computes it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_error(error: BaseException, files: list[str]) -> None:
+    """Print the traceback as plain ``python script.py`` would: from the script's first frame,
+    without the frames of gradtrace's own recorder (the same error happens untraced)."""
+    tb = error.__traceback__
+    start = tb
+    while start is not None and start.tb_frame.f_code.co_filename not in files:
+        start = start.tb_next  # runpy's and this module's frames
+    exc = traceback.TracebackException(type(error), error, start or tb)
+    own = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    exc.stack = traceback.StackSummary.from_list(
+        [f for f in exc.stack if not f.filename.startswith(own)]
+    )
+    print("".join(exc.format()), end="", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""``%%gradtrace``: trace an IPython or Jupyter cell; the only module that imports IPython.
+
+Load it with ``%load_ext gradtrace`` (``%unload_ext gradtrace`` removes it). Defaults of the
+options can be set with ``%config`` or in ``ipython_config.py``, e.g.
+``c.GradtraceMagics.max_rows = 50``.
+
+# NOTE [running the cell as if the magic were not there]
+# The cell is compiled with the shell's own compiler under the filename its ``cache`` registers
+# in linecache (so tracebacks show the user's lines as ``Cell In[n]``, and ``trace(files=[it])``
+# reads names and lines from the cell) and run with exec in the user namespace, as %%time does;
+# a last expression statement is evaluated apart and shown through the displayhook, as a plain
+# cell would. A nested ``run_cell`` would swallow the cell's exception and "Run All" would not
+# stop: instead the trace of what ran is shown and the exception re-raised, with the traceback
+# starting at the cell's own frame.
+"""
+
+# mypy: disable-error-code="no-untyped-call,untyped-decorator"
+# (IPython's magic_arguments and display are not typed)
+from __future__ import annotations
+
+import ast
+import types
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import Bool, Int, Unicode
+
+from gradtrace.frontends.api import trace
+from gradtrace.frontends.cells import ends_with_semicolon, user_traceback
+from gradtrace.model.stats import VALUES
+from gradtrace.views.display import DEFAULT_SECTIONS, TraceView, parse_sections
+
+__all__ = ["GradtraceMagics", "load", "unload"]
+
+
+@magics_class
+class GradtraceMagics(Magics):
+    """The ``%%gradtrace`` cell magic; its traits are the defaults of the options."""
+
+    max_rows = Int(200, help="Most rows shown per table (0: all); --max-rows.").tag(config=True)
+    show = Unicode(",".join(DEFAULT_SECTIONS),
+                   help="Sections shown: warnings, forward, backward, tensors, graph.").tag(
+        config=True)
+    table = Bool(True, help="Show the tables; --no-table hides them.").tag(config=True)
+    graph = Bool(True, help="Show the graph; --no-graph hides it.").tag(config=True)
+    retain_grad = Bool(True, help="retain_grad() on non-leaf tensors; --no-retain.").tag(
+        config=True)
+    full_values = Bool(False, help="Keep every tensor whole; --full-values.").tag(config=True)
+    values = Unicode("summary", help="What to keep of each tensor: summary, full or none; "
+                                     "--values.").tag(config=True)
+    stepper = Bool(False, help="Also show the step-by-step walk; --stepper.").tag(config=True)
+    width = Int(0, help="Width of the text report (0: the terminal's).").tag(config=True)
+
+    @magic_arguments()
+    @argument("-o", "--output", metavar="NAME",
+              help="store the Trace in the variable NAME (also when the cell fails)")
+    @argument("--show", metavar="SECTIONS",
+              help="comma-separated sections to show, from warnings, forward, backward, "
+                   "tensors, graph (or all, none); default: warnings,forward,backward,graph")
+    @argument("--no-table", dest="table", action="store_const", const=False,
+              help="hide the forward, backward and tensors tables")
+    @argument("--table", dest="table", action="store_const", const=True,
+              help="show the tables (if %%config turned them off)")
+    @argument("--no-graph", dest="graph", action="store_const", const=False,
+              help="hide the graph")
+    @argument("--graph", dest="graph", action="store_const", const=True,
+              help="show the graph (if %%config turned it off)")
+    @argument("--no-retain", dest="retain_grad", action="store_const", const=False,
+              help="do not call retain_grad() on intermediate tensors (big models)")
+    @argument("--full-values", action="store_const", const=True,
+              help="keep every tensor whole, so t.value(name) and t.grad(name) work for big ones")
+    @argument("--values", metavar="MODE", choices=VALUES,
+              help="what to keep of each tensor: summary (default: small ones whole, statistics "
+                   "of the rest), full (every tensor whole), none (shapes only, fastest)")
+    @argument("--max-rows", metavar="N", type=int,
+              help="most rows shown per table (0: all; default 200); longer tables scroll")
+    @argument("--width", metavar="N", type=int, help="width of the text report")
+    @argument("--stepper", dest="stepper", action="store_const", const=True,
+              help="also show the step-by-step walk (Previous/Next through every step)")
+    @argument("--check", action="store_true",
+              help="check custom autograd.Functions' backward with finite differences")
+    @argument("--ignore", metavar="KINDS", default="",
+              help="comma-separated warning kinds not to report, e.g. accumulation")
+    @no_var_expand
+    @cell_magic
+    def gradtrace(self, line: str, cell: str) -> None:
+        """Run the cell and show every forward op and backward step autograd took.
+
+        The cell runs in the notebook's namespace as it would without the magic: its variables
+        stay, its last expression is still shown, and an error still stops the notebook (after
+        the trace of what ran before it is shown). Names and lines come from the cell's code.
+
+        Usage::
+
+            %%gradtrace [-o NAME] [--show SECTIONS] [--no-table] [--no-graph] [options]
+            x = torch.tensor([3.0], requires_grad=True)
+            y = (x ** 2).sum()
+            y.backward()
+
+        In a notebook the trace shows as HTML (warnings, the forward table, each backward pass,
+        the graph); in terminal IPython as text tables fitted to the terminal. ``-o t`` keeps
+        it: ``t.grad("x")``, ``t.forward`` (a DataFrame), ``t.warnings``.
+
+        Defaults can be changed with ``%config``, e.g. ``%config GradtraceMagics.max_rows = 50``,
+        ``%config GradtraceMagics.show = 'forward,backward'`` or
+        ``%config GradtraceMagics.graph = False``. ``--stepper`` adds the step-by-step walk:
+        Previous/Next through the forward then the backward steps, the current node lit in the
+        graph, with the chain rule of each backward step.
+        """
+        __tracebackhide__ = True
+        shell = self.shell
+        assert shell is not None
+        args = parse_argstring(self.gradtrace, line)
+        view, options = self._options(args)
+        code, expr, source, filename = self._compile(shell, cell)
+        ns, error, value, t = shell.user_ns, None, None, None
+        try:
+            with trace(files=[filename], show=False, **options) as t:
+                exec(code, shell.user_global_ns, ns)
+                if expr is not None:
+                    value = eval(expr, shell.user_global_ns, ns)
+        except BaseException as exc:
+            if t is None:  # the tracer did not start: not the cell's error
+                raise
+            error = exc
+        if args.output:
+            ns[args.output] = t
+        if value is not None and not ends_with_semicolon(source):
+            shell.displayhook(value)
+        try:
+            shown = list(getattr(shell.display_formatter, "active_types", None) or ())
+            display(TraceView(t, **view), include=shown)
+            if (args.stepper or self.stepper) and t.steps:
+                display(t.stepper(), include=shown)
+        except Exception as exc:
+            if error is None:
+                raise
+            print(f"gradtrace: could not show the trace: {exc!r}")
+        if error is not None:
+            raise error.with_traceback(user_traceback(error.__traceback__, filename))
+
+    def _options(self, args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Merge the command line over the configured defaults; bad values are usage errors."""
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"%%gradtrace: -o needs a variable name, not {args.output!r}")
+        try:
+            sections = parse_sections(self.show if args.show is None else args.show)
+        except ValueError as exc:
+            raise UsageError(f"%%gradtrace --show: {exc}") from None
+        if not (self.table if args.table is None else args.table):
+            sections = tuple(s for s in sections if s not in ("forward", "backward", "tensors"))
+        if not (self.graph if args.graph is None else args.graph):
+            sections = tuple(s for s in sections if s != "graph")
+        max_rows = self.max_rows if args.max_rows is None else args.max_rows
+        width = self.width if args.width is None else args.width
+        if max_rows < 0 or width < 0:
+            raise UsageError("%%gradtrace: --max-rows and --width take a number >= 0")
+        view = dict(sections=sections, max_rows=max_rows or None, width=width or None)
+        options = dict(
+            retain_grad=self.retain_grad if args.retain_grad is None else args.retain_grad,
+            values=self.values if args.values is None else args.values,
+            full_values=self.full_values if args.full_values is None else args.full_values,
+            check=args.check,
+            ignore=tuple(k.strip() for k in args.ignore.split(",") if k.strip()))
+        try:
+            trace(show=False, **options)  # checks them as trace() does, before the cell runs
+        except ValueError as exc:
+            raise UsageError(f"%%{exc}") from None
+        return view, options
+
+    def _compile(self, shell: Any,
+                 cell: str) -> tuple[types.CodeType, types.CodeType | None, str, str]:
+        """Compile the cell as IPython would, under a filename of its own in linecache.
+
+        Returns the code of its statements, of its last expression (None if it does not end
+        in one), the Python source, and the filename.
+        """
+        source = shell.transform_cell(cell)
+        filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
+        tree = shell.transform_ast(shell.compile.ast_parse(source, filename=filename))
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        code = shell.compile(tree, filename, "exec")
+        expr = shell.compile(last, filename, "eval") if last is not None else None
+        return code, expr, source, filename
+
+
+def load(shell: Any) -> None:
+    """Register ``%%gradtrace`` (once: loading again changes nothing)."""
+    if "GradtraceMagics" not in shell.magics_manager.registry:
+        shell.register_magics(GradtraceMagics)
+
+
+def unload(shell: Any) -> None:
+    """Remove ``%%gradtrace`` and its configurable; nothing happens if it was not loaded."""
+    magics = shell.magics_manager.registry.pop("GradtraceMagics", None)
+    if magics is None:
+        return
+    cell = shell.magics_manager.magics["cell"]
+    if getattr(cell.get("gradtrace"), "__self__", None) is magics:
+        del cell["gradtrace"]
+    if magics in shell.configurables:
+        shell.configurables.remove(magics)
+

@@ -1,0 +1,256 @@
+"""The records a Trace is made of: tensor summaries, forward and backward steps, passes.
+
+Each is a frozen dataclass of numbers, strings and small CPU tensor copies, never live user
+tensors or ``grad_fn`` objects.
+
+Example:
+    >>> import torch
+    >>> s = TensorSummary.of(torch.tensor([1.0, -2.0]))
+    >>> (s.shape, s.min, s.max)
+    ((2,), -2.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
+from typing import Any, NamedTuple, TypeVar
+
+import torch
+
+__all__ = [
+    "Stats",
+    "TensorSummary",
+    "ForwardStep",
+    "GradientEdge",
+    "BackwardStep",
+    "BackwardPass",
+    "Event",
+    "Settings",
+    "make",
+]
+
+_R = TypeVar("_R")
+
+
+class Stats(NamedTuple):
+    """Statistics over a tensor's finite elements, and how many are NaN or Inf."""
+
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    norm: float | None = None
+    nan: int = 0  # -1: some, not counted (a big gradient summarised during backward)
+    inf: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class TensorSummary:
+    """What gradtrace keeps of one tensor: its metadata, statistics, and a copy when small.
+
+    ``values`` is a CPU copy of the whole tensor when it was small enough (or full values were
+    asked for), else None. ``stats`` holds the statistics of a big tensor; for a kept one they
+    are worked out from ``values`` when first read. Read them as ``min``, ``max``, ``mean``,
+    ``norm`` (over finite elements), ``nan`` and ``inf`` (counts).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    device: str = "cpu"
+    values: torch.Tensor | None = None
+    stats: Stats | None = None
+
+    @cached_property
+    def _stats(self) -> Stats:
+        if self.stats is not None:
+            return self.stats
+        if self.values is None:
+            return Stats()
+        from gradtrace.model.stats import stats_of
+
+        return stats_of(self.values)
+
+    min = property(lambda self: self._stats.min, doc="Smallest finite element.")
+    max = property(lambda self: self._stats.max, doc="Largest finite element.")
+    mean = property(lambda self: self._stats.mean, doc="Mean of the finite elements.")
+    norm = property(lambda self: self._stats.norm, doc="L2 norm of the finite elements.")
+    nan = property(lambda self: self._stats.nan, doc="How many elements are NaN.")
+    inf = property(lambda self: self._stats.inf, doc="How many elements are infinite.")
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def finite(self) -> bool:
+        return bool(self.nan == 0 and self.inf == 0)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TensorSummary):
+            return NotImplemented
+        mine, theirs = self.values, other.values
+        same_values = (mine is None and theirs is None) or (
+            mine is not None and theirs is not None and _same(mine, theirs))
+        return (self.shape, self.dtype, self.device) == (other.shape, other.dtype, other.device) \
+            and same_values and self._stats == other._stats
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_stats", None)  # worked out again after unpickling
+        return state
+
+    @classmethod
+    def of(cls, tensor: torch.Tensor, *, keep: bool = True) -> TensorSummary:
+        """Summarise a tensor now (slow path; the recorder batches this work)."""
+        from gradtrace.model.stats import summarize
+
+        return summarize([tensor], keep_limit=None if keep else 0)[0]
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """One tensor made (or first used) by the traced code.
+
+    ``origin`` says how it came to be: ``"op"`` (a torch call, factories such as ``torch.tensor``
+    included), ``"function"`` (a custom ``torch.autograd.Function``), ``"input"`` (a tensor that
+    existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``).
+    ``inputs`` are the step numbers of the tensors the op read; ``tensor`` identifies the tensor
+    object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
+    under ``torch.no_grad()``. ``literals`` are the op's positional arguments in the order of the
+    maths (``2 - x`` gives ``(2, None)``): a Python number or tuple of ints (``dim``), or None
+    where a tensor (or anything else) was passed; ``keywords`` the numbers passed by name
+    (``negative_slope=0.1``, ``dim=(0, 1)``).
+    """
+
+    step: int
+    name: str
+    op: str
+    inputs: tuple[int, ...]
+    value: TensorSummary
+    grad_fn: str | None = None
+    requires_grad: bool = False
+    is_leaf: bool = True
+    origin: str = "op"
+    named: bool = True
+    tensor: int = 0
+    line: int | None = None
+    source: str | None = None
+    module: str | None = None
+    retained: bool = False
+    grad_mode: bool = True
+    literals: tuple[float | int | bool | tuple[int, ...] | None, ...] = ()
+    keywords: tuple[tuple[str, float | int | bool | tuple[int, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class GradientEdge:
+    """What one backward node sent along one edge: to forward step ``step`` (None: untraced)."""
+
+    step: int | None
+    name: str
+    grad: TensorSummary | None
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """One autograd node run, in the order the engine ran it.
+
+    ``kind`` is ``"node"`` (a function's backward), ``"inner"`` (a node inside a composite op,
+    such as ``LogSoftmaxBackward0`` inside ``cross_entropy``), ``"accumulate"`` (``AccumulateGrad``
+    adding to a leaf's ``.grad``), ``"untraced"`` (a node of a graph built before the trace) or
+    ``"capture"`` (the gradient ``torch.autograd.grad`` returned
+    for one of its inputs). ``forward_step`` is the step whose tensor the node belongs to and
+    ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
+    ``max(dim)``) lists what its other outputs received in ``other_outputs``.
+    """
+
+    step: int
+    backward_pass: int
+    node: str
+    forward_step: int | None
+    tensor: str
+    grad_in: TensorSummary | None
+    grad_out: tuple[GradientEdge, ...] = ()
+    kind: str = "node"
+    grad_before: TensorSummary | None = None
+    grad_after: TensorSummary | None = None
+    other_outputs: tuple[GradientEdge, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackwardPass:
+    """One call that ran autograd: ``backward``, ``autograd.grad`` or ``autograd.backward``."""
+
+    index: int
+    call: str
+    roots: tuple[int, ...] = ()
+    line: int | None = None
+    source: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the recorder saw happen that a diagnostic may explain.
+
+    ``kind`` is ``"grad_read"`` (the code read ``.grad`` of a non-leaf that was not retained),
+    ``"unused_parameter"`` (a parameter of a module that ran was never used), or
+    ``"function_check"`` (a custom Function's backward compared with finite differences; ``data``
+    holds ``input``, ``element``, ``analytic``, ``numeric`` or ``error``).
+    """
+
+    kind: str
+    step: int | None = None
+    line: int | None = None
+    name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of the trace that the diagnostics read."""
+
+    ignore: tuple[str, ...] = ()
+    vanishing_below: float = 1e-7
+    exploding_above: float = 1e3
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN equal to NaN (a record holding NaN equals its unpickled copy)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if not (a.is_floating_point() or a.is_complex()):
+        return torch.equal(a, b)
+    return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+
+
+_defaults: dict[type, dict[str, Any]] = {}
+
+
+def make(cls: type[_R], **values: Any) -> _R:
+    """``cls(**values)`` for a record class, without the frozen dataclass ``__init__``.
+
+    That ``__init__`` sets each field through ``object.__setattr__``; a Trace of thousands of
+    steps is built several times faster by filling ``__dict__`` at once. Fields not given take
+    their defaults, as in ``__init__``.
+
+    Example:
+        >>> make(GradientEdge, step=1, name="x", grad=None) == GradientEdge(1, "x", None)
+        True
+    """
+    defaults = _defaults.get(cls)
+    if defaults is None:
+        defaults = _defaults[cls] = {
+            f.name: f.default for f in fields(cls)  # type: ignore[arg-type]
+            if f.default is not MISSING}
+        if any(f.default_factory is not MISSING for f in fields(cls)):  # type: ignore[arg-type]
+            raise TypeError(f"{cls.__name__} has a field made by a factory: use its __init__")
+    record = object.__new__(cls)
+    record.__dict__.update(defaults)
+    record.__dict__.update(values)
+    return record

@@ -1,0 +1,336 @@
+"""Plain records of what autograd did: the data every renderer reads.
+
+A :class:`Trace` holds numbers, strings and small CPU tensor copies only, never live user tensors
+or ``grad_fn`` objects, so it can be pickled, compared, kept, and built by hand in tests.
+
+Example:
+    >>> import torch
+    >>> from gradtrace.model.trace import Trace, ForwardStep, TensorSummary
+    >>> x = ForwardStep(step=1, name="x", op="tensor", inputs=(),
+    ...                 value=TensorSummary.of(torch.tensor([3.0])), is_leaf=True,
+    ...                 requires_grad=True)
+    >>> t = Trace(steps=(x,))
+    >>> t.value("x")
+    tensor([3.])
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from gradtrace.model.records import (
+    BackwardPass,
+    BackwardStep,
+    Event,
+    ForwardStep,
+    GradientEdge,
+    Settings,
+    Stats,
+    TensorSummary,
+)
+
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
+    import pandas
+
+    from gradtrace.diagnostics import Diagnostic
+    from gradtrace.teaching.exercise import Exercise
+    from gradtrace.teaching.explain import Explanation
+    from gradtrace.views.stepper import Stepper
+
+__all__ = [
+    "Event",
+    "Settings",
+    "BackwardPass",
+    "BackwardStep",
+    "ForwardStep",
+    "GradientEdge",
+    "Stats",
+    "TensorSummary",
+    "Trace",
+    "TraceLookupError",
+]
+
+
+class TraceLookupError(KeyError):
+    """A name or value that the Trace does not hold; the message says what it does hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything gradtrace recorded for one piece of code.
+
+    The raw records are ``steps``, ``backward_steps`` and ``passes``; ``forward``, ``backward``
+    and ``tensors`` show them as pandas DataFrames, ``warnings`` lists what looks wrong, and
+    ``str(trace)`` is the plain-text report.
+    """
+
+    steps: tuple[ForwardStep, ...] = ()
+    backward_steps: tuple[BackwardStep, ...] = ()
+    passes: tuple[BackwardPass, ...] = ()
+    error: str | None = None
+    error_line: int | None = None
+    values: str = "summary"
+    notes: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
+    settings: Settings = field(default_factory=lambda: Settings())
+
+    def _fill(self, other: Trace) -> None:
+        """Take ``other``'s records: ``with trace() as t`` hands out ``t`` before the block runs."""
+        pending = other.__dict__.get("_pending")
+        if pending is not None:
+            self._fill_later(pending)
+            return
+        for f in fields(self):
+            object.__setattr__(self, f.name, getattr(other, f.name))
+        for name in _CACHED:
+            self.__dict__.pop(name, None)
+
+    # NOTE [a Trace is built when first read]
+    # Recording ends with every value summarised and every name bound, so nothing of the traced
+    # code is held; turning the raw records into ForwardStep / BackwardStep objects (a third of
+    # the cost of tracing a big model) waits until a field is first read. ``_pending`` makes
+    # them; until then the fields are missing from ``__dict__`` and the class-level
+    # :class:`_BuiltOnRead` descriptors run it.
+    def _fill_later(self, build: Any) -> None:
+        """Let ``build()`` (returning a complete Trace) make the records when first read."""
+        for f in fields(self):
+            self.__dict__.pop(f.name, None)
+        for name in _CACHED:
+            self.__dict__.pop(name, None)
+        self.__dict__["_pending"] = build
+
+    def _build_pending(self) -> None:
+        build = self.__dict__.get("_pending")
+        if build is None:
+            return
+        built = build()  # on failure, left pending: the next read raises again
+        for f in fields(self):
+            self.__dict__[f.name] = built.__dict__[f.name]
+        del self.__dict__["_pending"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._build_pending()
+        return dict(self.__dict__)
+
+    @property
+    def full_values(self) -> bool:
+        """Whether every tensor was kept whole (``values="full"``)."""
+        return self.values == "full"
+
+    # -- tables -------------------------------------------------------------------------------
+    @cached_property
+    def forward(self) -> pandas.DataFrame:
+        """One row per forward step: step, name, op, inputs, shape, value, grad_fn, line, ..."""
+        from gradtrace.views.dataframes import forward_frame
+
+        return forward_frame(self)
+
+    @cached_property
+    def backward(self) -> pandas.DataFrame:
+        """One row per backward step in execution order: step, pass, node, grad_in, grad_out, ..."""
+        from gradtrace.views.dataframes import backward_frame
+
+        return backward_frame(self)
+
+    @cached_property
+    def tensors(self) -> pandas.DataFrame:
+        """One row per name (its latest version): name, shape, value, grad, is_leaf, ..."""
+        from gradtrace.views.dataframes import tensors_frame
+
+        return tensors_frame(self)
+
+    @cached_property
+    def warnings(self) -> list[Diagnostic]:
+        """Diagnostics for the classic mistakes, most important first."""
+        from gradtrace.diagnostics import diagnose
+
+        return diagnose(self)
+
+    # -- lookups ------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Every tensor name in the trace, in order of first appearance."""
+        return list(dict.fromkeys(s.name for s in self.steps))
+
+    def step(self, name: str) -> ForwardStep:
+        """The latest forward step called ``name`` (a rebound name has several)."""
+        for s in reversed(self.steps):
+            if s.name == name:
+                return s
+        raise TraceLookupError(self._unknown(name))
+
+    def value(self, name: str) -> torch.Tensor:
+        """The forward value of the tensor called ``name`` (its latest version), as a CPU tensor."""
+        s = self.step(name)
+        if s.value.values is None:
+            raise TraceLookupError(self._not_kept(name, "value", s.value))
+        return s.value.values.clone()
+
+    def grad(self, name: str) -> torch.Tensor | None:
+        """The gradient that reached ``name`` in the traced backward passes, summed over passes.
+
+        A ``.grad`` the tensor held before the trace is not counted. Returns None when no traced
+        backward pass reached the tensor.
+        """
+        s = self.step(name)
+        grads = self._gradients_of(s)
+        if not grads:
+            return None
+        kept = [g.values for g in grads if g.values is not None]
+        if len(kept) < len(grads):
+            raise TraceLookupError(self._not_kept(name, "gradient", grads[0]))
+        total = kept[0].clone()
+        for values in kept[1:]:
+            total = total + values
+        return total
+
+    def _gradients_of(self, s: ForwardStep) -> list[TensorSummary]:
+        """Per-pass gradients that reached step ``s``: one per node run or capture."""
+        out = []
+        for b in self.backward_steps:
+            if b.kind == "inner":
+                continue  # a node inside a composite op: its gradient is not the op's output's
+            if b.forward_step == s.step and b.grad_in is not None:
+                out.append(b.grad_in)
+            out.extend(e.grad for e in b.other_outputs if e.step == s.step and e.grad is not None)
+        return out
+
+    def _unknown(self, name: str) -> str:
+        names = self.names
+        if not names:
+            return f"gradtrace: no tensor named {name!r}: this trace recorded no tensors."
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        shown = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
+        return f"gradtrace: no tensor named {name!r} in this trace.{hint} Names: {shown}."
+
+    def _not_kept(self, name: str, what: str, summary: TensorSummary) -> str:
+        if self.values == "none":
+            return (f"gradtrace: the {what} of {name!r} was not kept: this trace ran with "
+                    f"values=\"none\" (shapes only). Trace with trace() to keep values.")
+        return (
+            f"gradtrace: the {what} of {name!r} has {summary.numel} elements and only its summary "
+            f"was kept. Trace with trace(values=\"full\") (or full_values=True) to keep whole "
+            f"tensors."
+        )
+
+    # -- graph --------------------------------------------------------------------------------
+    def graph(self, **options: Any) -> Any:
+        """The graph as a ``graphviz.Digraph``: tensors with values and gradients, ops, modules.
+
+        Options (see :func:`gradtrace.views.dot.to_dot`): ``group_modules=True``,
+        ``collapse="auto"`` (True, False, or module paths such as ``["model.fc1"]``),
+        ``depth=None``, ``hide_constants=False``, ``rankdir="TB"`` (or ``"LR"``),
+        ``max_nodes=300``, ``legend=True``. In a notebook it displays as SVG; ``.source`` is DOT.
+        """
+        from gradtrace.views.dot import to_dot
+
+        return to_dot(self, **options)
+
+    def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
+        """Write the graph or report to ``path`` by suffix: .svg, .png, .dot, .html or .txt.
+
+        ``options`` are those of :meth:`graph`. Returns the path written.
+        """
+        from gradtrace.views.pictures import save
+
+        return save(self, path, **options)
+
+    # -- step by step -------------------------------------------------------------------------
+    def explain(self, name: str | int, *, of: str | int | None = None) -> Explanation:
+        """The chain rule for ``∂of/∂name``: every path back from the output, the product of the
+        local derivatives along each, and their sum (``of``: the last backward pass's root).
+
+        Prints as text; in a notebook it shows as HTML. See :mod:`gradtrace.teaching.explain`.
+        """
+        from gradtrace.teaching.explain import explain
+
+        return explain(self, name, of=of)
+
+    def stepper(self) -> Stepper:
+        """A walk through the forward, then the backward steps (Previous/Next in a notebook):
+        each step's node in the graph, its values and the chain rule. See
+        :mod:`gradtrace.views.stepper`.
+        """
+        from gradtrace.views.stepper import Stepper
+
+        return Stepper(self)
+
+    def exercise(self, names: list[str] | None = None) -> Exercise:
+        """The graph and forward values with the gradients hidden until revealed: check a hand
+        calculation of ``names`` (default: the leaves that require grad). See
+        :mod:`gradtrace.teaching.exercise`.
+        """
+        from gradtrace.teaching.exercise import Exercise
+
+        return Exercise(self, names)
+
+    # -- display ------------------------------------------------------------------------------
+    def __str__(self) -> str:
+        from gradtrace.views.text import to_text
+
+        return to_text(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Trace: {len(self.steps)} forward steps, {len(self.passes)} backward passes, "
+            f"{len(self.backward_steps)} backward steps>"
+        )
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, str]:
+        bundle = {"text/plain": str(self)}
+        if include is None:  # IPython passes None: ask the shell what its front end shows
+            include = _active_types()
+        wants_html = include is None or "text/html" in include
+        if wants_html and not (exclude and "text/html" in exclude):
+            from gradtrace.views.html import to_html
+
+            bundle["text/html"] = to_html(self)
+        return bundle
+
+
+def _active_types() -> Any:
+    """The MIME types the running IPython front end shows (a terminal: text only), or None."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    formatter = getattr(shell, "display_formatter", None)
+    return getattr(formatter, "active_types", None)
+
+
+_CACHED = ("forward", "backward", "tensors", "warnings")
+
+
+class _BuiltOnRead:
+    """A :class:`Trace` field read from a Trace still to be built: builds it first (see NOTE)."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name, self.default = name, default
+
+    def __get__(self, obj: Trace | None, owner: type | None = None) -> Any:
+        if obj is not None and "_pending" in obj.__dict__:
+            obj._build_pending()
+            return obj.__dict__[self.name]
+        return self.default() if callable(self.default) else self.default
+
+
+for _field in fields(Trace):
+    setattr(Trace, _field.name, _BuiltOnRead(
+        _field.name, _field.default_factory if _field.default_factory is not MISSING
+        else _field.default))

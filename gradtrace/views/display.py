@@ -1,0 +1,65 @@
+"""A Trace shown with chosen sections: what ``%%gradtrace`` displays, as text and HTML.
+
+The renderers take the choice themselves (``sections=``); a view holds it, with the row limit and
+the text width, and hands it to :func:`~gradtrace.views.text.to_text` and
+:func:`~gradtrace.views.html.to_html` when IPython asks for a MIME bundle.
+
+Example:
+    >>> from gradtrace.model.trace import Trace
+    >>> print(TraceView(Trace(), sections=parse_sections("forward")).to_text())
+    gradtrace: nothing traced: the code ran no torch operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from gradtrace.views.html import to_html
+from gradtrace.views.sections import DEFAULT_SECTIONS, SECTIONS, parse_sections
+from gradtrace.views.text import to_text
+
+if TYPE_CHECKING:
+    from gradtrace.model.trace import Trace
+
+__all__ = ["SECTIONS", "DEFAULT_SECTIONS", "parse_sections", "TraceView"]
+
+
+class TraceView:
+    """A Trace with display options; in IPython it shows as text, or HTML where wanted.
+
+    Args:
+        trace: the trace to show.
+        sections: what to show, from :data:`SECTIONS`; the one-line summary (and an error the
+            code stopped at) is always shown.
+        max_rows: the most rows per table; None shows every row.
+        width: the text width; None for the terminal's.
+    """
+
+    def __init__(self, trace: Trace, *, sections: Iterable[str] = DEFAULT_SECTIONS,
+                 max_rows: int | None = None, width: int | None = None) -> None:
+        self.trace = trace
+        self.sections = parse_sections(sections)
+        self.max_rows = max_rows
+        self.width = width
+
+    def to_text(self) -> str:
+        """The plain-text report (as :func:`~gradtrace.views.text.to_text` makes) with the
+        sections."""
+        return to_text(self.trace, width=self.width, max_rows=self.max_rows,
+                       sections=self.sections)
+
+    def to_html(self) -> str:
+        """The HTML fragment (as :func:`~gradtrace.views.html.to_html` makes) with the sections."""
+        return to_html(self.trace, max_rows=self.max_rows, sections=self.sections)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
+                          **kwargs: Any) -> dict[str, str]:
+        bundle = {"text/plain": self.to_text()}
+        if (include is None or "text/html" in include) and not (exclude and
+                                                                "text/html" in exclude):
+            bundle["text/html"] = self.to_html()
+        return bundle

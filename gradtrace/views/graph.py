@@ -1,0 +1,199 @@
+"""The graph of a Trace as plain data: one node per tensor (or collapsed module) and its inputs.
+
+``dot.py`` draws a :class:`Graph` with Graphviz and ``tree.py`` prints it as text; both read the
+same Graph, so the picture and the text tree always agree. Building it reads Trace records only.
+
+# NOTE [Keeping big graphs readable]
+# Graphviz's layout time grows faster than the node count, and a picture of thousands of nodes
+# is unreadable anyway. Past ``max_nodes`` (counting op nodes too), modules are collapsed to one
+# box each, deepest level first, until the graph fits (but not to a level that leaves a box or
+# two for everything, such as one box for a whole nn.Sequential); if it still does not fit, only
+# the steps nearest the end of the trace (the loss, usually) are kept and one node stands for
+# the earlier ones. ``Graph.notes`` says what was done, and both renderers show it.
+
+Example:
+    >>> import torch
+    >>> from gradtrace.model.trace import ForwardStep, TensorSummary, Trace
+    >>> v = TensorSummary.of(torch.tensor([3.0]))
+    >>> x = ForwardStep(1, "x", "tensor", (), v, requires_grad=True)
+    >>> y = ForwardStep(2, "y", "cos", (1,), v, "CosBackward0", True, False)
+    >>> [(n.id, n.name, n.role, n.inputs) for n in build_graph(Trace(steps=(x, y))).nodes]
+    [('t1', 'x', 'leaf', ()), ('t2', 'y', 'output', ('t1',))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Union
+
+from gradtrace.views.facts import Facts, format_order
+
+if TYPE_CHECKING:
+    from gradtrace.model.trace import ForwardStep, Trace
+
+__all__ = ["Graph", "GraphNode", "build_graph", "format_order", "MAX_NODES", "Collapse"]
+
+#: Nodes (op nodes included) drawn before big graphs are collapsed or cut.
+MAX_NODES = 300
+#: ``"auto"``, True (every top-level module), False/None, or module paths such as ``"model.fc1"``.
+Collapse = Union[bool, str, Iterable[str], None]  # noqa: UP007 (evaluated on Python 3.9)
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One box of the graph: a tensor, a collapsed module (``kind="module"``) or elided steps.
+
+    ``role`` is ``leaf``, ``parameter``, ``constant`` (needs no grad), ``output``, ``tensor``,
+    ``module`` or ``elided``. ``grad`` is None when no backward pass ran. ``order`` holds the
+    backward steps that ran on the tensor itself (``AccumulateGrad``, an ``autograd.grad``
+    capture); ``op_order`` those of the op's ``grad_fn`` and the nodes inside it. ``op_node``:
+    the op is drawn as its own node between the inputs and the tensor.
+    """
+
+    id: str
+    kind: str
+    name: str
+    role: str
+    op: str = ""
+    grad_fn: str = ""
+    shape: str = ""
+    value: str = ""
+    grad: str | None = None
+    order: tuple[int, ...] = ()
+    op_order: tuple[int, ...] = ()
+    warnings: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    module: str | None = None
+    steps: tuple[int, ...] = ()
+    op_node: bool = False
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in step order, the module paths drawn as clusters (parents first), and notes."""
+
+    nodes: tuple[GraphNode, ...] = ()
+    modules: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """Nodes Graphviz draws: boxes plus op nodes."""
+        return len(self.nodes) + sum(n.op_node for n in self.nodes)
+
+
+def build_graph(trace: Trace, *, group_modules: bool = True, collapse: Collapse = "auto",
+                depth: int | None = None, hide_constants: bool = False,
+                max_nodes: int | None = MAX_NODES) -> Graph:
+    """Build the graph of ``trace``.
+
+    Args:
+        trace: the trace to draw.
+        group_modules: put the ops that ran inside an ``nn.Module`` in one cluster per module.
+        collapse: ``"auto"`` collapses modules only when the graph has more than ``max_nodes``
+            nodes; True collapses every top-level module to one box; an iterable of module paths
+            (``["model.fc1"]``) collapses those; False or None collapses none.
+        depth: collapse every module nested this deep (``"model"`` is 1, ``"model.fc1"`` 2).
+        hide_constants: leave out tensors that need no gradient (inputs, targets, masks).
+        max_nodes: the most nodes drawn; past it the earliest steps are replaced by one node.
+            None draws everything.
+
+    Returns:
+        The Graph; its ``notes`` say what was collapsed or left out.
+    """
+    facts = Facts(trace)
+    steps = [s for s in trace.steps if s.requires_grad or not hide_constants]
+    fixed = _explicit(collapse, steps) | _at_depth(depth, steps)
+    graph, notes = _assemble(facts, steps, fixed, group_modules), []
+    if collapse == "auto" and max_nodes is not None and graph.size > max_nodes:
+        deepest = max((s.module.count(".") + 1 for s in steps if s.module), default=0)
+        for k in range(deepest, 0, -1):
+            coarser = _assemble(facts, steps, fixed | _at_depth(k, steps), group_modules)
+            if k < deepest and coarser.size < max_nodes // 10:
+                break  # a box or two for everything says little: keep level k+1 and cut it
+            graph = coarser
+            notes = [f"{len(steps)} steps: modules nested {k} deep are drawn as one box each "
+                     "(collapse=False keeps them open)"]
+            if graph.size <= max_nodes:
+                break
+    if max_nodes is not None and graph.size > max_nodes:
+        graph, dropped = _elide(graph, max(max_nodes - 1, 1))
+        notes.append(f"only the last {len(steps) - dropped} of {len(steps)} steps are drawn; "
+                     f"one node stands for the {dropped} before them (max_nodes=None draws all)")
+    return Graph(graph.nodes, graph.modules, tuple(notes))
+
+
+def _prefixes(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+
+
+def _explicit(collapse: Collapse, steps: list[ForwardStep]) -> set[str]:
+    if collapse is True:
+        return _at_depth(1, steps)
+    if collapse in (None, False, "auto"):
+        return set()
+    return {collapse} if isinstance(collapse, str) else set(collapse)  # type: ignore[arg-type]
+
+
+def _at_depth(depth: int | None, steps: list[ForwardStep]) -> set[str]:
+    if depth is None:
+        return set()
+    return {p for s in steps if s.module for p in _prefixes(s.module)[depth - 1: depth]}
+
+
+def _assemble(facts: Facts, steps: list[ForwardStep], collapsed: set[str],
+              group_modules: bool) -> Graph:
+    """Map each step to its node (its own, or its collapsed module's) and link the nodes."""
+    owner: dict[str, str | None] = {}
+    boxes: dict[str, str] = {}  # module path → node id ("m0", ...): user text never in an id
+    unit: dict[int, str] = {}
+    members: dict[str, list[ForwardStep]] = {}
+    for s in steps:
+        if s.module and s.module not in owner:
+            owner[s.module] = next((p for p in _prefixes(s.module) if p in collapsed), None)
+        box = owner.get(s.module) if s.module else None
+        if box:
+            unit[s.step] = boxes.setdefault(box, f"m{len(boxes)}")
+        else:
+            unit[s.step] = f"t{s.step}"
+        members.setdefault(unit[s.step], []).append(s)
+    paths = {uid: path for path, uid in boxes.items()}
+    nodes = []
+    for uid, group in members.items():
+        inputs = [unit[i] for s in group for i in s.inputs if i in unit and unit[i] != uid]
+        if uid in paths:
+            nodes.append(facts.module_node(uid, paths[uid], group, tuple(dict.fromkeys(inputs)),
+                                           unit, group_modules))
+        else:
+            module = group[0].module if group_modules else None
+            nodes.append(facts.tensor_node(group[0], tuple(inputs), module))
+    modules = dict.fromkeys(p for n in nodes if n.module for p in _prefixes(n.module))
+    return Graph(tuple(nodes), tuple(modules))
+
+
+def _elide(graph: Graph, budget: int) -> tuple[Graph, int]:
+    """Keep the last nodes that fit in ``budget``; one ``elided`` node stands for the rest."""
+    kept: list[GraphNode] = []
+    used = 0
+    for n in reversed(graph.nodes):
+        used += 1 + n.op_node
+        if used > budget:
+            break
+        kept.append(n)
+    kept.reverse()
+    ids = {n.id for n in kept}
+    gone = [n for n in graph.nodes if n.id not in ids]
+    dropped = sum(len(n.steps) for n in gone)
+    more = GraphNode("more", "elided", f"… {dropped} earlier steps", "elided",
+                     steps=tuple(s for n in gone for s in n.steps))
+    fixed = []
+    for n in kept:
+        inputs = [i if i in ids else "more" for i in n.inputs]
+        if n.kind == "module" or inputs.count("more") > 1:
+            inputs = list(dict.fromkeys(inputs))
+        fixed.append(replace(n, inputs=tuple(inputs)))
+    nodes = (more, *fixed)
+    modules = dict.fromkeys(p for n in nodes if n.module for p in _prefixes(n.module))
+    return Graph(nodes, tuple(modules)), dropped

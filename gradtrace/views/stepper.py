@@ -1,0 +1,148 @@
+"""The stepper: Previous/Next through the forward steps, then the backward steps.
+
+At each step the graph node is highlighted, the step's table row too, with its value and, in
+backward, the chain rule: the gradient the node received times each local derivative.
+
+# NOTE [a stepper that needs no server and no JavaScript to be read]
+# The widget is one HTML fragment with inline CSS, the graph as inline SVG and a short inline
+# script, so it works in a saved report and an exported notebook, offline. Without JavaScript
+# (an untrusted notebook) the controls stay ``hidden`` and the table lists every step with its
+# chain rule. The script finds graph nodes by their SVG ``<title>`` (the DOT node name, see
+# ``gradtrace.teaching.walk``), marks the current ones with the class ``gt-on``, writes the 1-based
+# position to the widget's ``data-gt-current``, and honours ``#step=N`` in the page's URL.
+
+Example:
+    >>> from gradtrace.model.trace import Trace
+    >>> "nothing traced" in stepper_html(Trace())
+    True
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from gradtrace.teaching.walk import StepView, walk
+from gradtrace.views.derivation import MATH_STYLE, math_html
+from gradtrace.views.stepper_script import SCRIPT, STYLE
+
+if TYPE_CHECKING:
+    from gradtrace.model.trace import Trace
+
+__all__ = ["Stepper", "stepper_html", "stepper_text", "report_page"]
+
+_HEADERS = ["#", "phase", "step", "node", "tensor", "value / gradient", "chain rule"]
+
+
+def _row(k: int, total: int, v: StepView) -> str:
+    e = html.escape
+    phase = "forward" if v.phase == "forward" else f"backward {v.backward_pass}"
+    tensor = math_html(v.tensor) + (f' <span class="gt-dim">{e(v.name)}</span>'
+                                    if v.name != v.tensor else "")
+    lines = "<br>".join(math_html(part, frac=False) for line in v.lines
+                        for part in line.split(";  "))
+    card = "".join('<div class="gt-math gt-use">' + "<br>".join(
+        math_html(part) for part in line.split(";  ")) + "</div>" for line in v.lines)
+    card = f"<p>{tensor}: {math_html(v.value)}</p>{card}"  # the card, when JavaScript runs
+    cells = [str(k), phase, str(v.step), e(v.node), tensor, math_html(v.value, frac=False),
+             f"{lines}<template>{card}</template>"]
+    title = e(f"{k} / {total} · {v.title}")
+    attrs = (f' data-gt-k="{k}" data-gt-nodes="{e(" ".join(v.nodes))}"'
+             f' data-gt-edges="{e(" ".join(v.edges))}" data-gt-title="{title}"')
+    return f"<tr{attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _counts(views: list[StepView]) -> str:
+    f = sum(v.phase == "forward" for v in views)
+    return f"{f} forward steps, then {len(views) - f} backward steps"
+
+
+def stepper_html(trace: Trace) -> str:
+    """The stepper as one self-contained HTML fragment (inline CSS, SVG and script)."""
+    from gradtrace.views.html import _STYLE
+    from gradtrace.views.text import EMPTY
+
+    uid = f"gt-stepper-{secrets.token_hex(4)}"
+    head = f'<div class="gradtrace gt-stepper" id="{uid}" tabindex="0">'
+    if not trace.steps and not trace.backward_steps:
+        return f"{head}{_STYLE}<p>{html.escape(EMPTY)}</p></div>"
+    from gradtrace.views.graph import build_graph
+
+    graph = build_graph(trace)
+    views = walk(trace, graph)
+    rows = "".join(_row(k, len(views), v) for k, v in enumerate(views, 1))
+    table = ('<div class="gt-scroll gt-steps"><table class="gt"><thead><tr>'
+             + "".join(f"<th>{h}</th>" for h in _HEADERS) + f"</tr></thead><tbody>{rows}"
+             "</tbody></table></div>")
+    controls = ('<div class="gt-controls" hidden><button type="button" class="gt-prev">'
+                '◀ Previous</button><button type="button" class="gt-next">Next ▶</button>'
+                f'<input type="range" class="gt-range" min="1" max="{len(views)}" value="1" '
+                'aria-label="step"><span class="gt-pos"></span></div>')
+    note = ('<span class="gt-dim gt-nojs"> (Previous/Next need JavaScript; the table lists '
+            "every step.)</span>")
+    return "\n".join([
+        head, _STYLE, MATH_STYLE, STYLE,
+        f"<details open><summary>step by step: {_counts(views)}</summary>",
+        f'<p class="gt-dim">The current step is highlighted in the graph and the table; backward '
+        f"steps show the chain rule: gradient received × local derivative.{note}</p>",
+        controls, f'<div class="gt-stage">{_graph(graph)}<div class="gt-card" hidden></div></div>',
+        table, "</details>",
+        SCRIPT.replace("UID", uid), "</div>"])
+
+
+def _graph(graph: Any) -> str:
+    from gradtrace.views.dot import draw
+    from gradtrace.views.pictures import DISPLAY_TIMEOUT, PictureError, inline_svg, render
+
+    try:
+        svg = render(draw(graph).source, "svg", timeout=DISPLAY_TIMEOUT)
+    except PictureError as exc:
+        return f'<div class="gt-graph"><p class="gt-dim">{html.escape(str(exc))}</p></div>'
+    return f'<div class="gt-graph">{inline_svg(svg)}</div>'
+
+
+def stepper_text(trace: Trace) -> str:
+    """The same walk as plain text: one block per step."""
+    from gradtrace.views.text import EMPTY
+
+    views = walk(trace)
+    if not views:
+        return EMPTY
+    lines = [f"step by step: {_counts(views)}"]
+    width = len(f"{len(views)}/{len(views)}")
+    for k, v in enumerate(views, 1):
+        lines.append(f"{f'{k}/{len(views)}':>{width}}  {v.title}")
+        pad = " " * (width + 2)
+        if v.phase == "backward":
+            lines.append(f"{pad}received {v.value}")
+        lines += [f"{pad}{part}" for line in v.lines for part in line.split(";  ")]
+    return "\n".join(lines)
+
+
+def report_page(trace: Trace, title: str = "gradtrace") -> str:
+    """A standalone HTML page: the report (:func:`~gradtrace.views.html.to_html`), then the
+    stepper."""
+    from gradtrace.views.html import to_html
+
+    return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>\n"
+            f"{to_html(trace)}\n{stepper_html(trace)}\n")
+
+
+class Stepper:
+    """A trace to walk through: HTML with Previous/Next in a notebook, text elsewhere."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def __str__(self) -> str:
+        return stepper_text(self.trace)
+
+    def __repr__(self) -> str:
+        return f"<Stepper: {len(self.trace.steps) + len(self.trace.backward_steps)} steps>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        return stepper_html(self.trace)
