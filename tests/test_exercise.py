@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gradtrace import trace
-from gradtrace.teaching.exercise import Exercise, main, random_formula
+from gradtrace.exercise import Exercise, main, random_formula
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -78,6 +78,6 @@ def test_command_prints_the_formula_and_solves_it(capsys: pytest.CaptureFixture[
 
 
 def test_runs_as_a_module() -> None:
-    done = subprocess.run([sys.executable, "-m", "gradtrace.teaching.exercise", "--seed", "3"],
+    done = subprocess.run([sys.executable, "-m", "gradtrace.exercise", "--seed", "3"],
                           capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.startswith(f"seed 3: {random_formula(3).text}")

@@ -16,57 +16,26 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gradtrace.diagnostics import errors, gradients, numerics
+from gradtrace.diagnostics.diagnostic import KINDS, Diagnostic, Warnings
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
 __all__ = ["Diagnostic", "Warnings", "diagnose", "KINDS"]
 
-#: Every kind, most severe first: the order warnings are shown in.
-KINDS = ("backward_twice", "inplace", "nan", "inf", "function_check", "accumulation",
-         "no_gradient", "non_leaf_grad", "vanishing", "exploding")
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """One warning: its kind, a message naming tensor, step and line, and a one-line fix."""
-
-    kind: str
-    message: str
-    fix: str = ""
-    tensor: str | None = None
-    step: int | None = None
-    backward_step: int | None = None
-    line: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.message}" + (f" {self.fix}" if self.fix else "")
-
-
-class Warnings(list[Diagnostic]):
-    """A list of :class:`Diagnostic` that can be filtered by kind: ``trace.warnings.of("nan")``."""
-
-    def of(self, *kinds: str) -> Warnings:
-        unknown = set(kinds) - set(KINDS)
-        if unknown:
-            raise ValueError(f"gradtrace: unknown warning kind {sorted(unknown)}; "
-                             f"kinds are {', '.join(KINDS)}")
-        return Warnings(d for d in self if d.kind in kinds)
-
-
-def _rules() -> list[Callable[[Trace], list[Diagnostic]]]:
-    from gradtrace.diagnostics import errors, gradients, numerics
-
-    return [errors.backward_twice, errors.inplace, numerics.nonfinite, errors.function_check,
-            gradients.accumulation, gradients.no_gradient, gradients.non_leaf_grad,
-            gradients.vanishing_exploding]
+#: The rules, each ``rule(trace) -> list[Diagnostic]``.
+RULES: tuple[Callable[[Trace], list[Diagnostic]], ...] = (
+    errors.backward_twice, errors.inplace, numerics.nonfinite, errors.function_check,
+    gradients.accumulation, gradients.no_gradient, gradients.non_leaf_grad,
+    gradients.vanishing_exploding)
 
 
 def diagnose(trace: Trace) -> Warnings:
     """Run every rule on ``trace``; the most severe kinds first, each in step order."""
     ignore = set(trace.settings.ignore)
-    found = [d for rule in _rules() for d in rule(trace) if d.kind not in ignore]
+    found = [d for rule in RULES for d in rule(trace) if d.kind not in ignore]
     found.sort(key=lambda d: KINDS.index(d.kind))
     return Warnings(found)

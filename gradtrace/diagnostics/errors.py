@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics import Diagnostic
+from gradtrace.diagnostics.diagnostic import Diagnostic
 from gradtrace.diagnostics.describe import describe_pass, step, where
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics import Diagnostic
+from gradtrace.diagnostics.diagnostic import Diagnostic
 from gradtrace.diagnostics.describe import describe_pass, fmt, passes, step, where
 
 if TYPE_CHECKING:

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         why = "it is a directory" if os.path.isdir(script) else "no such file"
         parser.error(f"can't open file {script!r}: {why}")
 
-    from gradtrace import trace  # not before: usage errors need not import torch
+    from gradtrace.frontends.api import trace  # not before: usage errors need not import torch
 
     # runpy compiles the file under the path string as given: trace that and its absolute form.
     files = list(dict.fromkeys([script, os.path.abspath(script)]))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from gradtrace.model.errors import TraceLookupError
 from gradtrace.model.records import (
     BackwardPass,
     BackwardStep,
@@ -57,13 +58,6 @@ __all__ = [
     "Trace",
     "TraceLookupError",
 ]
-
-
-class TraceLookupError(KeyError):
-    """A name or value that the Trace does not hold; the message says what it does hold."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

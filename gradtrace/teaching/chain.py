@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from gradtrace.model.trace import TensorSummary
+from gradtrace.model.records import TensorSummary
 from gradtrace.teaching.derivatives import GRAD, Partial, expression, partials
 
 if TYPE_CHECKING:

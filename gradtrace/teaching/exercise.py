@@ -5,10 +5,11 @@ notebook, the graph without gradients and a table of forward values, then a ``<d
 reveals the answers and their chain-rule derivations (no JavaScript); as text, the question.
 ``check(x_1=3.77, ...)`` compares a hand calculation with autograd.
 
-``python -m gradtrace.teaching.exercise --seed 7`` prints a random formula to differentiate by hand;
-``--solve`` adds the traced answer.
+``python -m gradtrace.exercise --seed 7`` prints a random formula to differentiate by hand;
+``--solve`` adds the traced answer (see :mod:`gradtrace.frontends.exercise`).
 
 Example:
+    >>> from gradtrace.teaching.formulas import random_formula
     >>> ex = random_formula(3).exercise()
     >>> print(ex.check(x_1=0.0).splitlines()[0])
     x_1: you wrote 0.0000, autograd says 0.5549: not quite
@@ -16,22 +17,19 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import html
-import random
-import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gradtrace.teaching.chain import fmt, formula_of, symbols
-from gradtrace.teaching.formulas import Formula, random_formula
 
 if TYPE_CHECKING:
+    from gradtrace.teaching.formulas import Formula
     from gradtrace.model.trace import Trace
 
-__all__ = ["Exercise", "Formula", "random_formula", "main"]
+__all__ = ["Exercise"]
 
 
 class Exercise:
@@ -133,28 +131,3 @@ def _hidden_graph(trace: Trace) -> str:
         return f'<div class="gt-graph">{inline_svg(svg)}</div>'
     except PictureError:
         return f'<pre class="gt-tree">{html.escape(chr(10).join(tree_lines(graph)))}</pre>'
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gradtrace.teaching.exercise [--seed N] [--solve]``."""
-    parser = argparse.ArgumentParser(prog="python -m gradtrace.teaching.exercise",
-                                     description="Print a random formula to differentiate by "
-                                                 "hand, like the autograd lab's homework.")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="which formula (the same seed gives the same formula)")
-    parser.add_argument("--solve", action="store_true",
-                        help="also print the gradients, derived path by path")
-    ns = parser.parse_args(argv)
-    seed = ns.seed if ns.seed is not None else random.randrange(10_000)
-    formula = random_formula(seed)
-    print(f"seed {seed}: {formula}")
-    print(f"Find the gradient of y with respect to each of "
-          f"{', '.join(n for n, _ in formula.values)}.")
-    if ns.solve:
-        print()
-        print(Exercise(formula.trace(), formula=formula).solution())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -62,7 +62,7 @@ class Formula:
         """Run :attr:`source` under :func:`gradtrace.trace` and return the Trace."""
         import torch
 
-        from gradtrace import trace
+        from gradtrace.frontends.api import trace
 
         filename = f"<gradtrace-formula-{self.seed}>"
         source = self.source

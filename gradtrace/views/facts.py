@@ -160,7 +160,7 @@ class Facts:
 
 
 def _sum(grads: list[TensorSummary]) -> TensorSummary | None:
-    from gradtrace.model.trace import TensorSummary
+    from gradtrace.model.records import TensorSummary
 
     kept = [g.values for g in grads if g.values is not None and g.shape == grads[0].shape]
     if len(kept) < len(grads):

@@ -163,7 +163,7 @@ def format_grad_out(b: BackwardStep) -> str:
 
 def group_passes(trace: Trace) -> list[tuple[BackwardPass, list[BackwardStep]]]:
     """Each pass with its steps, in pass order; steps of an unrecorded pass get a bare pass."""
-    from gradtrace.model.trace import BackwardPass
+    from gradtrace.model.records import BackwardPass
 
     indices = sorted({p.index for p in trace.passes} | {b.backward_pass
                                                          for b in trace.backward_steps})

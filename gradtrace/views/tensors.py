@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.model.trace import TensorSummary, TraceLookupError
+from gradtrace.model.errors import TraceLookupError
+from gradtrace.model.records import TensorSummary
 from gradtrace.views.format import format_shape, format_value
 
 if TYPE_CHECKING:
