@@ -247,7 +247,7 @@ def test_failure_while_building_the_trace(monkeypatch: pytest.MonkeyPatch) -> No
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError("simulated failure while building the Trace")
 
-    monkeypatch.setattr(gradtrace.capture.recorder, "build_trace", broken)
+    monkeypatch.setattr(gradtrace.capture.recorder, "finish", broken)
     w = torch.tensor([1.0], requires_grad=True)
     with pytest.raises(MemoryError, match="simulated"), trace():
         r = (w * 3).sum()

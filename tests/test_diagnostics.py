@@ -224,7 +224,7 @@ def test_lab_cases_raise_no_false_alarm(case: str) -> None:
 
     ctx = trace()
     getattr(lab, case)(ctx)
-    assert ctx._trace is not None and ctx._trace.warnings == []
+    assert ctx.last_trace is not None and ctx.last_trace.warnings == []
 
 
 def test_warnings_filter_rejects_unknown_kinds() -> None:

@@ -25,7 +25,7 @@ def run_both(case: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor
     torch.manual_seed(0)
     ctx = trace()
     traced = case(ctx)
-    t = ctx._trace
+    t = ctx.last_trace
     assert isinstance(t, Trace)
     assert plain.keys() == traced.keys()
     for k in plain:

@@ -8,6 +8,7 @@ names (``cos(x_1)``) and resolves step numbers to names.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +20,15 @@ from gradtrace.model.records import (
     GradientEdge,
     Settings,
     TensorSummary,
+    TraceRecords,
     make,
 )
-from gradtrace.model.trace import Trace
 
 if TYPE_CHECKING:
     from gradtrace.capture.backward import RawBackward, RawPass
     from gradtrace.capture.recorder import RawEvent, RawStep, Recorder
 
-__all__ = ["build_trace", "derived_name"]
+__all__ = ["finish", "derived_name"]
 
 _MAX_NAME = 32
 
@@ -53,9 +54,9 @@ def derived_name(op: str, parts: list[int | str], names: dict[int, str], named: 
     return short if len(short) <= _MAX_NAME else f"{op}(…)"
 
 
-def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
-    """The Trace of a stopped recorder: values are summarised now (no tensor is held after
-    this), the records are made when the Trace is first read."""
+def finish(rec: Recorder, error: BaseException | None = None) -> Callable[[], TraceRecords]:
+    """Summarise a stopped recorder's values now (no tensor is held after this); returns the
+    function that makes the Trace's records (see :meth:`gradtrace.Trace.later`)."""
     summaries = rec.keeper.finish()
     for s in rec.steps:  # a leaf's flag may have been set after it was made
         if s.ref is not None:
@@ -65,9 +66,7 @@ def build_trace(rec: Recorder, error: BaseException | None = None) -> Trace:
             s.ref = None
     raw = _Raw(rec.steps, rec.backward.steps, rec.backward.passes, rec.events, rec.values,
                rec.settings, _describe(error), _error_line(error, rec.files))
-    trace = Trace()
-    trace._fill_later(lambda: _build(raw, summaries))
-    return trace
+    return lambda: _build(raw, summaries)
 
 
 @dataclass
@@ -84,7 +83,7 @@ class _Raw:
     error_line: int | None
 
 
-def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
+def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
     names: dict[int, str] = {}
     named: set[int] = set()
     last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
@@ -143,9 +142,9 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> Trace:
     )
     events = tuple(Event(e.kind, e.step, e.line, names.get(e.step, "") if e.step else e.name,
                          e.data) for e in rec.events)
-    return Trace(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
-                 error_line=rec.error_line, values=rec.values,
-                 events=events, settings=rec.settings)
+    return TraceRecords(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
+                        error_line=rec.error_line, values=rec.values, events=events,
+                        settings=rec.settings)
 
 
 def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, Any], int | None]:

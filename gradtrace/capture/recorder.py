@@ -1,4 +1,4 @@
-"""The recorder: sees every torch call of the traced code and builds a :class:`Trace`.
+"""The recorder: sees every torch call of the traced code and hands over plain records.
 
 A ``TorchFunctionMode`` sees each user-level call (operators, methods, ``torch.*``,
 ``torch.nn.functional.*``). For each tensor it makes, the recorder keeps a small raw record and a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,15 +20,15 @@ from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture import process
 from gradtrace.capture.backward import BackwardRecorder
-from gradtrace.capture.build import build_trace
+from gradtrace.capture.build import finish
 from gradtrace.capture.frames import Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
 from gradtrace.capture.keeper import Keeper
 from gradtrace.capture.modules import ModuleTracker
 from gradtrace.capture.naming import Statement
 from gradtrace.capture.ops import OpInfo, op_info
+from gradtrace.model.records import Settings, TraceRecords
 from gradtrace.model.stats import DEFAULT_KEEP_LIMIT
-from gradtrace.model.trace import Settings, Trace
 
 __all__ = ["Recorder", "RawStep"]
 
@@ -80,7 +80,7 @@ class _Mode(TorchFunctionMode):
 
 
 class Recorder:
-    """Records one stretch of code. ``start()``, run the code, ``stop()`` returns the Trace.
+    """Records one stretch of code. ``start()``, run the code, ``stop()``.
 
     Args:
         files: source files of the user's code: their lines are shown and their variables name
@@ -142,8 +142,9 @@ class Recorder:
             process.collect_as_before()
             raise
 
-    def stop(self, error: BaseException | None = None) -> Trace:
-        """Remove every mode, hook and patch, then build the Trace."""
+    def stop(self, error: BaseException | None = None) -> Callable[[], TraceRecords]:
+        """Remove every mode, hook and patch and summarise what was kept; returns the function
+        that makes the Trace's records (``Trace.later(recorder.stop())``)."""
         try:
             try:
                 if self._mode is not None:
@@ -160,7 +161,7 @@ class Recorder:
             for step, cls, args, kwargs in self._calls:
                 self.events.append(RawEvent("function_check", step, self.steps[step - 1].line,
                                             data=check_function(cls, args, kwargs)))
-            return build_trace(self, error)
+            return finish(self, error)
         finally:
             process.collect_as_before()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics.diagnostic import Diagnostic
 from gradtrace.diagnostics.describe import describe_pass, step, where
+from gradtrace.diagnostics.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics.diagnostic import Diagnostic
 from gradtrace.diagnostics.describe import describe_pass, fmt, passes, step, where
+from gradtrace.diagnostics.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import ForwardStep, Trace

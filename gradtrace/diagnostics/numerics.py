@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics.diagnostic import Diagnostic
 from gradtrace.diagnostics.describe import describe_pass, fmt, inputs_text, passes, step, where
+from gradtrace.diagnostics.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import TensorSummary, Trace

@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from gradtrace.capture.recorder import Recorder
-from gradtrace.model.trace import Settings, Trace
+from gradtrace.model.records import Settings, TraceRecords
+from gradtrace.model.trace import Trace
 
 __all__ = ["trace", "TraceContext"]
 
@@ -78,7 +79,9 @@ class TraceContext:
         self.settings = Settings(self.ignore, vanishing_below, exploding_above)
         self.files = None if files is None else list(files)
         self._recorder: Recorder | None = None
-        self._trace: Trace | None = None
+        self._pending: _Pending | None = None
+        #: the Trace of the latest ``with`` block (also what ``with trace() as t`` gives ``t``)
+        self.last_trace: Trace | None = None
 
     def __enter__(self) -> Trace:
         caller = sys._getframe(1)
@@ -86,15 +89,17 @@ class TraceContext:
         self._recorder = Recorder(files, retain_grad=self.retain_grad, values=self.values,
                                   check=self.check, settings=self.settings)
         self._recorder.locator.root = caller if caller.f_code.co_filename in files else None
-        self._trace = Trace()
+        self._pending = _Pending()
         self._recorder.start()
-        return self._trace
+        self.last_trace = Trace.later(self._pending)
+        return self.last_trace
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         recorder, self._recorder = self._recorder, None
-        assert recorder is not None and self._trace is not None
-        self._trace._fill(recorder.stop(exc))
+        pending, self._pending = self._pending, None
+        assert recorder is not None and pending is not None
+        pending.build = recorder.stop(exc)
 
     def __call__(self, func: F) -> F:
         options: dict[str, Any] = dict(
@@ -146,6 +151,19 @@ def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
                             "use trace(show=...) for options.")
         return TraceContext(**options)(func)
     return TraceContext(**options)
+
+
+class _Pending:
+    """The records of a Trace that ``with`` hands out before its block has run."""
+
+    def __init__(self) -> None:
+        self.build: Callable[[], TraceRecords] | None = None
+
+    def __call__(self) -> TraceRecords:
+        if self.build is None:
+            raise RuntimeError("gradtrace: this trace is still recording; read it after the "
+                               "`with` block ends.")
+        return self.build()
 
 
 def _show(t: Trace) -> None:

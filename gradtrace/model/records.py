@@ -27,6 +27,7 @@ __all__ = [
     "BackwardPass",
     "Event",
     "Settings",
+    "TraceRecords",
     "make",
 ]
 
@@ -218,6 +219,24 @@ class Settings:
     ignore: tuple[str, ...] = ()
     vanishing_below: float = 1e-7
     exploding_above: float = 1e3
+
+
+@dataclass(frozen=True)
+class TraceRecords:
+    """Everything one trace recorded, as plain records: what a :class:`~gradtrace.Trace` reads.
+
+    ``error`` is the error that stopped the traced code (as text) and ``error_line`` its line;
+    ``values`` what was kept of each tensor (``"summary"``, ``"full"`` or ``"none"``).
+    """
+
+    steps: tuple[ForwardStep, ...] = ()
+    backward_steps: tuple[BackwardStep, ...] = ()
+    passes: tuple[BackwardPass, ...] = ()
+    error: str | None = None
+    error_line: int | None = None
+    values: str = "summary"
+    events: tuple[Event, ...] = ()
+    settings: Settings = field(default_factory=Settings)
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from gradtrace.model.records import (
     Settings,
     Stats,
     TensorSummary,
+    TraceRecords,
 )
 
 if TYPE_CHECKING:
@@ -57,65 +58,108 @@ __all__ = [
     "TensorSummary",
     "Trace",
     "TraceLookupError",
+    "TraceRecords",
 ]
 
 
-@dataclass(frozen=True)
 class Trace:
     """Everything gradtrace recorded for one piece of code.
 
-    The raw records are ``steps``, ``backward_steps`` and ``passes``; ``forward``, ``backward``
-    and ``tensors`` show them as pandas DataFrames, ``warnings`` lists what looks wrong, and
-    ``str(trace)`` is the plain-text report.
+    The raw records are ``steps``, ``backward_steps`` and ``passes`` (see :class:`TraceRecords`);
+    ``forward``, ``backward`` and ``tensors`` show them as pandas DataFrames, ``warnings`` lists
+    what looks wrong, and ``str(trace)`` is the plain-text report. ``Trace(steps=...)`` builds
+    one by hand; ``Trace.later(build)`` one whose records ``build()`` makes when first read.
     """
 
-    steps: tuple[ForwardStep, ...] = ()
-    backward_steps: tuple[BackwardStep, ...] = ()
-    passes: tuple[BackwardPass, ...] = ()
-    error: str | None = None
-    error_line: int | None = None
-    values: str = "summary"
-    notes: tuple[str, ...] = ()
-    events: tuple[Event, ...] = ()
-    settings: Settings = field(default_factory=lambda: Settings())
-
-    def _fill(self, other: Trace) -> None:
-        """Take ``other``'s records: ``with trace() as t`` hands out ``t`` before the block runs."""
-        pending = other.__dict__.get("_pending")
-        if pending is not None:
-            self._fill_later(pending)
-            return
-        for f in fields(self):
-            object.__setattr__(self, f.name, getattr(other, f.name))
-        for name in _CACHED:
-            self.__dict__.pop(name, None)
+    def __init__(self, steps: tuple[ForwardStep, ...] = (),
+                 backward_steps: tuple[BackwardStep, ...] = (),
+                 passes: tuple[BackwardPass, ...] = (), error: str | None = None,
+                 error_line: int | None = None, values: str = "summary",
+                 events: tuple[Event, ...] = (), settings: Settings | None = None) -> None:
+        self._records: TraceRecords | None = TraceRecords(
+            steps, backward_steps, passes, error, error_line, values, events,
+            settings or Settings())
+        self._build: Callable[[], TraceRecords] | None = None
 
     # NOTE [a Trace is built when first read]
     # Recording ends with every value summarised and every name bound, so nothing of the traced
     # code is held; turning the raw records into ForwardStep / BackwardStep objects (a third of
-    # the cost of tracing a big model) waits until a field is first read. ``_pending`` makes
-    # them; until then the fields are missing from ``__dict__`` and the class-level
-    # :class:`_BuiltOnRead` descriptors run it.
-    def _fill_later(self, build: Any) -> None:
-        """Let ``build()`` (returning a complete Trace) make the records when first read."""
-        for f in fields(self):
-            self.__dict__.pop(f.name, None)
-        for name in _CACHED:
-            self.__dict__.pop(name, None)
-        self.__dict__["_pending"] = build
+    # the cost of tracing a big model) waits until the records are first read, so a trace that
+    # is never looked at (a decorated function called in a loop) costs only its recording.
+    # ``build`` runs once; if it raises, it stays and the next read raises again.
+    @classmethod
+    def later(cls, build: Callable[[], TraceRecords]) -> Trace:
+        """A Trace whose records ``build()`` makes when they are first read."""
+        trace = cls.__new__(cls)
+        trace._records, trace._build = None, build
+        return trace
 
-    def _build_pending(self) -> None:
-        build = self.__dict__.get("_pending")
-        if build is None:
-            return
-        built = build()  # on failure, left pending: the next read raises again
-        for f in fields(self):
-            self.__dict__[f.name] = built.__dict__[f.name]
-        del self.__dict__["_pending"]
+    @property
+    def records(self) -> TraceRecords:
+        """The records, built now if this is the first read."""
+        if self._records is None:
+            assert self._build is not None
+            self._records = self._build()
+            self._build = None
+        return self._records
+
+    @property
+    def built(self) -> bool:
+        """Whether the records have been made (see :meth:`later`)."""
+        return self._records is not None
+
+    @property
+    def steps(self) -> tuple[ForwardStep, ...]:
+        """Forward steps, in order."""
+        return self.records.steps
+
+    @property
+    def backward_steps(self) -> tuple[BackwardStep, ...]:
+        """Backward steps, in the order autograd ran them."""
+        return self.records.backward_steps
+
+    @property
+    def passes(self) -> tuple[BackwardPass, ...]:
+        """The calls that ran autograd."""
+        return self.records.passes
+
+    @property
+    def error(self) -> str | None:
+        """The error that stopped the traced code, as text, or None."""
+        return self.records.error
+
+    @property
+    def error_line(self) -> int | None:
+        """The line of the traced code where that error was raised."""
+        return self.records.error_line
+
+    @property
+    def values(self) -> str:
+        """What was kept of each tensor: ``"summary"``, ``"full"`` or ``"none"``."""
+        return self.records.values
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """What the recorder saw that a diagnostic may explain."""
+        return self.records.events
+
+    @property
+    def settings(self) -> Settings:
+        """The trace's options that the diagnostics read."""
+        return self.records.settings
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return self.records == other.records
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __getstate__(self) -> dict[str, Any]:
-        self._build_pending()
-        return dict(self.__dict__)
+        return {"records": self.records}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._records, self._build = state["records"], None
 
     @property
     def full_values(self) -> bool:
@@ -304,27 +348,3 @@ def _active_types() -> Any:
     shell = ipython.get_ipython() if ipython is not None else None
     formatter = getattr(shell, "display_formatter", None)
     return getattr(formatter, "active_types", None)
-
-
-_CACHED = ("forward", "backward", "tensors", "warnings")
-
-
-class _BuiltOnRead:
-    """A :class:`Trace` field read from a Trace still to be built: builds it first (see NOTE)."""
-
-    __slots__ = ("default", "name")
-
-    def __init__(self, name: str, default: Any) -> None:
-        self.name, self.default = name, default
-
-    def __get__(self, obj: Trace | None, owner: type | None = None) -> Any:
-        if obj is not None and "_pending" in obj.__dict__:
-            obj._build_pending()
-            return obj.__dict__[self.name]
-        return self.default() if callable(self.default) else self.default
-
-
-for _field in fields(Trace):
-    setattr(Trace, _field.name, _BuiltOnRead(
-        _field.name, _field.default_factory if _field.default_factory is not MISSING
-        else _field.default))

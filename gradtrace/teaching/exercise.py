@@ -26,8 +26,8 @@ import torch
 from gradtrace.teaching.chain import fmt, formula_of, symbols
 
 if TYPE_CHECKING:
-    from gradtrace.teaching.formulas import Formula
     from gradtrace.model.trace import Trace
+    from gradtrace.teaching.formulas import Formula
 
 __all__ = ["Exercise"]
 

@@ -121,7 +121,7 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
 
 
 def _ending(trace: Trace) -> list[str]:
-    lines = [f'<p class="gt-dim">note: {html.escape(n)}</p>' for n in trace.notes]
+    lines = []
     if trace.error:
         where = f" at line {trace.error_line}" if trace.error_line is not None else ""
         lines.append(f'<p class="gt-error">stopped by {html.escape(trace.error + where)}</p>')

@@ -114,8 +114,6 @@ def _warnings(warnings: Sequence[Diagnostic], width: int) -> list[str]:
 
 def _ending(trace: Trace, width: int) -> list[str]:
     lines = []
-    for note in trace.notes:
-        lines.extend(_wrap("note: ", note, width))
     if trace.error:
         where = f" at line {trace.error_line}" if trace.error_line is not None else ""
         lines.extend(_wrap("", f"stopped by {trace.error}{where}", width))
