@@ -92,11 +92,11 @@ def test_lab_example_tables() -> None:
 
 def test_user_text_is_escaped() -> None:
     t = lab_trace(name=EVIL, source=f"{EVIL} = x_1.cos()")
-    t = Trace(t.steps, t.backward_steps, t.passes, error=EVIL, error_line=3, notes=(EVIL,))
+    t = Trace(t.steps, t.backward_steps, t.passes, error=EVIL, error_line=3)
     html = to_html(t)
     assert_self_contained(html)
     assert EVIL not in html
-    assert html.count(EVIL_ESCAPED) >= 6  # name, inputs, source, tensor, pass, note, error
+    assert html.count(EVIL_ESCAPED) >= 6  # name, inputs, source, tensor, pass, error
 
 
 def test_max_rows_and_no_backward() -> None:
@@ -140,9 +140,9 @@ def test_sections_default_order_and_names() -> None:
     assert to_html(t) == to_html(t, sections=DEFAULT_SECTIONS)
     assert shown(to_html(t)) == ["forward", "backward", "graph"]
     assert shown(to_html(t, sections="graph,tensors,forward")) == ["forward", "tensors", "graph"]
-    page = to_html(Trace(t.steps, error=EVIL, notes=("a note",)), sections=())
+    page = to_html(Trace(t.steps, error=EVIL), sections=())
     assert shown(page) == [] and "no backward pass ran" not in page
-    assert "5 forward steps" in page and "note: a note" in page
+    assert "5 forward steps" in page
     assert f"stopped by {EVIL_ESCAPED}" in page
     with pytest.raises(ValueError, match=r"unknown section.*'table'"):
         to_html(t, sections=["table"])

@@ -230,18 +230,16 @@ def test_max_rows(no_rules: list[Diagnostic]) -> None:
     assert "   2  LogBackward0" in text and "AccumulateGrad" not in text
 
 
-def test_error_notes_and_pass_error(no_rules: list[Diagnostic]) -> None:
+def test_error_and_pass_error(no_rules: list[Diagnostic]) -> None:
     lab = lab_trace()
     t = Trace(lab.steps, lab.backward_steps,
               (BackwardPass(1, "backward", line=4, error="RuntimeError: boom"),),
-              error="RuntimeError: boom", error_line=4, notes=("retain_grad is off",))
+              error="RuntimeError: boom", error_line=4)
     text = to_text(t, width=100)
     assert "backward pass 1: backward at line 4\n" in text
-    assert text.endswith("note: retain_grad is off\nstopped by RuntimeError: boom at line 4")
     assert "AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978\n" \
         "stopped by RuntimeError: boom\n\ngraph\n" in text
-    assert text.endswith(f"{lab_graph()}\n\nnote: retain_grad is off\n"
-                         "stopped by RuntimeError: boom at line 4")
+    assert text.endswith(f"{lab_graph()}\n\nstopped by RuntimeError: boom at line 4")
 
 
 def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,7 +251,7 @@ def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 def kinds(text: str) -> list[str]:
     """The section each block after the summary line belongs to, in order, once each."""
     titles = {"!": "warnings", "forward": "forward", "backward": "backward", "no": "backward",
-              "tensors": "tensors", "graph": "graph", "note:": "notes", "stopped": "notes"}
+              "tensors": "tensors", "graph": "graph", "stopped": "stopped"}
     return list(dict.fromkeys(titles[b.split(None, 1)[0]] for b in text.split("\n\n")[1:]))
 
 
@@ -278,13 +276,13 @@ def test_sections_default_order_and_names() -> None:
         to_text(t, sections=["table"])
 
 
-def test_summary_notes_and_error_always_show(no_rules: list[Diagnostic]) -> None:
+def test_summary_and_error_always_show(no_rules: list[Diagnostic]) -> None:
     lab = lab_trace()
-    t = Trace(lab.steps, error="RuntimeError: boom", error_line=4, notes=("retain_grad is off",))
+    t = Trace(lab.steps, error="RuntimeError: boom", error_line=4)
     assert to_text(t, width=100, sections=[]) == (
         "gradtrace: 5 forward steps, 0 backward passes, no warnings\n\n"
-        "note: retain_grad is off\nstopped by RuntimeError: boom at line 4")
-    assert kinds(to_text(t, width=100, sections=["backward"])) == ["backward", "notes"]
+        "stopped by RuntimeError: boom at line 4")
+    assert kinds(to_text(t, width=100, sections=["backward"])) == ["backward", "stopped"]
     assert "no backward pass ran" not in to_text(t, width=100, sections=["forward"])
 
 
@@ -311,12 +309,12 @@ def test_tensors_section_matches_torch(no_rules: list[Diagnostic]) -> None:
 
 
 def test_no_graph_section_builds_no_graph(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradtrace.views.text
+    import gradtrace.views.report
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the graph was built")
 
-    monkeypatch.setattr(gradtrace.views.text, "build_graph", refuse)
+    monkeypatch.setattr(gradtrace.views.report, "build_graph", refuse)
     text = to_text(lab_trace(2), width=100, sections=[s for s in SECTIONS if s != "graph"])
     assert "graph" not in kinds(text)
     with pytest.raises(AssertionError, match="the graph was built"):
