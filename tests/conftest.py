@@ -24,6 +24,6 @@ def outside_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
 
     (The magic tests start an in-process shell whose front end shows text only.)
     """
-    import gradtrace.model.trace
+    import gradtrace.views.display
 
-    monkeypatch.setattr(gradtrace.model.trace, "_active_types", lambda: None)
+    monkeypatch.setattr(gradtrace.views.display, "_active_types", lambda: None)

@@ -100,12 +100,12 @@ def test_mimebundle_has_text_and_html(outside_ipython: None) -> None:
 
 
 def test_terminal_front_end_gets_text_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradtrace.model.trace
+    import gradtrace.views.display
     import gradtrace.views.html
 
     with trace() as t:
         (torch.ones(1, requires_grad=True) * 2).sum().backward()
-    monkeypatch.setattr(gradtrace.model.trace, "_active_types", lambda: ["text/plain"])
+    monkeypatch.setattr(gradtrace.views.display, "_active_types", lambda: ["text/plain"])
     monkeypatch.setattr(gradtrace.views.html, "to_html", lambda *a, **k: pytest.fail("built HTML"))
     assert set(t._repr_mimebundle_()) == {"text/plain"}
 

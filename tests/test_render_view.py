@@ -63,14 +63,24 @@ def test_sections_choose_the_html_parts() -> None:
     assert text.endswith("… 3 more rows")
 
 
-def test_mimebundle_makes_html_only_when_wanted() -> None:
+def test_mimebundle_makes_html_only_when_wanted(outside_ipython: None) -> None:
     v = TraceView(lab_trace())
     assert list(v._repr_mimebundle_(include=["text/plain"])) == ["text/plain"]
     assert list(v._repr_mimebundle_(exclude=["text/html"])) == ["text/plain"]
     assert sorted(v._repr_mimebundle_()) == ["text/html", "text/plain"]
 
 
-def test_the_view_passes_its_options_to_the_renderers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_terminal_front_end_gets_text_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradtrace.views.display
+
+    monkeypatch.setattr(gradtrace.views.display, "_active_types", lambda: ["text/plain"])
+    monkeypatch.setattr(TraceView, "to_html", lambda self: pytest.fail("HTML made for a terminal"))
+    assert list(TraceView(lab_trace())._repr_mimebundle_()) == ["text/plain"]
+    assert list(lab_trace()._repr_mimebundle_()) == ["text/plain"]  # a Trace shows as a view
+
+
+def test_the_view_passes_its_options_to_the_renderers(monkeypatch: pytest.MonkeyPatch,
+                                                      outside_ipython: None) -> None:
     seen: list[dict[str, Any]] = []
 
     def renderer(name: str) -> Any:

@@ -101,19 +101,20 @@ class Exercise:
 
     def _repr_html_(self) -> str:
         from gradtrace.views.derivation import MATH_STYLE, math_html
-        from gradtrace.views.html import _STYLE
+        from gradtrace.views.graph import build_graph
         from gradtrace.views.pictures import graph_html
+        from gradtrace.views.style import BASE_STYLE
 
         rows = "".join(f"<tr><td>{math_html(s)}</td><td>{'= ' + math_html(x) if x else ''}</td>"
                        f"<td>= {html.escape(v)}</td></tr>" for s, x, v in self._values())
         explained = "\n".join(self.trace.explain(n)._repr_html_() for n in self.names)
         question = html.escape(self._question()).replace("\n", "<br>")
         return "\n".join([
-            '<div class="gradtrace gt-exercise">', _STYLE, MATH_STYLE,
+            '<div class="gradtrace gt-exercise">', BASE_STYLE, MATH_STYLE,
             f"<p><b>{question}</b></p>", _hidden_graph(self.trace),
             f'<table class="gt-eq">{rows}</table>',
             "<details><summary>Show the gradients</summary>",
-            graph_html(self.trace), explained, "</details>", "</div>"])
+            graph_html(build_graph(self.trace)), explained, "</details>", "</div>"])
 
 
 def _hidden_graph(trace: Trace) -> str:

@@ -1,8 +1,10 @@
 """A Trace as pandas DataFrames: forward steps, backward steps, and one row per tensor name.
 
 Cells that hold tensors are short strings from :func:`~gradtrace.views.format.format_value`;
-the full values stay in the Trace (``trace.value(name)``, ``trace.grad(name)``). pandas is
-imported inside each function so that ``import gradtrace`` stays light.
+the cells the report shows too (inputs, shapes, gradients) come from where the report's do,
+:mod:`~gradtrace.views.rows`. The full values stay in the Trace (``trace.value(name)``,
+``trace.grad(name)``). pandas is imported inside each function so that ``import gradtrace``
+stays light.
 
 Example:
     >>> from gradtrace.model.trace import Trace
@@ -14,19 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradtrace.views.format import (
-    format_grad_in,
-    format_grad_out,
-    format_inputs,
-    format_shape,
-    format_value,
-)
-from gradtrace.views.tensors import grad_text
+from gradtrace.views.format import format_value
+from gradtrace.views.rows import backward_rows, forward_rows, tensor_rows
 
 if TYPE_CHECKING:
     import pandas
 
     from gradtrace.model.trace import Trace
+    from gradtrace.views.rows import ForwardRow
 
 __all__ = ["forward_frame", "backward_frame", "tensors_frame", "FORWARD_COLUMNS",
            "BACKWARD_COLUMNS", "TENSORS_COLUMNS"]
@@ -77,18 +74,17 @@ def forward_frame(trace: Trace) -> pandas.DataFrame:
         >>> forward_frame(Trace(steps=(x,)))[["name", "value"]].values.tolist()
         [['x', '3.0000']]
     """
-    names = {s.step: s.name for s in trace.steps}
-    rows = [
-        {
-            "step": s.step, "name": s.name, "op": s.op, "inputs": format_inputs(s, names),
-            "shape": format_shape(s.value.shape), "dtype": s.value.dtype,
-            "value": format_value(s.value), "grad_fn": s.grad_fn,
-            "requires_grad": s.requires_grad, "is_leaf": s.is_leaf, "origin": s.origin,
-            "module": s.module, "line": s.line, "source": s.source,
-        }
-        for s in trace.steps
-    ]
-    return _frame(rows, FORWARD_COLUMNS)
+    return _frame([_forward_row(r) for r in forward_rows(trace)], FORWARD_COLUMNS)
+
+
+def _forward_row(r: ForwardRow) -> dict[str, Any]:
+    s = r.step
+    return {
+        "step": s.step, "name": s.name, "op": s.op, "inputs": r.inputs, "shape": r.shape,
+        "dtype": s.value.dtype, "value": format_value(s.value), "grad_fn": s.grad_fn,
+        "requires_grad": s.requires_grad, "is_leaf": s.is_leaf, "origin": s.origin,
+        "module": s.module, "line": s.line, "source": s.source,
+    }
 
 
 def backward_frame(trace: Trace) -> pandas.DataFrame:
@@ -105,11 +101,11 @@ def backward_frame(trace: Trace) -> pandas.DataFrame:
     """
     rows = [
         {
-            "step": b.step, "pass": b.backward_pass, "node": b.node, "tensor": b.tensor,
-            "forward_step": b.forward_step, "grad_in": format_grad_in(b),
-            "grad_out": format_grad_out(b), "kind": b.kind,
+            "step": r.step.step, "pass": r.step.backward_pass, "node": r.step.node,
+            "tensor": r.step.tensor, "forward_step": r.step.forward_step, "grad_in": r.grad_in,
+            "grad_out": r.grad_out, "kind": r.step.kind,
         }
-        for b in trace.backward_steps
+        for r in backward_rows(trace.backward_steps)
     ]
     return _frame(rows, BACKWARD_COLUMNS)
 
@@ -125,13 +121,13 @@ def tensors_frame(trace: Trace) -> pandas.DataFrame:
         requires_grad, origin``; ``grad`` is the gradient summed over the traced backward passes
         (the latest pass's when only summaries were kept), ``""`` when none reached the tensor.
     """
-    rows = []
-    for name in trace.names:
-        s = trace.step(name)
-        rows.append({
-            "name": name, "step": s.step, "shape": format_shape(s.value.shape),
-            "dtype": s.value.dtype, "value": format_value(s.value),
-            "grad": grad_text(trace, s), "is_leaf": s.is_leaf,
-            "requires_grad": s.requires_grad, "origin": s.origin,
-        })
+    rows = [
+        {
+            "name": r.step.name, "step": r.step.step, "shape": r.shape,
+            "dtype": r.step.value.dtype, "value": r.value, "grad": r.grad,
+            "is_leaf": r.step.is_leaf, "requires_grad": r.step.requires_grad,
+            "origin": r.step.origin,
+        }
+        for r in tensor_rows(trace)
+    ]
     return _frame(rows, TENSORS_COLUMNS)

@@ -124,12 +124,12 @@ def explanation_text(e: Explanation) -> str:
 
 def explanation_html(e: Explanation) -> str:
     """The derivation as a self-contained HTML fragment (no scripts)."""
-    from gradtrace.views.html import _STYLE
+    from gradtrace.views.style import BASE_STYLE
 
     m = math_html
     rows = "".join(f"<tr><td>{m(s)}</td><td>{'= ' + m(x) if x else ''}</td><td>= {m(v)}</td></tr>"
                    for s, x, v in e.legend)
-    parts = ['<div class="gradtrace gt-explain">', _STYLE, MATH_STYLE,
+    parts = ['<div class="gradtrace gt-explain">', BASE_STYLE, MATH_STYLE,
              f"<p><b>{m(_head(e))}</b></p>",
              f'<table class="gt-eq">{rows}</table>' if rows else ""]
     for i, p in enumerate(e.paths, 1):

@@ -2,7 +2,8 @@
 
 The renderers take the choice themselves (``sections=``); a view holds it, with the row limit and
 the text width, and hands it to :func:`~gradtrace.views.text.to_text` and
-:func:`~gradtrace.views.html.to_html` when IPython asks for a MIME bundle.
+:func:`~gradtrace.views.html.to_html` when IPython asks for a MIME bundle. A Trace shows as a view
+with the default choice: :func:`mime_bundle` is the one rule for what a bundle holds.
 
 Example:
     >>> from gradtrace.model.trace import Trace
@@ -12,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gradtrace.views.html import to_html
@@ -22,7 +23,7 @@ from gradtrace.views.text import to_text
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
-__all__ = ["SECTIONS", "DEFAULT_SECTIONS", "parse_sections", "TraceView"]
+__all__ = ["SECTIONS", "DEFAULT_SECTIONS", "parse_sections", "TraceView", "mime_bundle"]
 
 
 class TraceView:
@@ -58,8 +59,37 @@ class TraceView:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
                           **kwargs: Any) -> dict[str, str]:
-        bundle = {"text/plain": self.to_text()}
-        if (include is None or "text/html" in include) and not (exclude and
-                                                                "text/html" in exclude):
-            bundle["text/html"] = self.to_html()
-        return bundle
+        return mime_bundle(self.to_text, self.to_html, include, exclude)
+
+
+def mime_bundle(text: Callable[[], str], html: Callable[[], str], include: Any = None,
+                exclude: Any = None) -> dict[str, str]:
+    """What IPython shows: ``text/plain`` always, ``text/html`` unless not wanted.
+
+    HTML is made only when wanted: not when ``exclude`` names it, nor when ``include`` leaves it
+    out. IPython passes ``include=None``; then the shell's front end decides (a terminal shows
+    text only).
+
+    Args:
+        text: makes the text.
+        html: makes the HTML.
+        include: the MIME types wanted; None for those the front end shows.
+        exclude: MIME types not wanted.
+    """
+    bundle = {"text/plain": text()}
+    if include is None:
+        include = _active_types()
+    wants_html = include is None or "text/html" in include
+    if wants_html and not (exclude and "text/html" in exclude):
+        bundle["text/html"] = html()
+    return bundle
+
+
+def _active_types() -> Any:
+    """The MIME types the running IPython front end shows (a terminal: text only), or None."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    formatter = getattr(shell, "display_formatter", None)
+    return getattr(formatter, "active_types", None)

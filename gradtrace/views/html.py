@@ -19,50 +19,15 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from gradtrace.views.format import (
-    format_grad_in,
-    format_grad_out,
-    format_inputs,
-    format_shape,
-    format_value,
-    grad_fn_label,
-    group_passes,
-    plural,
-)
-from gradtrace.views.sections import parse_sections
-from gradtrace.views.tensors import TENSOR_COLUMNS, tensor_rows
-from gradtrace.views.text import EMPTY, NO_BACKWARD
+from gradtrace.views.format import plural
+from gradtrace.views.report import EMPTY, NO_BACKWARD, NO_BACKWARD_STEPS, NUMERIC, build_report
+from gradtrace.views.style import BASE_STYLE
 
 if TYPE_CHECKING:
-    from gradtrace.model.trace import BackwardPass, BackwardStep, Trace
+    from gradtrace.model.trace import Trace
+    from gradtrace.views.report import PassTable, Row, Table
 
 __all__ = ["to_html"]
-
-_STYLE = """<style>
-.gradtrace{color-scheme:light dark;color:inherit;font-size:12px;line-height:1.45;
- font-family:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace)}
-.gradtrace p,.gradtrace ul{margin:4px 0}
-.gradtrace details{margin:6px 0}
-.gradtrace summary{cursor:pointer;font-weight:600}
-.gradtrace .gt-scroll{max-height:28em;overflow:auto;margin:2px 0 6px 0}
-.gradtrace table.gt{border-collapse:collapse;margin:0;font:inherit;color:inherit;
- background:transparent;table-layout:auto}
-.gradtrace table.gt th,.gradtrace table.gt td{padding:1px 10px 1px 0;text-align:left;
- vertical-align:top;white-space:nowrap;color:inherit;background:transparent;border:0;
- border-bottom:1px solid rgba(128,128,128,.25);
- border-bottom:1px solid color-mix(in srgb,currentColor 18%,transparent)}
-.gradtrace table.gt th{position:sticky;top:0;font-weight:600;
- background:var(--jp-layout-color0,var(--vscode-editor-background,Canvas))}
-.gradtrace table.gt td.gt-num,.gradtrace table.gt th.gt-num{text-align:right}
-.gradtrace table.gt tr:hover td{background:rgba(128,128,128,.08)}
-.gradtrace .gt-dim{opacity:.65}
-.gradtrace .gt-leaf{font-weight:600}
-.gradtrace ul.gt-warn{list-style:none;padding:4px 8px;border-left:3px solid #d97706}
-.gradtrace .gt-kind{font-weight:600;color:#d97706}
-.gradtrace .gt-error{border-left:3px solid #dc2626;padding:2px 8px}
-.gradtrace .gt-graph{max-height:48em;overflow:auto;margin:2px 0 6px 0}
-.gradtrace pre.gt-tree{font:inherit;color:inherit;background:transparent;margin:2px 0}
-</style>"""
 
 
 def to_html(trace: Trace, *, max_rows: int | None = None,
@@ -76,8 +41,8 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         max_rows: the most rows shown per table (longer tables scroll anyway); None shows all.
         sections: the sections to show, from :data:`~gradtrace.views.sections.SECTIONS` (a
             comma-separated string works too); None shows every one but ``"tensors"``. The
-            summary line, the notes and an error the code stopped at always show. Without
-            ``"graph"`` no Graphviz program runs.
+            summary line and an error the code stopped at always show. Without ``"graph"`` no
+            Graphviz program runs.
 
     Returns:
         A ``<div class="gradtrace">`` holding its own ``<style>``; no scripts.
@@ -86,107 +51,70 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         ValueError: an unknown section name.
     """
     e = html.escape
-    shown = parse_sections(sections)
-    parts = ['<div class="gradtrace">', _STYLE]
-    if not (trace.steps or trace.backward_steps or trace.passes):
+    report = build_report(trace, sections=sections, max_rows=max_rows)
+    ending = [f'<p class="gt-error">{e(report.stopped)}</p>'] if report.stopped else []
+    parts = ['<div class="gradtrace">', BASE_STYLE]
+    if not report.traced:
         parts.append(f"<p>{e(EMPTY)}</p>")
-        return "\n".join(parts + _ending(trace) + ["</div>"])
-    warnings = trace.warnings
-    counts = [plural(len(trace.steps), "forward step"),
-              plural(len(trace.passes), "backward pass", "backward passes"),
-              plural(len(warnings), "warning") if warnings else "no warnings"]
-    parts.append(f"<p><b>gradtrace</b>: {e(', '.join(counts))}</p>")
-    if warnings and "warnings" in shown:
+        return "\n".join(parts + ending + ["</div>"])
+    parts.append(f"<p><b>gradtrace</b>: {e(report.summary)}</p>")
+    if report.warnings:
         parts.append('<ul class="gt-warn">')
-        for w in warnings:
+        for w in report.warnings:
             fix = f' <span class="gt-dim">{e(w.fix)}</span>' if w.fix else ""
             parts.append(f'<li><span class="gt-kind">{e(w.kind)}</span> {e(w.message)}{fix}</li>')
         parts.append("</ul>")
-    if trace.steps and "forward" in shown:
-        parts.append(_section(f"forward ({plural(len(trace.steps), 'step')})",
-                              _forward(trace, max_rows)))
-    if "backward" in shown:
-        parts += [_section(_pass_title(p), _backward(p, steps, max_rows))
-                  for p, steps in group_passes(trace)]
-        if not trace.passes and not trace.backward_steps:
-            parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
-    if trace.steps and "tensors" in shown:
-        rows = [[e(c) for c in row] for row in tensor_rows(trace)]
-        parts.append(_section(f"tensors ({len(rows)})", _table(TENSOR_COLUMNS, rows, max_rows)))
-    if trace.steps and "graph" in shown:
+    if report.forward:
+        t = report.forward
+        parts.append(_section(f"{t.title} ({plural(t.total, 'step')})", _table(t)))
+    parts += [_section(p.table.title, _backward(p)) for p in report.passes]
+    if report.no_backward:
+        parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
+    if report.tensors:
+        t = report.tensors
+        parts.append(_section(f"{t.title} ({t.total})", _table(t)))
+    if report.graph:
         from gradtrace.views.pictures import graph_html
 
-        parts.append(_section("graph", graph_html(trace, max_rows=max_rows)))
-    return "\n".join(parts + _ending(trace) + ["</div>"])
-
-
-def _ending(trace: Trace) -> list[str]:
-    lines = []
-    if trace.error:
-        where = f" at line {trace.error_line}" if trace.error_line is not None else ""
-        lines.append(f'<p class="gt-error">stopped by {html.escape(trace.error + where)}</p>')
-    return lines
+        parts.append(_section("graph", graph_html(report.graph, max_rows=report.max_rows)))
+    return "\n".join(parts + ending + ["</div>"])
 
 
 def _section(title: str, body: str) -> str:
     return f"<details open><summary>{html.escape(title)}</summary>\n{body}\n</details>"
 
 
-def _table(headers: Sequence[str], rows: list[list[str]], max_rows: int | None,
-           numeric: Sequence[str] = ("step", "line")) -> str:
-    """An HTML table; ``rows`` hold already-escaped cell HTML."""
-    shown = rows if max_rows is None else rows[: max(max_rows, 0)]
-    num = {i for i, h in enumerate(headers) if h in numeric}
-
+def _table(table: Table) -> str:
     def cls(i: int) -> str:
-        return ' class="gt-num"' if i in num else ""
+        return ' class="gt-num"' if table.headers[i] in NUMERIC else ""
 
     out = ['<div class="gt-scroll"><table class="gt"><thead><tr>']
-    out += [f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(headers)]
+    out += [f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(table.headers)]
     out.append("</tr></thead><tbody>")
-    for row in shown:
-        out.append("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>")
-    if len(rows) > len(shown):
-        more = f"… {plural(len(rows) - len(shown), 'more row')}"
-        out.append(f'<tr><td class="gt-dim" colspan="{len(headers)}">{more}</td></tr>')
+    for row in table.rows:
+        cells = enumerate(_cells(table, row))
+        out.append("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in cells) + "</tr>")
+    if table.more:
+        more = f"… {plural(table.more, 'more row')}"
+        out.append(f'<tr><td class="gt-dim" colspan="{len(table.headers)}">{more}</td></tr>')
     out.append("</tbody></table></div>")
     return "".join(out)
 
 
-def _forward(trace: Trace, max_rows: int | None) -> str:
-    e = html.escape
-    names = {s.step: s.name for s in trace.steps}
-    with_module = any(s.module for s in trace.steps)
-    headers = ["step", "name", "op", "inputs", "shape", "value", "grad_fn"]
-    headers += ["module"] * with_module + ["line", "source"]
-    rows, last_line = [], None
-    for s in trace.steps:
-        source = (s.source or "").strip() if s.line != last_line or s.line is None else ""
-        last_line = s.line
-        name = f'<span class="gt-leaf">{e(s.name)}</span>' if grad_fn_label(s) == "leaf" \
-            else e(s.name)
-        row = [str(s.step), name, e(s.op), e(format_inputs(s, names)),
-               e(format_shape(s.value.shape)), e(format_value(s.value, shape=False)),
-               e(grad_fn_label(s))]
-        row += [e(s.module or "")] * with_module
-        row += ["" if s.line is None else str(s.line),
-                f"<code>{e(source)}</code>" if source else ""]
-        rows.append(row)
-    return _table(headers, rows, max_rows)
+def _cells(table: Table, row: Row) -> list[str]:
+    """The row's cells as HTML: escaped, a leaf's name in bold, the source as code."""
+    cells = [html.escape(c) for c in row.cells]
+    for i, header in enumerate(table.headers):
+        if header == "name" and row.leaf:
+            cells[i] = f'<span class="gt-leaf">{cells[i]}</span>'
+        elif header == "source" and cells[i]:
+            cells[i] = f"<code>{cells[i]}</code>"
+    return cells
 
 
-def _pass_title(p: BackwardPass) -> str:
-    call = (p.source or "").strip() or p.call
-    title = f"backward pass {p.index}" + (f": {call}" if call else "")
-    return title + (f" at line {p.line}" if p.line is not None else "")
-
-
-def _backward(p: BackwardPass, steps: list[BackwardStep], max_rows: int | None) -> str:
-    e = html.escape
-    rows = [[str(b.step), e(b.node), e(b.tensor), e(format_grad_in(b)), e(format_grad_out(b))]
-            for b in steps]
-    body = (_table(["step", "node", "tensor", "grad in", "grad out"], rows, max_rows) if rows
-            else '<p class="gt-dim">no backward steps were recorded</p>')
-    if p.error:
-        body += f'\n<p class="gt-error">stopped by {e(p.error)}</p>'
+def _backward(p: PassTable) -> str:
+    body = (_table(p.table) if p.table.total
+            else f'<p class="gt-dim">{NO_BACKWARD_STEPS}</p>')
+    if p.stopped:
+        body += f'\n<p class="gt-error">{html.escape(p.stopped)}</p>'
     return body

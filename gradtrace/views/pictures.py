@@ -133,13 +133,11 @@ def picture_or_text(source: str, graph: Graph | None, *, svg: bool = True,
         return None, f"{exc}\n{text}"
 
 
-def graph_html(trace: Trace, *, max_rows: int | None = None) -> str:
+def graph_html(graph: Graph, *, max_rows: int | None = None) -> str:
     """The graph for the HTML report: inline SVG, or the text tree in a ``<pre>``."""
     from gradtrace.views.dot import draw
-    from gradtrace.views.graph import build_graph
     from gradtrace.views.tree import tree_lines
 
-    graph = build_graph(trace)
     try:
         svg = render(draw(graph).source, "svg", timeout=DISPLAY_TIMEOUT)
         return f'<div class="gt-graph">{inline_svg(svg)}</div>'

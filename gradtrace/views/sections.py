@@ -1,7 +1,7 @@
 """The sections a report is made of, and the choice of them that ``sections=`` takes.
 
-Every renderer shows its sections in the order of :data:`SECTIONS`; the one-line summary, the
-notes and the "stopped by" line are not sections and always show.
+Every renderer shows its sections in the order of :data:`SECTIONS`; the one-line summary and the
+"stopped by" line are not sections and always show.
 
 Example:
     >>> parse_sections("graph, forward")

@@ -60,13 +60,13 @@ def _counts(views: list[StepView]) -> str:
 
 def stepper_html(trace: Trace) -> str:
     """The stepper as one self-contained HTML fragment (inline CSS, SVG and script)."""
-    from gradtrace.views.html import _STYLE
-    from gradtrace.views.text import EMPTY
+    from gradtrace.views.report import EMPTY
+    from gradtrace.views.style import BASE_STYLE
 
     uid = f"gt-stepper-{secrets.token_hex(4)}"
     head = f'<div class="gradtrace gt-stepper" id="{uid}" tabindex="0">'
     if not trace.steps and not trace.backward_steps:
-        return f"{head}{_STYLE}<p>{html.escape(EMPTY)}</p></div>"
+        return f"{head}{BASE_STYLE}<p>{html.escape(EMPTY)}</p></div>"
     from gradtrace.views.graph import build_graph
 
     graph = build_graph(trace)
@@ -82,7 +82,7 @@ def stepper_html(trace: Trace) -> str:
     note = ('<span class="gt-dim gt-nojs"> (Previous/Next need JavaScript; the table lists '
             "every step.)</span>")
     return "\n".join([
-        head, _STYLE, MATH_STYLE, STYLE,
+        head, BASE_STYLE, MATH_STYLE, STYLE,
         f"<details open><summary>step by step: {_counts(views)}</summary>",
         f'<p class="gt-dim">The current step is highlighted in the graph and the table; backward '
         f"steps show the chain rule: gradient received × local derivative.{note}</p>",
@@ -104,7 +104,7 @@ def _graph(graph: Any) -> str:
 
 def stepper_text(trace: Trace) -> str:
     """The same walk as plain text: one block per step."""
-    from gradtrace.views.text import EMPTY
+    from gradtrace.views.report import EMPTY
 
     views = walk(trace)
     if not views:
