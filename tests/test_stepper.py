@@ -19,8 +19,9 @@ import pytest
 
 from gradtrace import Trace
 from gradtrace.teaching.walk import walk
+from gradtrace.views.files import report_page
 from gradtrace.views.pictures import find_binary
-from gradtrace.views.stepper import report_page, stepper_html
+from gradtrace.views.stepper import stepper_html
 from tests.lab_cases import formula_trace
 
 

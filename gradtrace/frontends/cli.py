@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_html(t: Trace, path: str, script_name: str) -> None:
-    from gradtrace.views.stepper import report_page
+    from gradtrace.views.files import report_page
 
     page = report_page(t, f"gradtrace: {script_name}")
     with open(path, "w", encoding="utf-8") as f:

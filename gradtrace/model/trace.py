@@ -281,7 +281,7 @@ class Trace:
 
         ``options`` are those of :meth:`graph`. Returns the path written.
         """
-        from gradtrace.views.pictures import save
+        from gradtrace.views.files import save
 
         return save(self, path, **options)
 

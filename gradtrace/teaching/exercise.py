@@ -102,7 +102,7 @@ class Exercise:
     def _repr_html_(self) -> str:
         from gradtrace.views.derivation import MATH_STYLE, math_html
         from gradtrace.views.graph import build_graph
-        from gradtrace.views.pictures import graph_html
+        from gradtrace.views.html import graph_html
         from gradtrace.views.style import BASE_STYLE
 
         rows = "".join(f"<tr><td>{math_html(s)}</td><td>{'= ' + math_html(x) if x else ''}</td>"

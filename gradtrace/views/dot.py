@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import graphviz
 
+from gradtrace.views import pictures
 from gradtrace.views.facts import format_order
-from gradtrace.views.graph import MAX_NODES, Collapse, Graph, GraphNode, build_graph
+from gradtrace.views.graph import build_graph
+from gradtrace.views.nodes import MAX_NODES, Collapse, Graph, GraphNode
+from gradtrace.views.tree import tree_lines
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
@@ -56,8 +59,6 @@ class TraceGraph(graphviz.Digraph):  # type: ignore[misc]
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
                           **kwargs: Any) -> dict[str, str]:
-        from gradtrace.views.pictures import picture_or_text
-
         svg_type = "image/svg+xml"
         wants = (include is None or svg_type in include) and not (exclude and svg_type in exclude)
         svg, text = picture_or_text(self.source, self._gradtrace_graph, svg=wants)
@@ -200,3 +201,20 @@ def _legend() -> str:
     rows.append(f'<tr><td><font color="{_WARN}">! warning</font></td></tr>')
     return _html(f'<table border="0" cellborder="1" cellspacing="0" cellpadding="3" '
                  f'bgcolor="#ffffff" color="{_DIM}">{"".join(rows)}</table>')
+
+
+def picture_or_text(source: str, graph: Graph | None, *, svg: bool = True,
+                    width: int = 100) -> tuple[str | None, str]:
+    """The SVG of ``source`` (None without Graphviz or when ``svg`` is False) and a text form.
+
+    The text is the tree of ``graph`` (the DOT source when there is none), with the reason
+    there is no picture on the first line when one was wanted.
+    """
+    text = "\n".join(tree_lines(graph, width=width)) if graph is not None else source
+    if not svg:
+        return None, text
+    try:
+        svg_bytes = pictures.render(source, "svg", timeout=pictures.DISPLAY_TIMEOUT)
+        return svg_bytes.decode("utf-8"), text
+    except pictures.PictureError as exc:
+        return None, f"{exc}\n{text}"

@@ -1,7 +1,7 @@
 """What the graph shows on each node: gradients, backward order, role and warnings per step.
 
 :class:`Facts` reads a Trace once (its backward steps and diagnostics) and then makes the
-:class:`~gradtrace.views.graph.GraphNode` of one tensor or of one collapsed module.
+:class:`~gradtrace.views.nodes.GraphNode` of one tensor or of one collapsed module.
 
 Example:
     >>> format_order([1, 2, 3, 7])
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gradtrace.views.format import format_shape, format_value
+from gradtrace.views.nodes import GraphNode
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import ForwardStep, TensorSummary, Trace
-    from gradtrace.views.graph import GraphNode
 
 __all__ = ["Facts", "format_order"]
 
@@ -119,7 +119,6 @@ class Facts:
 
     def tensor_node(self, s: ForwardStep, inputs: tuple[str, ...], module: str | None
                     ) -> GraphNode:
-        from gradtrace.views.graph import GraphNode
 
         role = self.role(s)
         return GraphNode(
@@ -134,7 +133,6 @@ class Facts:
                     inputs: tuple[str, ...], unit: dict[int, str], group_modules: bool
                     ) -> GraphNode:
         """One box for the steps of a collapsed module: its ops, its output, all its orders."""
-        from gradtrace.views.graph import GraphNode
 
         ops = list(dict.fromkeys(s.op for s in group if s.inputs or s.origin == "function"))
         op = ", ".join(ops[:_MAX_OPS]) + (", …" if len(ops) > _MAX_OPS else "")

@@ -23,65 +23,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Union
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from gradtrace.views.facts import Facts, format_order
+from gradtrace.views.nodes import MAX_NODES, Collapse, Graph, GraphNode
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import ForwardStep, Trace
 
 __all__ = ["Graph", "GraphNode", "build_graph", "format_order", "MAX_NODES", "Collapse"]
-
-#: Nodes (op nodes included) drawn before big graphs are collapsed or cut.
-MAX_NODES = 300
-#: ``"auto"``, True (every top-level module), False/None, or module paths such as ``"model.fc1"``.
-Collapse = Union[bool, str, Iterable[str], None]  # noqa: UP007 (evaluated on Python 3.9)
-
-
-@dataclass(frozen=True)
-class GraphNode:
-    """One box of the graph: a tensor, a collapsed module (``kind="module"``) or elided steps.
-
-    ``role`` is ``leaf``, ``parameter``, ``constant`` (needs no grad), ``output``, ``tensor``,
-    ``module`` or ``elided``. ``grad`` is None when no backward pass ran. ``order`` holds the
-    backward steps that ran on the tensor itself (``AccumulateGrad``, an ``autograd.grad``
-    capture); ``op_order`` those of the op's ``grad_fn`` and the nodes inside it. ``op_node``:
-    the op is drawn as its own node between the inputs and the tensor.
-    """
-
-    id: str
-    kind: str
-    name: str
-    role: str
-    op: str = ""
-    grad_fn: str = ""
-    shape: str = ""
-    value: str = ""
-    grad: str | None = None
-    order: tuple[int, ...] = ()
-    op_order: tuple[int, ...] = ()
-    warnings: tuple[str, ...] = ()
-    inputs: tuple[str, ...] = ()
-    module: str | None = None
-    steps: tuple[int, ...] = ()
-    op_node: bool = False
-
-
-@dataclass(frozen=True)
-class Graph:
-    """Nodes in step order, the module paths drawn as clusters (parents first), and notes."""
-
-    nodes: tuple[GraphNode, ...] = ()
-    modules: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def size(self) -> int:
-        """Nodes Graphviz draws: boxes plus op nodes."""
-        return len(self.nodes) + sum(n.op_node for n in self.nodes)
-
 
 def build_graph(trace: Trace, *, group_modules: bool = True, collapse: Collapse = "auto",
                 depth: int | None = None, hide_constants: bool = False,

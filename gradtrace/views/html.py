@@ -19,12 +19,14 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from gradtrace.views import pictures
 from gradtrace.views.format import plural
 from gradtrace.views.report import EMPTY, NO_BACKWARD, NO_BACKWARD_STEPS, NUMERIC, build_report
 from gradtrace.views.style import BASE_STYLE
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
+    from gradtrace.views.nodes import Graph
     from gradtrace.views.report import PassTable, Row, Table
 
 __all__ = ["to_html"]
@@ -74,8 +76,6 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         t = report.tensors
         parts.append(_section(f"{t.title} ({t.total})", _table(t)))
     if report.graph:
-        from gradtrace.views.pictures import graph_html
-
         parts.append(_section("graph", graph_html(report.graph, max_rows=report.max_rows)))
     return "\n".join(parts + ending + ["</div>"])
 
@@ -118,3 +118,17 @@ def _backward(p: PassTable) -> str:
     if p.stopped:
         body += f'\n<p class="gt-error">{html.escape(p.stopped)}</p>'
     return body
+
+
+def graph_html(graph: Graph, *, max_rows: int | None = None) -> str:
+    """The graph for the HTML report: inline SVG, or the text tree in a ``<pre>``."""
+    from gradtrace.views.dot import draw  # imports graphviz: only when a graph is shown
+    from gradtrace.views.tree import tree_lines
+
+    try:
+        svg = pictures.render(draw(graph).source, "svg", timeout=pictures.DISPLAY_TIMEOUT)
+        return f'<div class="gt-graph">{pictures.inline_svg(svg)}</div>'
+    except pictures.PictureError as exc:
+        tree = "\n".join(tree_lines(graph, width=120, max_rows=max_rows))
+        return (f'<p class="gt-dim">{html.escape(str(exc))}</p>\n'
+                f'<pre class="gt-tree">{html.escape(tree)}</pre>')

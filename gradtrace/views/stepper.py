@@ -30,7 +30,7 @@ from gradtrace.views.stepper_script import SCRIPT, STYLE
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
-__all__ = ["Stepper", "stepper_html", "stepper_text", "report_page"]
+__all__ = ["Stepper", "stepper_html", "stepper_text"]
 
 _HEADERS = ["#", "phase", "step", "node", "tensor", "value / gradient", "chain rule"]
 
@@ -118,15 +118,6 @@ def stepper_text(trace: Trace) -> str:
             lines.append(f"{pad}received {v.value}")
         lines += [f"{pad}{part}" for line in v.lines for part in line.split(";  ")]
     return "\n".join(lines)
-
-
-def report_page(trace: Trace, title: str = "gradtrace") -> str:
-    """A standalone HTML page: the report (:func:`~gradtrace.views.html.to_html`), then the
-    stepper."""
-    from gradtrace.views.html import to_html
-
-    return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>\n"
-            f"{to_html(trace)}\n{stepper_html(trace)}\n")
 
 
 class Stepper:
