@@ -23,18 +23,16 @@ from typing import Any, NamedTuple
 
 import torch
 
+from gradtrace.capture.summaries import DEFAULT_KEEP_BUDGET, DEFAULT_KEEP_LIMIT, summarize
 from gradtrace.model.records import TensorSummary, make
 from gradtrace.model.stats import (
-    DEFAULT_KEEP_BUDGET,
-    DEFAULT_KEEP_LIMIT,
     HOST_DTYPES,
-    device_stats,
+    device_row,
     dtype_name,
     host_stats,
-    quick_stats,
+    quick_row,
     stats_from_quick,
     stats_from_row,
-    summarize,
 )
 
 __all__ = ["Keeper", "Kept", "Copy", "Held", "Alias", "Frozen", "Quick"]
@@ -71,7 +69,7 @@ class Frozen:
     __slots__ = ("device", "dtype", "row", "shape")
 
     def __init__(self, t: torch.Tensor) -> None:
-        self.row = device_stats(t)
+        self.row = device_row(t)
         self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
 
     def summary(self, row: list[float]) -> TensorSummary:
@@ -80,12 +78,13 @@ class Frozen:
 
 
 class Quick:
-    """A gradient's :func:`quick_stats`, taken while the backward pass ran; fetched at the end."""
+    """A gradient's :func:`~gradtrace.model.stats.quick_row`, taken while the backward pass ran;
+    fetched at the end."""
 
     __slots__ = ("device", "dtype", "numel", "row", "shape")
 
     def __init__(self, t: torch.Tensor) -> None:
-        self.row = quick_stats(t)
+        self.row = quick_row(t)
         self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
         self.numel = t.numel()
 
@@ -168,7 +167,8 @@ class Keeper:
         """Keep a gradient passing through a backward node: a very big one is summarised now.
 
         Holding big gradients until the trace ends would stop autograd from reusing their
-        buffers; NaN and Inf in one summarised now are reported but not counted.
+        buffers; NaN and Inf in one summarised now are counted, but its finite statistics are
+        not worked out (see NOTE [one NaN/Inf convention] in :mod:`gradtrace.model.stats`).
         """
         if t.numel() < _SUMMARISE_NOW or not self.record \
                 or not (t.is_floating_point() and _key(t) is not None) \

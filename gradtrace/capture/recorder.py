@@ -27,7 +27,7 @@ from gradtrace.capture.keeper import Keeper
 from gradtrace.capture.modules import ModuleTracker
 from gradtrace.capture.naming import Statement
 from gradtrace.capture.ops import OpInfo, op_info
-from gradtrace.model.stats import DEFAULT_KEEP_LIMIT
+from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
 from gradtrace.model.trace import Settings, Trace
 
 __all__ = ["Recorder", "RawStep", "TensorEntry"]
@@ -120,7 +120,7 @@ class Recorder:
         # custom Function calls to check: (step, class, arguments, keyword arguments)
         self._calls: list[tuple[int, Any, tuple[Any, ...], dict[str, Any]]] = []
         self.retain_grad = retain_grad
-        self.values = values  # one of summary.VALUES, checked by trace()
+        self.values = values  # one of summaries.VALUES, checked by trace()
         self.keeper = Keeper(None if values == "full" else keep_limit, record=values != "none")
         self.backward = BackwardRecorder(self.keeper)
         self.steps: list[RawStep] = []
