@@ -56,7 +56,8 @@ class BareMode(TorchFunctionMode):
 
 def floor(name: str, repeat: int) -> tuple[float, float, float, int]:
     """Plain ms, the bare mode's ratio, the statistics' ratio, and how many tensors."""
-    from gradtrace.model.stats import DEFAULT_KEEP_LIMIT, host_stats
+    from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
+    from gradtrace.model.stats import host_stats
 
     model, x, y = build(name)
 

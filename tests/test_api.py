@@ -151,7 +151,7 @@ def test_values_option_rejects_nonsense() -> None:
 
 
 def test_small_tensors_are_copied_only_up_to_a_budget() -> None:
-    from gradtrace.model.stats import DEFAULT_KEEP_BUDGET
+    from gradtrace.capture.summaries import DEFAULT_KEEP_BUDGET
 
     torch.manual_seed(0)
     xs = [torch.randn(4000) for _ in range(2 * DEFAULT_KEEP_BUDGET // 4000)]

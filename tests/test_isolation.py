@@ -225,3 +225,49 @@ def test_compiled_functions_run_inside_a_trace(compile_works: None, backend: str
         assert not process.installed()
     finally:
         torch._dynamo.reset()
+
+
+def test_a_patch_of_function_apply_made_after_import_survives_a_trace(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another library wraps Function.apply after gradtrace was imported: gradtrace wraps that
+    wrapper while tracing and puts exactly it back afterwards."""
+    from torch.autograd.function import Function
+
+    before = Function.__dict__["apply"]
+    calls: list[str] = []
+
+    def patched(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(cls.__name__)
+        return before.__get__(None, cls)(*args, **kwargs)
+
+    theirs = classmethod(patched)
+    monkeypatch.setattr(Function, "apply", theirs)
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with trace() as t:
+        y = Double.apply(x)
+        y.sum().backward()
+    assert Function.__dict__["apply"] is theirs
+    assert calls == ["Double"]  # their patch still ran, under gradtrace's
+    assert "Double" in [s.op for s in t.steps]
+    assert torch.equal(x.grad, torch.tensor([2.0, 2.0]))
+    assert not process.installed()
+
+
+def test_a_failing_install_leaves_nothing_active(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.nn.modules.module as module
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no hooks today")
+
+    with monkeypatch.context() as m:
+        m.setattr(module, "register_module_forward_hook", refuse)
+        with pytest.raises(RuntimeError, match="no hooks today"), trace():
+            pass
+        assert process.current() is None
+        assert not process.installed()
+    with trace() as t:  # not "already running"
+        x = torch.tensor([3.0], requires_grad=True)
+        (x * x).backward()
+    assert [s.name for s in t.steps] == ["x", "mul(x, x)"]
+    assert torch.equal(t.grad("x"), x.grad)
+    assert not process.installed()

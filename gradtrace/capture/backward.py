@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from gradtrace.capture.keeper import Keeper
 
-__all__ = ["BackwardRecorder", "RawBackward", "RawPass"]
+__all__ = ["BackwardRecorder", "EdgePlan", "RawBackward", "RawEdge", "RawPass"]
 
 
 @dataclass(slots=True)
@@ -37,16 +37,57 @@ class RawPass:
 
 
 @dataclass(slots=True)
+class EdgePlan:
+    """Where one input edge of a hooked node leads, worked out when a backward pass begins.
+
+    ``step`` is the forward step of the tensor at the other end (None: an untraced tensor or a
+    node inside an op, named by ``label``). ``target`` is the record that holds what the target
+    received: a step, an inner node's key, or None. A ``derived`` edge is the only one into its
+    target, so the hook does not keep its gradient: :mod:`~gradtrace.capture.build` reads it from
+    the target's record. The hook reads the plan each time it runs, so when a later pass finds a
+    second edge into the same target, :meth:`keep_own_gradient` applies to the hooks already in.
+    """
+
+    step: int | None
+    label: str
+    target: Any
+    derived: bool
+
+    def keep_own_gradient(self) -> None:
+        """Another edge leads into the same target: this one carries only a share, so keep it."""
+        self.derived = False
+
+
+_NO_EDGE = EdgePlan(None, "", None, False)  # an input that needs no gradient; never changed
+
+
+class RawEdge(NamedTuple):
+    """What one run of a node sent along one edge.
+
+    ``grad`` is the keeper's index of the gradient, or None when none was kept: none was sent,
+    or the edge was derived (see :class:`EdgePlan`).
+    """
+
+    step: int | None
+    label: str
+    grad: int | None
+    target: Any
+
+
+class _HookedLeaf(NamedTuple):
+    ref: weakref.ref[torch.Tensor]
+    step: int
+
+
+@dataclass(slots=True)
 class RawBackward:
     kind: str
     node: str
     owner: int | None
     backward_pass: int
     grad_in: int | None = None
-    others: list[tuple[int, int | None]] = field(default_factory=list)
-    # (forward step, label, kept gradient, target); the gradient is None for a derived edge
-    # (see NOTE), found in the record of its target: a step, or the key of an inner node
-    edges: list[tuple[int | None, str, int | None, Any]] = field(default_factory=list)
+    others: list[tuple[int, int | None]] = field(default_factory=list)  # (step, gradient)
+    edges: list[RawEdge] = field(default_factory=list)
     before: int | None = None
     after: int | None = None
     key: Any = None  # an inner node's (sequence number, name)
@@ -61,7 +102,7 @@ class BackwardRecorder:
         self.passes: list[RawPass] = []
         self._current: RawPass | None = None
         self._handles: list[Any] = []
-        self._leaves: dict[int, tuple[Any, int]] = {}  # id(leaf) -> (weakref, step)
+        self._leaves: dict[int, _HookedLeaf] = {}  # by id(leaf)
         self._before: dict[int, int] = {}  # step -> its .grad when the current pass began
 
     # -- passes -------------------------------------------------------------------------------
@@ -103,16 +144,15 @@ class BackwardRecorder:
     # -- hooks --------------------------------------------------------------------------------
     def hook_node(self, node: Any, key: tuple[int, str], kind: str,
                   outputs: list[tuple[int, int]],
-                  edges: list[tuple[int | None, str, bool, Any]]) -> None:
+                  edges: list[EdgePlan]) -> None:
         """Record every run of ``node`` (``key`` is its sequence number and name);
-        ``outputs`` are (output_nr, step) of its tensors and ``edges`` (step, label, derived,
-        target) per input: a derived edge's gradient is the one its target alone received, so
-        it is not kept twice (see build)."""
+        ``outputs`` are (output_nr, step) of its tensors and ``edges`` the plan of each input:
+        a derived edge's gradient is the one its target alone received, so it is not kept twice
+        (see build)."""
         keep = self.keeper.keep_gradient
         owner = outputs[0][1] if outputs else None
         name = key[1]
         inner_key = key if kind == "inner" else None
-        no_edge = (None, "", False, None)
 
         def post(grad_inputs: tuple[torch.Tensor | None, ...],
                  grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
@@ -123,9 +163,9 @@ class BackwardRecorder:
                     raw.grad_in, raw.others = received[0][1], received[1:]
                 kept = raw.edges
                 for i in range(len(grad_inputs)):
-                    step, label, derived, target = edges[i] if i < len(edges) else no_edge
-                    kept.append((step, label, None if derived else _kept(keep, grad_inputs, i),
-                                 target))
+                    plan = edges[i] if i < len(edges) else _NO_EDGE
+                    grad = None if plan.derived else _kept(keep, grad_inputs, i)
+                    kept.append(RawEdge(plan.step, plan.label, grad, plan.target))
                 self.steps.append(raw)
 
         post._gradtrace = True  # type: ignore[attr-defined]
@@ -134,7 +174,7 @@ class BackwardRecorder:
     def hook_leaf(self, node: Any, leaf: torch.Tensor, step: int) -> None:
         """Record each ``AccumulateGrad`` run for ``leaf`` with its ``.grad`` before and after."""
         ref = weakref.ref(leaf)
-        self._leaves[id(leaf)] = (ref, step)
+        self._leaves[id(leaf)] = _HookedLeaf(ref, step)
         keeper = self.keeper
 
         def post(_: Any, grad_outputs: tuple[torch.Tensor | None, ...]) -> None:

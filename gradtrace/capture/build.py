@@ -1,4 +1,4 @@
-"""Turn a finished recorder's raw records into a frozen :class:`Trace`.
+"""Turn a finished recorder's raw records into the records of a :class:`~gradtrace.Trace`.
 
 This is the one place that runs after the traced code: it summarises every kept tensor in one
 batch when the trace stops, and, when the Trace is first read, gives temporaries their derived
@@ -25,7 +25,7 @@ from gradtrace.model.records import (
 )
 
 if TYPE_CHECKING:
-    from gradtrace.capture.backward import RawBackward, RawPass
+    from gradtrace.capture.backward import RawBackward, RawEdge, RawPass
     from gradtrace.capture.recorder import RawEvent, RawStep, Recorder
 
 __all__ = ["finish", "derived_name"]
@@ -124,11 +124,10 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
             step=i, backward_pass=b.backward_pass, node=b.node, forward_step=b.owner,
             tensor=names.get(b.owner, "") if b.owner is not None else "",
             grad_in=summary(b.grad_in),
-            grad_out=tuple(make(GradientEdge, step=st,
-                                name=names[st] if st is not None else label,
-                                grad=summary(derived.get((b.backward_pass, target))
-                                             if g is None and target is not None else g))
-                           for st, label, g, target in b.edges),
+            grad_out=tuple(make(GradientEdge, step=e.step,
+                                name=names[e.step] if e.step is not None else e.label,
+                                grad=summary(_edge_gradient(e, b.backward_pass, derived)))
+                           for e in b.edges),
             kind=b.kind, grad_before=summary(b.before), grad_after=summary(b.after),
             other_outputs=tuple(make(GradientEdge, step=st, name=names.get(st, ""),
                                      grad=summary(g))
@@ -147,6 +146,14 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
                         settings=rec.settings)
 
 
+def _edge_gradient(edge: RawEdge, backward_pass: int,
+                   derived: dict[tuple[int, Any], int | None]) -> int | None:
+    """The gradient an edge carried: its own, or for one not kept, what its target received."""
+    if edge.grad is None and edge.target is not None:
+        return derived.get((backward_pass, edge.target))
+    return edge.grad
+
+
 def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, Any], int | None]:
     """(pass, target) -> the gradient an edge not kept on its own carried: what the target (a
     step, or an inner node's key) received, when it was the only edge into the target that ran
@@ -159,8 +166,8 @@ def _derived_edges(backward: list[RawBackward]) -> dict[tuple[int, Any], int | N
             received.setdefault((b.backward_pass, b.key), b.grad_in)
     edges_in: dict[tuple[int, Any], int] = {}
     for b in backward:
-        for st, _, _, target in b.edges:
-            target = st if st is not None else target
+        for e in b.edges:
+            target = e.step if e.step is not None else e.target
             if target is not None:
                 edges_in[(b.backward_pass, target)] = edges_in.get((b.backward_pass, target), 0) + 1
     return {k: v for k, v in received.items() if edges_in.get(k) == 1}

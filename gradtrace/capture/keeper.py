@@ -19,25 +19,23 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
+from gradtrace.capture.summaries import DEFAULT_KEEP_BUDGET, DEFAULT_KEEP_LIMIT, summarize
 from gradtrace.model.records import TensorSummary, make
 from gradtrace.model.stats import (
-    DEFAULT_KEEP_BUDGET,
-    DEFAULT_KEEP_LIMIT,
     HOST_DTYPES,
-    device_stats,
+    device_row,
     dtype_name,
     host_stats,
-    quick_stats,
+    quick_row,
     stats_from_quick,
     stats_from_row,
-    summarize,
 )
 
-__all__ = ["Keeper"]
+__all__ = ["Keeper", "Kept", "Copy", "Held", "Alias", "Frozen", "Quick"]
 
 
 # Gradients with at least this many elements are summarised during backward: holding many
@@ -45,34 +43,60 @@ __all__ = ["Keeper"]
 _SUMMARISE_NOW = 1 << 18
 
 
-class _Alias:
+class Copy(NamedTuple):
+    """A private copy of a small tensor, kept whole; moved to the CPU by :meth:`Keeper.finish`."""
+
+    tensor: torch.Tensor
+
+
+class Held(NamedTuple):
+    """A detached alias of a big tensor, summarised by :meth:`Keeper.finish` unless it is frozen
+    first (see :meth:`Keeper.freeze`)."""
+
+    tensor: torch.Tensor
+
+
+class Alias(NamedTuple):
     """Another tensor over the same memory as item ``base``: same statistics, its own shape."""
 
-    __slots__ = ("base", "shape")
-
-    def __init__(self, base: int, shape: tuple[int, ...]) -> None:
-        self.base, self.shape = base, shape
+    base: int
+    shape: tuple[int, ...]
 
 
-class _Frozen:
+class Frozen:
     """Statistics worked out on the tensor's device before it changed; fetched at the end."""
 
     __slots__ = ("device", "dtype", "row", "shape")
 
     def __init__(self, t: torch.Tensor) -> None:
-        self.row = device_stats(t)
+        self.row = device_row(t)
         self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
 
+    def summary(self, row: list[float]) -> TensorSummary:
+        """The summary, given ``row`` fetched to the host."""
+        return TensorSummary(self.shape, self.dtype, self.device, stats=stats_from_row(row))
 
-class _Quick:
-    """A gradient's :func:`quick_stats`, taken while the backward pass ran; fetched at the end."""
+
+class Quick:
+    """A gradient's :func:`~gradtrace.model.stats.quick_row`, taken while the backward pass ran;
+    fetched at the end."""
 
     __slots__ = ("device", "dtype", "numel", "row", "shape")
 
     def __init__(self, t: torch.Tensor) -> None:
-        self.row = quick_stats(t)
+        self.row = quick_row(t)
         self.shape, self.dtype, self.device = tuple(t.shape), dtype_name(t.dtype), str(t.device)
         self.numel = t.numel()
+
+    def summary(self, row: list[float]) -> TensorSummary:
+        """The summary, given ``row`` fetched to the host."""
+        return TensorSummary(self.shape, self.dtype, self.device,
+                             stats=stats_from_quick(row, self.numel))
+
+
+#: What the keeper holds for one kept value until :meth:`Keeper.finish`; a TensorSummary is one
+#: made at once (shape only, or a CPU tensor summarised with NumPy).
+Kept = Copy | Held | Alias | Frozen | Quick | TensorSummary
 
 
 class Keeper:
@@ -98,8 +122,7 @@ class Keeper:
         self.keep_limit = keep_limit
         self.record = record
         self._budget = None if keep_limit is None else budget  # elements still to copy
-        self._items: list[Any] = []  # a tensor, a TensorSummary, or an _Alias
-        self._owned: set[int] = set()  # items that are private copies
+        self._items: list[Kept] = []
         # memory key -> (item, weakref to the tensor summarised there, or None for an alias held:
         # alive by construction). Memory freed and reused is a new tensor: the weakref tells.
         self._held: dict[tuple[Any, ...], tuple[int, Any]] = {}
@@ -113,7 +136,7 @@ class Keeper:
     def _copy(self, t: torch.Tensor) -> int:
         if self._budget is not None:
             self._budget -= t.numel()
-        return self._append(t.detach().clone(), owned=True)
+        return self._append(Copy(t.detach().clone()))
 
     def keep(self, t: torch.Tensor) -> int:
         """Keep ``t``'s current value; returns its index."""
@@ -126,7 +149,7 @@ class Keeper:
         if held is None or (held[1] is not None and held[1]() is None):
             stats = host_stats(t)
             if stats is None:
-                base, ref = self._append(t.detach()), None
+                base, ref = self._append(Held(t.detach())), None
             else:
                 base = self._append(make(TensorSummary, shape=tuple(t.shape),
                                          dtype=dtype_name(t.dtype), device="cpu", values=None,
@@ -136,21 +159,22 @@ class Keeper:
                 self._held[key] = (base, ref)
             return base
         base = held[0]
-        if tuple(self._items[base].shape) == tuple(t.shape):
+        if _shape(self._items[base]) == tuple(t.shape):
             return base
-        return self._append(_Alias(base, tuple(t.shape)))
+        return self._append(Alias(base, tuple(t.shape)))
 
     def keep_gradient(self, t: torch.Tensor) -> int:
         """Keep a gradient passing through a backward node: a very big one is summarised now.
 
         Holding big gradients until the trace ends would stop autograd from reusing their
-        buffers; NaN and Inf in one summarised now are reported but not counted.
+        buffers; NaN and Inf in one summarised now are counted, but its finite statistics are
+        not worked out (see NOTE [one NaN/Inf convention] in :mod:`gradtrace.model.stats`).
         """
         if t.numel() < _SUMMARISE_NOW or not self.record \
                 or not (t.is_floating_point() and _key(t) is not None) \
                 or (t.is_cpu and t.dtype in HOST_DTYPES):
             return self.keep(t)  # small enough that batching costs less, or summarised now
-        return self._append(_Quick(t))
+        return self._append(Quick(t))
 
     def snapshot(self, t: torch.Tensor) -> int:
         """Keep a value that is about to change in place (a ``.grad`` that will be added to)."""
@@ -164,41 +188,42 @@ class Keeper:
         """``t`` is about to change in place: summarise any alias of it that is held now."""
         key = _key(t) if not self._small(t) else None
         held = self._held.pop(key, None) if key is not None else None
-        if held is not None and isinstance(self._items[held[0]], torch.Tensor):
-            self._items[held[0]] = _Frozen(self._items[held[0]])
+        if held is not None:
+            item = self._items[held[0]]
+            if isinstance(item, Held):
+                self._items[held[0]] = Frozen(item.tensor)
 
     def finish(self) -> list[TensorSummary]:
         """The summary of every kept value, by index. Drops all references to tensors."""
         items, self._items, self._held = self._items, [], {}
-        live = [i for i, x in enumerate(items) if isinstance(x, torch.Tensor)]
-        copies = [i for i in live if i in self._owned]
-        held = [i for i in live if i not in self._owned]  # too big to copy, or past the budget
-        done = (summarize([items[i] for i in copies], None, owned=[True] * len(copies))
-                + summarize([items[i] for i in held], 0))
-        for i, s in zip(copies + held, done):
-            items[i] = s
-        by_device: dict[tuple[type, torch.device], list[int]] = {}
+        out: dict[int, TensorSummary] = {
+            i: x for i, x in enumerate(items) if isinstance(x, TensorSummary)}
+        copies = [(i, x.tensor) for i, x in enumerate(items) if isinstance(x, Copy)]
+        held = [(i, x.tensor) for i, x in enumerate(items) if isinstance(x, Held)]
+        done = (summarize([t for _, t in copies], None, owned=[True] * len(copies))
+                + summarize([t for _, t in held], 0))
+        out.update(zip([i for i, _ in copies + held], done))
+        on_device: dict[tuple[type, torch.device], list[tuple[int, Frozen | Quick]]] = {}
         for i, x in enumerate(items):
-            if isinstance(x, (_Frozen, _Quick)):
-                by_device.setdefault((type(x), x.row.device), []).append(i)
-        for (kind, _), index in by_device.items():  # one transfer per kind and device
-            rows = torch.stack([items[i].row for i in index]).tolist()
-            for i, row in zip(index, rows):
-                x = items[i]
-                stats = (stats_from_row(row) if kind is _Frozen
-                         else stats_from_quick(row, x.numel))
-                items[i] = TensorSummary(x.shape, x.dtype, x.device, stats=stats)
+            if isinstance(x, (Frozen, Quick)):
+                on_device.setdefault((type(x), x.row.device), []).append((i, x))
+        for group in on_device.values():  # one transfer per kind and device
+            rows = torch.stack([x.row for _, x in group]).tolist()
+            out.update((i, x.summary(row)) for (i, x), row in zip(group, rows))
         for i, x in enumerate(items):
-            if isinstance(x, _Alias):
-                items[i] = replace(items[x.base], shape=x.shape, values=None)
-        self._owned = set()
-        return items
+            if isinstance(x, Alias):
+                out[i] = replace(out[x.base], shape=x.shape, values=None)
+        return [out[i] for i in range(len(items))]
 
-    def _append(self, item: Any, owned: bool = False) -> int:
+    def _append(self, item: Kept) -> int:
         self._items.append(item)
-        if owned:
-            self._owned.add(len(self._items) - 1)
         return len(self._items) - 1
+
+
+def _shape(item: Kept) -> tuple[int, ...]:
+    if isinstance(item, (Copy, Held)):
+        return tuple(item.tensor.shape)
+    return tuple(item.shape)
 
 
 def _key(t: torch.Tensor) -> tuple[Any, ...] | None:

@@ -5,6 +5,24 @@ threshold.
 A ``TorchFunctionMode`` is per thread, but these are global, so they are installed when the first
 trace starts, removed when the last one ends, and look up the recorder of the calling thread, so
 a trace never records (or slows much) work running in another thread.
+
+# NOTE [process-wide state]
+# Everything gradtrace changes or keeps beyond one thread and one trace, and why:
+# - ``Function.apply`` (installed while any trace runs): custom autograd Functions are not seen by
+#   the TorchFunctionMode as one call. The attribute found when the first trace starts is saved
+#   and exactly that object is put back when the last one ends, so a patch another library made
+#   after gradtrace was imported survives.
+# - global module forward pre- and post-hooks (while any trace runs): the mode does not see
+#   ``nn.Module`` calls; the hooks give parameter names and module paths.
+# - the collector's young threshold (while any trace runs or is built): see the NOTE below.
+# - ``_active``: the recorder of each traced thread; a failed install removes it again, so the
+#   thread is never left "already running".
+# Caches that outlive traces but change nothing the user sees: ``ops._cache`` (how each torch
+# callable is classified), ``naming._parse`` (the statements of up to 64 sources; reading them
+# through ``linecache.getlines`` may add the file to ``linecache.cache``, as a traceback would),
+# ``stats._ones_by_dtype`` (a buffer of ones, at most 1M elements per dtype) and
+# ``records._defaults`` (the field defaults of each record class). Per-tensor changes are not
+# process-wide: ``retain_grad()`` on traced non-leaf tensors (noted as ``retained`` in the Trace).
 """
 
 from __future__ import annotations
@@ -25,7 +43,10 @@ __all__ = ["activate", "deactivate", "current", "installed", "collect_less", "co
 _lock = threading.Lock()
 _active: dict[int, Recorder] = {}
 _handles: list[Any] = []
-_original_apply = Function.__dict__["apply"]
+# what Function.apply was when the wrapper went in; kept after it is put back, for a call that
+# fetched the wrapper just before
+_apply_before: Any = Function.__dict__["apply"]
+_apply_patched = False
 _saved_threshold: tuple[int, ...] | None = None  # the collector's, while traces run
 _collecting_less = 0  # traces running or being built
 
@@ -47,7 +68,7 @@ def current() -> Recorder | None:
 def installed() -> bool:
     """Whether any of gradtrace's global patches is in place (none may outlive a trace)."""
     return bool(_handles or _collecting_less) or _saved_threshold is not None \
-        or Function.__dict__["apply"] is not _original_apply
+        or _apply_patched or Function.__dict__.get("apply") is _TRACED_APPLY
 
 
 def activate(recorder: Recorder) -> None:
@@ -60,7 +81,12 @@ def activate(recorder: Recorder) -> None:
                 "supported. End the outer trace first, or trace the whole block once.")
         _active[ident] = recorder
         if len(_active) == 1:
-            _install()
+            try:
+                _install()
+            except BaseException:  # nothing half-installed stays, nor this thread's entry
+                del _active[ident]
+                _uninstall()
+                raise
 
 
 def deactivate(recorder: Recorder) -> None:
@@ -91,7 +117,10 @@ def collect_as_before() -> None:
 
 
 def _install() -> None:
-    Function.apply = classmethod(_traced_apply)  # type: ignore[assignment,method-assign]
+    global _apply_before, _apply_patched
+    _apply_before = Function.__dict__["apply"]  # whatever it is now, ours to put back
+    Function.apply = _TRACED_APPLY  # type: ignore[assignment,method-assign]
+    _apply_patched = True
     _handles.append(_module.register_module_forward_pre_hook(_enter_module))
     try:
         _handles.append(_module.register_module_forward_hook(_exit_module, always_call=True))
@@ -100,16 +129,28 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
-    Function.apply = _original_apply  # type: ignore[method-assign]
+    """Undo :func:`_install`, or as much of it as was done."""
+    global _apply_patched
+    if _apply_patched:
+        Function.apply = _apply_before  # type: ignore[method-assign]
+        _apply_patched = False
     while _handles:
         _handles.pop().remove()
+
+
+def _untraced_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``Function.apply`` as it was before gradtrace wrapped it, called for ``cls``."""
+    return _apply_before.__get__(None, cls)(*args, **kwargs)
 
 
 def _traced_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
     recorder = current()
     if recorder is None or recorder.busy or torch.compiler.is_compiling():
-        return _original_apply.__func__(cls, *args, **kwargs)
-    return recorder.on_function(cls, _original_apply.__func__, args, kwargs)
+        return _untraced_apply(cls, *args, **kwargs)
+    return recorder.on_function(cls, _untraced_apply, args, kwargs)
+
+
+_TRACED_APPLY = classmethod(_traced_apply)
 
 
 def _enter_module(module: torch.nn.Module, args: Any) -> None:

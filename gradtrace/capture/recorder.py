@@ -13,13 +13,13 @@ import types
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture import process
-from gradtrace.capture.backward import BackwardRecorder
+from gradtrace.capture.backward import BackwardRecorder, EdgePlan
 from gradtrace.capture.build import finish
 from gradtrace.capture.frames import Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
@@ -27,10 +27,10 @@ from gradtrace.capture.keeper import Keeper
 from gradtrace.capture.modules import ModuleTracker
 from gradtrace.capture.naming import Statement
 from gradtrace.capture.ops import OpInfo, op_info
+from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
 from gradtrace.model.records import Settings, TraceRecords
-from gradtrace.model.stats import DEFAULT_KEEP_LIMIT
 
-__all__ = ["Recorder", "RawStep"]
+__all__ = ["Recorder", "RawStep", "TensorEntry"]
 
 _ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).view(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
@@ -59,6 +59,26 @@ class RawStep:
     literals: tuple[float | int | bool | tuple[int, ...] | None, ...] = ()
     keywords: tuple[tuple[str, float | int | bool | tuple[int, ...]], ...] = ()
     ref: Any = None  # weakref to a leaf, to read its final requires_grad
+
+
+class TensorEntry(NamedTuple):
+    """What the recorder knows of a tensor it has seen, by ``id``."""
+
+    ref: weakref.ref[torch.Tensor]  # tells the tensor apart from a later one with its id
+    step: int  # the step of its latest version
+    number: int  # the tensor's number, shared by all its versions
+
+
+class _GradRead(NamedTuple):
+    """A ``.grad`` the traced code read: if used later, it is called after its owner."""
+
+    ref: weakref.ref[torch.Tensor]  # the gradient
+    owner: torch.Tensor  # the tensor whose ``.grad`` it is
+
+
+class _HeldAccumulator(NamedTuple):
+    ref: weakref.ref[torch.Tensor]  # the leaf
+    node: Any  # its AccumulateGrad
 
 
 @dataclass(slots=True)
@@ -100,32 +120,32 @@ class Recorder:
         # custom Function calls to check: (step, class, arguments, keyword arguments)
         self._calls: list[tuple[int, Any, tuple[Any, ...], dict[str, Any]]] = []
         self.retain_grad = retain_grad
-        self.values = values  # one of summary.VALUES, checked by trace()
+        self.values = values  # one of summaries.VALUES, checked by trace()
         self.keeper = Keeper(None if values == "full" else keep_limit, record=values != "none")
         self.backward = BackwardRecorder(self.keeper)
         self.steps: list[RawStep] = []
         self.busy = False
         self.locator = Locator(self.files, self._bind)
         self.modules = ModuleTracker()
-        # id(tensor) -> (weakref, its latest step, its number); the weakref tells reuse apart
-        self._tensors: dict[int, tuple[Any, int, int]] = {}
+        # by id(tensor); read through _entry_of, which tells a reused id apart
+        self._tensors: dict[int, TensorEntry] = {}
         self._tensor_count = 0
         # node key -> [(output_nr, step)] for the nodes of recorded ops. Keys, not nodes, so
         # the trace never keeps a graph alive; not id(node) either, since some torch versions
         # make a new Python object for the same node on each access (see _node_key)
         self._nodes: dict[tuple[int, str], list[tuple[int, int]]] = {}
         self._hooked: set[tuple[int, str]] = set()
-        # id(leaf) -> (weakref to it, its AccumulateGrad): held, so that the very node hooked
-        # is the one every later graph of this leaf accumulates through
-        self._accumulators: dict[int, tuple[Any, Any]] = {}
+        # by id(leaf): its AccumulateGrad, held, so that the very node hooked is the one every
+        # later graph of this leaf accumulates through
+        self._accumulators: dict[int, _HeldAccumulator] = {}
         self._mode: _Mode | None = None
         self._first_seq = -1
-        self._grad_reads: dict[int, tuple[Any, torch.Tensor]] = {}
+        self._grad_reads: dict[int, _GradRead] = {}  # by id of the gradient read
         self._changed_in_place = False  # since the views were last refreshed
         # target (a leaf's id, or a node's key) -> the edges into it, from every walk so far:
         # an edge alone into its target carries what the target receives, so it is not kept
         # twice (see backward.py); a second edge makes every edge into it keep its own
-        self._into: dict[Any, list[tuple[list[Any], int]]] = {}
+        self._into: dict[Any, list[EdgePlan]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -165,12 +185,16 @@ class Recorder:
         finally:
             process.collect_as_before()
 
+    def _entry_of(self, t: torch.Tensor) -> TensorEntry | None:
+        """The entry of ``t``, if this very tensor was seen (its id may be a dead one's)."""
+        entry = self._tensors.get(id(t))
+        return entry if entry is not None and entry.ref() is t else None
+
     def _note_unused_parameters(self) -> None:
         if not any(p.call in ("backward", "autograd.backward") for p in self.backward.passes):
             return
         for origin, name, t in self.modules.named_tensors():
-            known = self._tensors.get(id(t))
-            if origin == "parameter" and t.requires_grad and (known is None or known[0]() is not t):
+            if origin == "parameter" and t.requires_grad and self._entry_of(t) is None:
                 self.events.append(RawEvent("unused_parameter", None, None, name))
 
     # -- forward ------------------------------------------------------------------------------
@@ -205,7 +229,7 @@ class Recorder:
     def _on_grad_read(self, t: Any, grad: Any) -> None:
         if isinstance(grad, torch.Tensor):
             # reading x.grad: if that tensor is used later, it is called "x.grad"
-            self._grad_reads[id(grad)] = (weakref.ref(grad), t)
+            self._grad_reads[id(grad)] = _GradRead(weakref.ref(grad), t)
         elif isinstance(t, torch.Tensor) and not t.is_leaf and not t.retains_grad:
             with torch._C.DisableTorchFunction():
                 frame, line, stmt = self.locator.where(3)
@@ -281,10 +305,10 @@ class Recorder:
                           stmt: Statement | None) -> None:
         """An in-place op on a view changed its base too: the base gets a new version."""
         base = view._base
-        known = self._tensors.get(id(base)) if base is not None else None
-        if base is None or known is None or known[0]() is not base:
+        if base is None or self._entry_of(base) is None:
             return
-        made = self._new_step(info.name, [self._tensors[id(view)][1]], [], "op", base, line, stmt)
+        made = self._new_step(info.name, [self._tensors[id(view)].step], [], "op", base, line,
+                              stmt)
         node = base.grad_fn
         if node is not None:
             self._nodes[_node_key(node)] = [(base.output_nr, made.index)]
@@ -292,9 +316,9 @@ class Recorder:
     def _new_step(self, op: str, inputs: list[int], parts: list[int | str], origin: str,
                   t: torch.Tensor, line: int | None, stmt: Statement | None,
                   name: str | None = None) -> RawStep:
-        known = self._tensors.get(id(t))
-        if known is not None and known[0]() is t:  # a new version of a tensor seen before
-            ref, number = known[0], known[2]
+        known = self._entry_of(t)
+        if known is not None:  # a new version of a tensor seen before
+            ref, number = known.ref, known.number
         else:
             self._tensor_count += 1
             ref, number = weakref.ref(t), self._tensor_count
@@ -311,19 +335,19 @@ class Recorder:
             t.retain_grad()
             step.retained = True
         self.steps.append(step)
-        self._tensors[id(t)] = (ref, step.index, number)
+        self._tensors[id(t)] = TensorEntry(ref, step.index, number)
         return step
 
     def _step_of(self, t: torch.Tensor, frame: types.FrameType | None, line: int | None,
                  stmt: Statement | None) -> int:
         """The step of a tensor's current version; one is made for a tensor seen first here."""
-        known = self._tensors.get(id(t))
-        if known is not None and known[0]() is t:
-            return known[1]
+        known = self._entry_of(t)
+        if known is not None:
+            return known.step
         grad_read = self._grad_reads.get(id(t))
-        if grad_read is not None and grad_read[0]() is t:
+        if grad_read is not None and grad_read.ref() is t:
             step = self._new_step("grad", [], [], "input", t, line, stmt)
-            step.grad_of = self._step_of(grad_read[1], frame, line, stmt)
+            step.grad_of = self._step_of(grad_read.owner, frame, line, stmt)
             return step.index
         param = self.modules.tensor_name(t)
         if frame is None and param is None:
@@ -352,9 +376,9 @@ class Recorder:
     def _hook_accumulator(self, node: Any) -> None:
         leaf = node.variable
         held = self._accumulators.get(id(leaf))
-        if held is not None and held[0]() is leaf:
+        if held is not None and held.ref() is leaf:
             return
-        self._accumulators[id(leaf)] = (weakref.ref(leaf), node)
+        self._accumulators[id(leaf)] = _HeldAccumulator(weakref.ref(leaf), node)
         self.backward.hook_leaf(node, leaf, self._step_of(leaf, None, None, None))
 
     def _hook_reachable(self, roots: list[torch.Tensor]) -> list[Any]:
@@ -390,46 +414,48 @@ class Recorder:
                 untraced += 1
                 if untraced > _MAX_UNTRACED_NODES:
                     continue
-            # per input: (step, label, derived, the target whose record holds a derived gradient)
-            edges: list[tuple[int | None, str, bool, Any]] = []
+            edges: list[EdgePlan] = []  # one per input
             for nxt, nr in node.next_functions:
                 if nxt is None:
-                    edges.append((None, "", False, None))
+                    edges.append(EdgePlan(None, "", None, False))
                     continue
                 todo.append((nxt, owner))
                 if type(nxt) is _ACCUMULATE_GRAD:
                     leaf = nxt.variable  # type: ignore[union-attr]
-                    touched.add(id(leaf))
-                    into.setdefault(id(leaf), []).append((edges, len(edges)))
                     step = self._step_of(leaf, None, None, None)
-                    edges.append((step, "", True, step))
+                    plan = EdgePlan(step, "", step, derived=True)
+                    touched.add(id(leaf))
+                    into.setdefault(id(leaf), []).append(plan)
+                    edges.append(plan)
                     continue
                 target_key = _node_key(nxt)
                 target = nodes.get(target_key)
                 if target:
                     first = nr == target[0][0]  # the output whose gradient its step records
-                    if first:
-                        touched.add(target_key)
-                        into.setdefault(target_key, []).append((edges, len(edges)))
                     step = target[0][1]
                     for out, st in target:  # the latest step recorded for that output
                         if out == nr:
                             step = st
-                    edges.append((step, "", first, step))
+                    plan = EdgePlan(step, "", step, derived=first)
+                    if first:
+                        touched.add(target_key)
+                        into.setdefault(target_key, []).append(plan)
+                    edges.append(plan)
                 elif target_key[0] > first_seq:
                     # a node inside an op (TBackward in linear): it records what it receives,
                     # when it is known whose node it is
+                    plan = EdgePlan(None, target_key[1], target_key, derived=owner is not None)
                     touched.add(target_key)
-                    into.setdefault(target_key, []).append((edges, len(edges)))
-                    edges.append((None, target_key[1], owner is not None, target_key))
+                    into.setdefault(target_key, []).append(plan)
+                    edges.append(plan)
                 else:
-                    edges.append((None, target_key[1], False, None))
+                    edges.append(EdgePlan(None, target_key[1], None, False))
             hook_node(node, key, kind, outputs, edges)
         for shared in touched:
-            uses = into[shared]
-            if len(uses) > 1:  # each edge carries a share of the target's gradient: keep each
-                for edges, i in uses:  # (the hooks read these lists when they run)
-                    edges[i] = (*edges[i][:2], False, edges[i][3])
+            plans = into[shared]
+            if len(plans) > 1:  # each edge carries a share of the target's gradient: keep each
+                for plan in plans:  # (the hooks read the plans when they run)
+                    plan.keep_own_gradient()
         return starts
 
     # -- backward -----------------------------------------------------------------------------
@@ -470,9 +496,9 @@ class Recorder:
     def exit_module(self, module: torch.nn.Module, output: Any) -> None:
         path = self.modules.exit(module)
         for t in _tensors_in(output):  # unnamed module outputs are called after the module
-            known = self._tensors.get(id(t))
-            if known is not None and known[0]() is t and path is not None:
-                step = self.steps[known[1] - 1]
+            known = self._entry_of(t)
+            if known is not None and path is not None:
+                step = self.steps[known.step - 1]
                 step.hint = step.hint or path
 
     def _bind(self, name: str, value: object) -> None:
@@ -484,9 +510,9 @@ class Recorder:
                     self._name(v, f"{name}[{i}]")
 
     def _name(self, t: torch.Tensor, name: str) -> None:
-        known = self._tensors.get(id(t))
-        if known is not None and known[0]() is t:
-            step = self.steps[known[1] - 1]
+        known = self._entry_of(t)
+        if known is not None:
+            step = self.steps[known.step - 1]
             if step.name is None:
                 step.name = name
 

@@ -66,7 +66,7 @@ class TraceContext:
         if unknown:
             raise ValueError(f"gradtrace: unknown warning kind(s) {unknown} in ignore=; "
                              f"kinds are {', '.join(KINDS)}")
-        from gradtrace.model.stats import VALUES
+        from gradtrace.capture.summaries import VALUES
 
         if values not in VALUES:
             raise ValueError(f"gradtrace: values={values!r}; choose from {', '.join(VALUES)}")

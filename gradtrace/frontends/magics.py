@@ -28,9 +28,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Bool, Int, Unicode
 
+from gradtrace.capture.summaries import VALUES
 from gradtrace.frontends.api import trace
 from gradtrace.frontends.cells import ends_with_semicolon, user_traceback
-from gradtrace.model.stats import VALUES
 from gradtrace.views.display import DEFAULT_SECTIONS, TraceView, parse_sections
 
 __all__ = ["GradtraceMagics", "load", "unload"]

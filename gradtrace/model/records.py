@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import torch
+
+from gradtrace.model.stats import Stats, dtype_name, has_dense_values, stats_of
 
 __all__ = [
     "Stats",
@@ -32,17 +34,6 @@ __all__ = [
 ]
 
 _R = TypeVar("_R")
-
-
-class Stats(NamedTuple):
-    """Statistics over a tensor's finite elements, and how many are NaN or Inf."""
-
-    min: float | None = None
-    max: float | None = None
-    mean: float | None = None
-    norm: float | None = None
-    nan: int = 0  # -1: some, not counted (a big gradient summarised during backward)
-    inf: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,8 +58,6 @@ class TensorSummary:
             return self.stats
         if self.values is None:
             return Stats()
-        from gradtrace.model.stats import stats_of
-
         return stats_of(self.values)
 
     min = property(lambda self: self._stats.min, doc="Smallest finite element.")
@@ -107,10 +96,16 @@ class TensorSummary:
 
     @classmethod
     def of(cls, tensor: torch.Tensor, *, keep: bool = True) -> TensorSummary:
-        """Summarise a tensor now (slow path; the recorder batches this work)."""
-        from gradtrace.model.stats import summarize
-
-        return summarize([tensor], keep_limit=None if keep else 0)[0]
+        """Summarise a tensor now: a CPU copy of its values when ``keep`` (and they can be read),
+        else its statistics. The recorder batches this work (:mod:`gradtrace.capture.summaries`).
+        """
+        with torch._C.DisableTorchFunction(), torch.no_grad():
+            t = tensor.detach()
+            copy = keep and has_dense_values(t)
+            values = (t.clone() if t.device.type == "cpu" else t.reshape(-1).cpu().view(t.shape)
+                      ) if copy else None
+            return make(cls, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
+                        device=str(t.device), values=values, stats=None if copy else stats_of(t))
 
 
 @dataclass(frozen=True)

@@ -1,105 +1,89 @@
-"""Turn live tensors into :class:`~gradtrace.model.trace.TensorSummary` records, many at a time.
+"""Statistics of tensors: min, max, mean and norm of the finite elements, and how many are NaN
+or Inf. Pure computations over tensors and rows of numbers; nothing here imports gradtrace.
 
-# NOTE [why summaries are batched]
-# Computing min/max/mean/norm eagerly for every tensor an op makes costs 9-22 us each and made a
-# 20-layer MLP several times slower. The recorder therefore keeps detached references while the
-# traced code runs and summarises them all here, once, when the trace ends.
+# NOTE [one NaN/Inf convention]
+# Every path gives the same :class:`Stats`: ``min``/``max``/``mean``/``norm`` over the finite
+# elements (None when there are none), and ``nan``/``inf`` as exact counts. The paths differ in
+# where and when they run, for speed:
+#   host_stats      a float or bool tensor in CPU memory, now, with NumPy;
+#   stats_of_many   any tensors, now, through torch, batched (stats_of: one tensor);
+#   device_row      on the tensor's device, no host sync; stats_from_row reads it later;
+#   quick_row       a big gradient during backward, in five reductions: stats_from_quick.
+# The torch paths count NaN and Inf with one helper (_nonfinite_counts) and read their rows with
+# one function (stats_from_row). The quick path does not mask: masking every big gradient would
+# cost a float64 copy and four more passes on the device, for the rare one that is not finite.
+# So a quick row with NaN or Inf gives exact counts and no finite statistics (min..norm None).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from gradtrace.model.records import Stats, TensorSummary, make
+__all__ = ["Stats", "stats_of", "stats_of_many", "host_stats", "HOST_DTYPES", "device_row",
+           "stats_from_row", "quick_row", "stats_from_quick", "dtype_name", "has_dense_values"]
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize", "stats_of",
-           "host_stats", "HOST_DTYPES", "device_stats", "stats_from_row", "quick_stats",
-           "stats_from_quick", "dtype_name"]
 
-#: Tensors with at most this many elements are copied whole into the Trace...
-DEFAULT_KEEP_LIMIT = 4096
-#: ...until the copies of one trace hold this many elements (4 MiB of float32); then summarised.
-DEFAULT_KEEP_BUDGET = 1 << 20
-#: What a trace keeps of each tensor (the ``values=`` option).
-VALUES = ("summary", "full", "none")
+class Stats(NamedTuple):
+    """Statistics over a tensor's finite elements, and exact counts of NaN and Inf elements."""
+
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    norm: float | None = None
+    nan: int = 0
+    inf: int = 0
 
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_KEEP_LIMIT,
-              owned: Sequence[bool] = ()) -> list[TensorSummary]:
-    """Summarise each tensor; copy it whole when it has at most ``keep_limit`` elements.
+def has_dense_values(t: torch.Tensor) -> bool:
+    """Whether ``t``'s elements can be read and copied (not sparse, meta or nested)."""
+    return t.layout == torch.strided and t.device.type != "meta" and not t.is_nested
 
-    Args:
-        tensors: live tensors (they are read, never modified).
-        keep_limit: largest element count copied whole; None keeps every tensor whole.
-        owned: per tensor, whether it is already a private copy that the summary may keep.
 
-    Returns:
-        One summary per tensor, in order.
+def _real_float64(x: torch.Tensor) -> torch.Tensor:
+    """The values statistics are taken of, in float64: magnitudes for complex, 0/1 for bool."""
+    if x.is_complex():
+        x = x.abs()
+    if x.dtype == torch.bool:
+        x = x.to(torch.uint8)
+    return x.to(torch.float64)
 
-    Example:
-        >>> s = summarize([torch.tensor([1.0, float("nan"), 3.0])])[0]
-        >>> (s.shape, s.min, s.max, s.nan)
-        ((3,), 1.0, 3.0, 1)
+
+def _nonfinite_counts(x: torch.Tensor) -> list[torch.Tensor]:
+    """How many elements are NaN and how many infinite, as tensors on ``x``'s device."""
+    return [torch.isnan(x).sum(), torch.isinf(x).sum()]
+
+
+def stats_from_row(row: list[float]) -> Stats:
+    """The :class:`Stats` of a row ``[min, max, mean, norm, nan, inf, finite count]``, fetched to
+    the host (from :func:`device_row`, or worked out by :func:`stats_of_many`)."""
+    lo, hi, mean, norm, nan, inf, count = row
+    if not count:
+        return Stats(nan=int(nan), inf=int(inf))
+    return Stats(lo, hi, mean, norm, int(nan), int(inf))
+
+
+def device_row(t: torch.Tensor) -> torch.Tensor:
+    """:func:`stats_from_row`'s row for ``t`` as a tensor on its own device: no host sync.
+
+    For a value that will change before the trace ends; the row is fetched later.
     """
     with torch._C.DisableTorchFunction(), torch.no_grad():
-        tensors = [t.detach() for t in tensors]
-        owned = list(owned) + [False] * (len(tensors) - len(owned))
-        kept = [_plain(t) and (keep_limit is None or t.numel() <= keep_limit) for t in tensors]
-        # a tensor kept whole gets its statistics from its copy, when they are first read
-        stats = iter(_stats([t for t, k in zip(tensors, kept) if not k]))
-        copies = iter(_to_cpu([t for t, k in zip(tensors, kept) if k],
-                              [m for m, k in zip(owned, kept) if k]))
-        out = []
-        for t, k in zip(tensors, kept):
-            out.append(make(
-                TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
-                device=str(t.device), values=next(copies) if k else None,
-                stats=None if k else next(stats)))
-        return out
-
-
-def _to_cpu(tensors: list[torch.Tensor], owned: list[bool]) -> list[torch.Tensor]:
-    """CPU copies; tensors on an accelerator go across in one transfer per dtype, not one each."""
-    out: list[torch.Tensor | None] = [
-        (t if mine else t.clone()) if t.device.type == "cpu" else None
-        for t, mine in zip(tensors, owned)]
-    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-    for i, t in enumerate(tensors):
-        if out[i] is None:
-            groups.setdefault((t.device, t.dtype), []).append(i)
-    for index in groups.values():
-        flat = torch.cat([tensors[i].reshape(-1) for i in index]).cpu()
-        sizes = [tensors[i].numel() for i in index]
-        for i, part in zip(index, torch.split(flat, sizes)):
-            out[i] = part.view(tensors[i].shape)
-    return out  # type: ignore[return-value]
-
-
-def device_stats(t: torch.Tensor) -> torch.Tensor:
-    """``[min, max, mean, norm, nan, inf]`` of ``t`` as a tensor on its own device: no host sync.
-
-    For a value that will change before the trace ends; :func:`stats_from_row` reads it later.
-    """
-    with torch._C.DisableTorchFunction(), torch.no_grad():
-        x = t.detach()
-        if x.is_complex():
-            x = x.abs()
-        x = x.to(torch.float64)
+        x = _real_float64(t.detach())
         finite = torch.isfinite(x)
         count = finite.sum()
         big = torch.finfo(torch.float64).max
         row = [torch.where(finite, x, big).amin(), torch.where(finite, x, -big).amax(),
                torch.where(finite, x, 0).sum() / count.clamp(min=1),
                torch.linalg.vector_norm(torch.where(finite, x, 0)),
-               torch.isnan(x).sum(), torch.isinf(x).sum(), count]
+               *_nonfinite_counts(x), count]
         return torch.stack([v.to(torch.float64) for v in row])
 
 
@@ -178,25 +162,18 @@ def _ones(dtype: np.dtype, n: int) -> np.ndarray:
     return ones[:n]
 
 
-def stats_from_row(row: list[float]) -> Stats:
-    """The :class:`Stats` of a row made by :func:`device_stats`, once fetched to the host."""
-    lo, hi, mean, norm, nan, inf, count = row
-    if not count:
-        return Stats(nan=int(nan), inf=int(inf))
-    return Stats(lo, hi, mean, norm, int(nan), int(inf))
-
-
 def stats_of(t: torch.Tensor) -> Stats:
-    """The statistics of one tensor."""
+    """The statistics of one tensor.
+
+    Example:
+        >>> stats_of(torch.tensor([1.0, float("nan"), 3.0]))
+        Stats(min=1.0, max=3.0, mean=2.0, norm=3.1622776601683795, nan=1, inf=0)
+    """
     with torch._C.DisableTorchFunction(), torch.no_grad():
-        return _stats([t.detach()])[0]
+        return stats_of_many([t.detach()])[0]
 
 
-def _plain(t: torch.Tensor) -> bool:
-    return t.layout == torch.strided and t.device.type != "meta" and not t.is_nested
-
-
-def _stats(tensors: list[torch.Tensor]) -> list[Stats]:
+def stats_of_many(tensors: list[torch.Tensor]) -> list[Stats]:
     """min/max/mean/norm over finite elements and nan/inf counts, for many tensors at once.
 
     Float tensors go through one batched ``_foreach_norm``; a finite norm proves there is no NaN
@@ -206,7 +183,7 @@ def _stats(tensors: list[torch.Tensor]) -> list[Stats]:
     groups: dict[torch.dtype, list[int]] = {}
     slow = []
     for i, t in enumerate(tensors):
-        if not _plain(t) or not t.numel():
+        if not has_dense_values(t) or not t.numel():
             continue
         if t.dtype in (torch.float32, torch.float64):
             groups.setdefault(t.dtype, []).append(i)
@@ -238,41 +215,43 @@ def _memory_order(t: torch.Tensor) -> torch.Tensor:
 
 
 def _stats_one(x: torch.Tensor) -> Stats:
-    if x.is_complex():
-        x = x.abs()
-    if x.dtype == torch.bool:
-        x = x.to(torch.uint8)
-    x = x.to(torch.float64)
-    nan_mask, inf_mask = torch.isnan(x), torch.isinf(x)
-    nan, inf = int(nan_mask.sum()), int(inf_mask.sum())
+    """The statistics of a tensor that may hold NaN or Inf, or is not float32/float64."""
+    x = _real_float64(x)
+    nan, inf = (int(n) for n in _nonfinite_counts(x))
     if nan or inf:
-        x = x[~(nan_mask | inf_mask)]
+        x = x[torch.isfinite(x)]
     if x.numel() == 0:
         return Stats(nan=nan, inf=inf)
     row = torch.stack([x.min(), x.max(), x.mean(), torch.linalg.vector_norm(x)])
-    lo, hi, mean, norm = row.tolist()
-    return Stats(lo, hi, mean, norm, nan, inf)
+    return stats_from_row([*row.tolist(), nan, inf, x.numel()])
 
 
-def quick_stats(t: torch.Tensor) -> torch.Tensor:
-    """``[min, max, sum, norm]`` of a float tensor, on its device, in three reductions.
+def quick_row(t: torch.Tensor) -> torch.Tensor:
+    """``[min, max, sum, norm, nan, inf]`` of a float tensor, on its device, without masking.
 
-    For a gradient summarised while the backward pass runs, so it need not be held: NaN and
-    Inf propagate into the row, and :func:`stats_from_quick` reports them without counting.
+    For a gradient summarised while the backward pass runs, so it need not be held:
+    :func:`stats_from_quick` reads the row once fetched (see NOTE for what it gives when the
+    gradient is not finite).
     """
     with torch._C.DisableTorchFunction(), torch.no_grad():
         x = _memory_order(t.detach())
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
         lo, hi = torch.aminmax(x)
-        return torch.stack([lo, hi, x.sum(), torch.linalg.vector_norm(x)]).to(torch.float64)
+        return torch.stack([lo, hi, x.sum(), torch.linalg.vector_norm(x),
+                            *_nonfinite_counts(x)]).to(torch.float64)
 
 
 def stats_from_quick(row: list[float], numel: int) -> Stats:
-    """The :class:`Stats` of a :func:`quick_stats` row: ``nan``/``inf`` of -1 mean "some"."""
-    lo, hi, total, norm = row
-    if any(v != v for v in row):
-        return Stats(nan=-1)
-    if abs(lo) == float("inf") or abs(hi) == float("inf"):
-        return Stats(inf=-1)
+    """The :class:`Stats` of a :func:`quick_row` of a tensor of ``numel`` elements.
+
+    Example:
+        >>> stats_from_quick(quick_row(torch.tensor([1.0, 3.0], dtype=torch.float64)).tolist(), 2)
+        Stats(min=1.0, max=3.0, mean=2.0, norm=3.1622776601683795, nan=0, inf=0)
+        >>> stats_from_quick(quick_row(torch.tensor([1.0, float("inf")])).tolist(), 2)
+        Stats(min=None, max=None, mean=None, norm=None, nan=0, inf=1)
+    """
+    lo, hi, total, norm, nan, inf = row
+    if nan or inf:  # the other columns include them: no finite statistics (see NOTE)
+        return Stats(nan=int(nan), inf=int(inf))
     return Stats(lo, hi, total / numel, norm)

@@ -118,9 +118,7 @@ def format_value(summary: TensorSummary | None, *, max_items: int = 6, shape: bo
     else:  # complex statistics are of the magnitude
         parts += ["|x|"] * (kind == "complex")
         parts.append(f"mean={_stat(mean)} min={_stat(lo)} max={_stat(hi)}")
-    # a count of -1: present but not counted (a big gradient summarised during backward)
-    bad = ", ".join(f"{n} {what}" if n > 0 else f"has {what}"
-                    for n, what in ((summary.nan, "nan"), (summary.inf, "inf")) if n)
+    bad = ", ".join(f"{n} {what}" for n, what in ((summary.nan, "nan"), (summary.inf, "inf")) if n)
     if bad:
         parts.append(f"({bad})" if parts else bad)
     return " ".join(parts)
