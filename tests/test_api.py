@@ -143,11 +143,21 @@ def test_values_option_full_summary_and_none() -> None:
 def test_values_option_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="summary, full, none"):
         trace(values="some")
-    with pytest.raises(ValueError, match="contradicts"):
-        trace(values="none", full_values=True)
-    with trace(full_values=True) as t:
+    with trace(values="full") as t:
         (torch.ones(5000, requires_grad=True) * 2).sum().backward()
     assert t.values == "full" and t.grad(t.steps[0].name).shape == (5000,)
+
+
+def test_full_values_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(FutureWarning, match='use values="full"'):
+        ctx = trace(full_values=True)
+    with ctx as t:
+        (torch.ones(5000, requires_grad=True) * 2).sum().backward()
+    assert t.values == "full" and t.grad(t.steps[0].name).shape == (5000,)
+    with pytest.warns(FutureWarning, match='Trace.values == "full"'):
+        assert t.full_values
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="contradicts"):
+        trace(values="none", full_values=True)
 
 
 def test_small_tensors_are_copied_only_up_to_a_budget() -> None:

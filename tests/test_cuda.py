@@ -36,7 +36,7 @@ def test_traced_equals_untraced_on_cuda() -> None:
     model, x, target = make()
     loss = step(model, x, target)
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
-    with trace(full_values=True) as t:
+    with trace(values="full") as t:
         traced_loss = step(model, x, target)
     assert torch.equal(loss, traced_loss)
     for n, g in expected.items():

@@ -281,7 +281,7 @@ def test_headless_chromium_runs_nothing_injected(tmp_path: Path) -> None:
 @pytest.mark.parametrize("full_values", [False, True])
 def test_huge_tensors_show_as_short_previews(full_values: bool) -> None:
     torch.manual_seed(0)
-    with trace(full_values=full_values) as t:
+    with trace(values="full" if full_values else "summary") as t:
         big = torch.randn(10_000_000, requires_grad=True)
         y = (big * 2).tanh().sum()
         y.backward()
@@ -297,7 +297,7 @@ def test_huge_tensors_show_as_short_previews(full_values: bool) -> None:
     if full_values:
         assert torch.equal(t.grad("big"), big.grad)
     else:
-        with pytest.raises(TraceLookupError, match="full_values=True"):
+        with pytest.raises(TraceLookupError, match="values=\"full\""):
             t.grad("big")
 
 

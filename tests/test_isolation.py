@@ -133,7 +133,7 @@ def test_nested_with_is_a_clear_error() -> None:
         a = torch.tensor([1.0], requires_grad=True)
         with pytest.raises(RuntimeError, match="already running"), ctx:
             pass
-        with pytest.raises(RuntimeError, match="already running"), trace(full_values=True):
+        with pytest.raises(RuntimeError, match="already running"), trace(values="full"):
             pass
         b = (a * 4).sum()
         b.backward()

@@ -128,7 +128,7 @@ def test_tensors_made_in_a_trace_are_freed_when_dropped() -> None:
 
 def test_modules_and_graphs_made_in_a_trace_are_freed() -> None:
     ns = run_module("""
-        with trace(full_values=True) as t:
+        with trace(values="full") as t:
             model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Tanh(),
                                         torch.nn.Linear(64, 1))
             X = torch.randn(32, 64)
@@ -283,7 +283,7 @@ def test_pickle_roundtrip_of_lab_traces() -> None:
 
 
 def test_pickle_roundtrip_of_a_failed_trace() -> None:
-    with pytest.raises(ValueError), trace(full_values=True) as t:
+    with pytest.raises(ValueError), trace(values="full") as t:
         w = torch.randn(80, 80, requires_grad=True)
         (w * w).sum().backward()
         raise ValueError("<stopped>")

@@ -45,7 +45,7 @@ def ip() -> Iterator[Any]:
     yield shell
     shell.display_formatter.active_types = saved
     shell.run_line_magic("config", "GradtraceMagics.max_rows = 200")  # the defaults again
-    shell.run_line_magic("config", "GradtraceMagics.graph = True")
+    shell.run_line_magic("config", "GradtraceMagics.sections = 'warnings,forward,backward,graph'")
 
 
 def run(ip: Any, line: str, body: str) -> tuple[Any, Any]:
@@ -116,12 +116,14 @@ def test_accumulation_across_cells_warns_first(ip: Any) -> None:
 
 
 @pytest.mark.parametrize(("line", "present", "absent"), [
-    ("--no-table", ["! accumulation", "graph"], ["forward", "backward pass"]),
-    ("--no-graph", ["forward", "backward pass 1"], ["graph"]),
-    ("--show forward", ["forward"], ["backward pass", "! accumulation", "graph"]),
-    ("--show backward,warnings", ["backward pass 1", "! accumulation"], ["forward", "graph"]),
-    ("--show tensors", ["tensors", "x_1       (1,)   3.0000   -0.0978"], ["forward", "graph"]),
-    ("--show none", ["gradtrace: 5 forward steps"], ["forward", "backward pass", "graph"]),
+    ("--sections warnings,graph", ["! accumulation", "graph"], ["forward", "backward pass"]),
+    ("--sections warnings,forward,backward", ["forward", "backward pass 1"], ["graph"]),
+    ("--sections forward", ["forward"], ["backward pass", "! accumulation", "graph"]),
+    ("--sections backward,warnings", ["backward pass 1", "! accumulation"],
+     ["forward", "graph"]),
+    ("--sections tensors", ["tensors", "x_1       (1,)   3.0000   -0.0978"],
+     ["forward", "graph"]),
+    ("--sections none", ["gradtrace: 5 forward steps"], ["forward", "backward pass", "graph"]),
     ("--ignore accumulation", ["no warnings"], ["! accumulation"]),
     ("--max-rows 2", ["… 3 more rows"], []),
 ])
@@ -142,7 +144,7 @@ def test_each_option_changes_what_is_shown(ip: Any, line: str, present: list[str
     for word in absent:
         if word in html_titles:
             assert html_titles[word] not in page, (word, page)
-    if "--show tensors" in line:
+    if "--sections tensors" in line:
         assert "<summary>tensors (5)</summary>" in page
 
 
@@ -161,28 +163,44 @@ def test_no_retain_leaves_intermediate_grads_alone(ip: Any) -> None:
 def test_full_values_and_check(ip: Any) -> None:
     body = "w = torch.ones(100, 50, requires_grad=True)\n(w * 3).sum().backward()"
     run(ip, "-o t", body)
-    with pytest.raises(KeyError, match="full_values=True"):
+    with pytest.raises(KeyError, match='values="full"'):
         ip.user_ns["t"].grad("w")
-    run(ip, "--full-values --check -o t", body)
+    run(ip, "--values full --check -o t", body)
     assert torch.equal(ip.user_ns["t"].grad("w"), torch.full((100, 50), 3.0))
     run(ip, "--values none -o t", body)
     assert ip.user_ns["t"].values == "none" and ip.user_ns["t"].steps[0].value.min is None
-    assert isinstance(run(ip, "--values none --full-values", body)[0].error_in_exec, UsageError)
 
 
 def test_config_sets_defaults_and_flags_override_them(ip: Any) -> None:
     ip.run_line_magic("config", "GradtraceMagics.max_rows = 2")
-    ip.run_line_magic("config", "GradtraceMagics.graph = False")
+    ip.run_line_magic("config", "GradtraceMagics.sections = 'forward'")
     text = views(run(ip, "", COS_LOG)[1])[0]
     assert "… 3 more rows" in text and "\ngraph\n" not in text
-    text = views(run(ip, "--max-rows 0 --graph", COS_LOG)[1])[0]
+    text = views(run(ip, "--max-rows 0 --sections forward,graph", COS_LOG)[1])[0]
     assert "more row" not in text and "\ngraph\n" in text
     with capture_output() as out:
         ip.run_line_magic("config", "GradtraceMagics")
-    assert "max_rows" in out.stdout and "show" in out.stdout
+    assert "max_rows" in out.stdout and "sections" in out.stdout
 
 
-@pytest.mark.parametrize("line", ["--bogus", "--max-rows x", "--max-rows -1", "--show forwards",
+@pytest.mark.parametrize(("line", "instead", "absent"), [
+    ("--show forward", "--sections", "\ngraph\n"),
+    ("--no-graph", "--sections", "\ngraph\n"),
+    ("--no-table", "--sections", "\nforward\n"),
+    ("--full-values", "--values full", None),
+])
+def test_deprecated_spellings_still_work_and_say_what_to_use(ip: Any, line: str, instead: str,
+                                                              absent: str | None) -> None:
+    with pytest.warns(FutureWarning, match=f"{line.split()[0]} is deprecated; use {instead}"):
+        result, out = run(ip, f"-o t {line}", COS_LOG)
+    assert result.success
+    if absent is not None:
+        assert absent not in views(out)[0]
+    else:
+        assert ip.user_ns["t"].values == "full"
+
+
+@pytest.mark.parametrize("line", ["--bogus", "--max-rows x", "--max-rows -1", "--sections forwards",
                                   "-o 1bad", "--ignore nope", "extra words",
                                   "--values some", "--values none --full-values"])
 def test_wrong_options_are_usage_errors_and_the_cell_does_not_run(ip: Any, line: str) -> None:
@@ -220,8 +238,8 @@ def test_syntax_error_is_reported_like_a_cell_and_nothing_is_traced(ip: Any) -> 
 def test_help_reads_like_a_help_page(ip: Any) -> None:
     doc = ip.magics_manager.magics["cell"]["gradtrace"].__doc__
     assert "Usage::" in doc and "%config GradtraceMagics.max_rows" in doc
-    for option in ("-o NAME", "--show SECTIONS", "--no-table", "--no-graph", "--no-retain",
-                   "--max-rows N", "--full-values", "--ignore KINDS"):
+    for option in ("-o NAME", "--sections SECTIONS", "--values MODE", "--no-retain",
+                   "--max-rows N", "--ignore KINDS"):
         assert option in doc, option
 
 

@@ -28,7 +28,7 @@ def test_rebinding_unpacking_augassign_loops_and_walrus() -> None:
     assert names[:3] == ["h", "h", "h"]
     assert [s.op for s in t.steps[:3]] == ["ones", "add", "mul"]
     assert names[3:5] == ["a", "b"]
-    assert t.step("c").op == "add_" and t.step("c").tensor == t.steps[5].tensor
+    assert t.step("c").op == "add_" and t.step("c").tensor_id == t.steps[5].tensor_id
     assert [s.name for s in t.steps if s.op == "mul" and s.inputs == (3,)] == ["d", "d"]
     assert t.step("e").op == "mean"
     assert torch.equal(t.value("h"), (torch.ones(3) + 1) * 2)
@@ -50,18 +50,18 @@ def test_step_fields_against_torch() -> None:
 
 
 def test_values_recorded_before_in_place_change() -> None:
-    with trace(full_values=False) as t:
+    with trace(values="summary") as t:
         big = torch.arange(10_000, dtype=torch.float32)
         big.mul_(2)
     first, second = t.steps
     assert first.value.max == 9999.0 and second.value.max == 19998.0
     assert first.value.values is None  # big tensors keep statistics only
-    with pytest.raises(TraceLookupError, match="full_values=True"):
+    with pytest.raises(TraceLookupError, match="values=\"full\""):
         t.value("big")
 
 
 def test_full_values_keeps_big_tensors() -> None:
-    with trace(full_values=True) as t:
+    with trace(values="full") as t:
         w = torch.randn(600, 600, requires_grad=True)
         (w * 3).sum().backward()
     assert torch.equal(t.value("w"), w.detach())

@@ -96,8 +96,8 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
             names[s.index] = s.name or s.hint  # type: ignore[assignment]
             named.add(s.index)
         elif s.op.endswith("_") or s.op == "setitem":
-            prev = last_version.get(s.tensor)
-            if prev and holder.get(names[prev]) == s.tensor:
+            prev = last_version.get(s.tensor_id)
+            if prev and holder.get(names[prev]) == s.tensor_id:
                 # an in-place op keeps the name of the tensor it modified
                 names[s.index] = names[prev]
                 if prev in named:
@@ -109,9 +109,9 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
                 names[s.index] = derived_name(s.op, s.parts, names, named)
         else:
             names[s.index] = (derived_name(s.op, s.parts, names, named) if s.op
-                              else f"tensor_{s.tensor}")
-        holder[names[s.index]] = s.tensor
-        last_version[s.tensor] = s.index
+                              else f"tensor_{s.tensor_id}")
+        holder[names[s.index]] = s.tensor_id
+        last_version[s.tensor_id] = s.index
 
     def summary(i: int | None) -> TensorSummary | None:
         return None if i is None else summaries[i]
@@ -179,7 +179,7 @@ def _forward_step(s: RawStep, names: dict[int, str], named: set[int],
         ForwardStep,
         step=s.index, name=names[s.index], op=s.op or s.origin, inputs=tuple(s.inputs),
         value=value, grad_fn=s.grad_fn, requires_grad=s.requires_grad, is_leaf=s.is_leaf,
-        origin=s.origin, named=s.index in named, tensor=s.tensor, line=s.line,
+        origin=s.origin, named=s.index in named, tensor_id=s.tensor_id, line=s.line,
         source=s.source, module=s.module, retained=s.retained, grad_mode=s.grad_mode,
         literals=s.literals, keywords=s.keywords,
     )

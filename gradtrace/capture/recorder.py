@@ -43,7 +43,7 @@ class RawStep:
     inputs: list[int]
     parts: list[int | str]  # the op's arguments: step numbers, or short literals
     origin: str
-    tensor: int
+    tensor_id: int
     value: int
     grad_fn: str | None
     requires_grad: bool
@@ -326,7 +326,7 @@ class Recorder:
         leaf = t.is_leaf
         step = RawStep(
             index=len(self.steps) + 1, op=op, inputs=inputs, parts=parts, origin=origin,
-            tensor=number, value=self.keeper.keep(t),
+            tensor_id=number, value=self.keeper.keep(t),
             grad_fn=node.name() if node is not None else None, requires_grad=t.requires_grad,
             is_leaf=leaf, line=line, source=stmt.text if stmt is not None else None,
             module=self.modules.current, name=name, grad_mode=torch.is_grad_enabled(),

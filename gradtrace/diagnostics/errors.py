@@ -51,7 +51,7 @@ def inplace(trace: Trace) -> list[Diagnostic]:
         saved = [s for s in trace.steps if node and s.grad_fn and
                  (s.grad_fn.startswith(node) or node.startswith(s.grad_fn.rstrip("0123456789")))]
         changed = [(s, t) for s in saved for t in trace.steps
-                   if t.tensor == s.tensor and t.step > s.step]
+                   if t.tensor_id == s.tensor_id and t.step > s.step]
         if changed:
             s, t = changed[0]
             message = (f"{describe_pass(p, p.index)} needed {s.name} as {s.op} made it"

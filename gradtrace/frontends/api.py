@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -44,7 +45,7 @@ class TraceContext:
             tensors too; this can take as much memory as the model's activations.
             ``"none"``: shape and dtype only, the fastest; no values, statistics or NaN/Inf
             warnings.
-        full_values: ``True`` is ``values="full"``.
+        full_values: deprecated spelling of ``values="full"``.
         check: compare each custom ``torch.autograd.Function``'s backward with finite
             differences on the values it received (its first three calls per class).
         ignore: warning kinds not to report, e.g. ``["accumulation"]`` when summing gradients
@@ -56,9 +57,9 @@ class TraceContext:
     """
 
     def __init__(self, *, show: bool = True, retain_grad: bool = True, values: str = "summary",
-                 full_values: bool = False, check: bool = False, ignore: Iterable[str] = (),
-                 vanishing_below: float = 1e-7, exploding_above: float = 1e3,
-                 files: Iterable[str] | None = None) -> None:
+                 full_values: bool | None = None, check: bool = False,
+                 ignore: Iterable[str] = (), vanishing_below: float = 1e-7,
+                 exploding_above: float = 1e3, files: Iterable[str] | None = None) -> None:
         from gradtrace.diagnostics import KINDS
 
         self.ignore = tuple(ignore) if not isinstance(ignore, str) else (ignore,)
@@ -70,8 +71,11 @@ class TraceContext:
 
         if values not in VALUES:
             raise ValueError(f"gradtrace: values={values!r}; choose from {', '.join(VALUES)}")
-        if full_values and values not in ("summary", "full"):
-            raise ValueError(f"gradtrace: full_values=True contradicts values={values!r}")
+        if full_values is not None:
+            warnings.warn('gradtrace: full_values= is deprecated; use values="full"',
+                          FutureWarning, stacklevel=3)
+            if full_values and values not in ("summary", "full"):
+                raise ValueError(f"gradtrace: full_values=True contradicts values={values!r}")
         self.show = show
         self.retain_grad = retain_grad
         self.values = "full" if full_values else values
@@ -134,7 +138,7 @@ class TraceContext:
 def trace(func: F, /) -> F: ...
 @overload
 def trace(*, show: bool = True, retain_grad: bool = True, values: str = "summary",
-          full_values: bool = False, check: bool = False, ignore: Iterable[str] = (),
+          full_values: bool | None = None, check: bool = False, ignore: Iterable[str] = (),
           vanishing_below: float = 1e-7,
           exploding_above: float = 1e3, files: Iterable[str] | None = None) -> TraceContext: ...
 def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:

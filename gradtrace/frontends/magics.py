@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import types
+import warnings
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -41,14 +42,16 @@ class GradtraceMagics(Magics):
     """The ``%%gradtrace`` cell magic; its traits are the defaults of the options."""
 
     max_rows = Int(200, help="Most rows shown per table (0: all); --max-rows.").tag(config=True)
-    show = Unicode(",".join(DEFAULT_SECTIONS),
-                   help="Sections shown: warnings, forward, backward, tensors, graph.").tag(
-        config=True)
-    table = Bool(True, help="Show the tables; --no-table hides them.").tag(config=True)
-    graph = Bool(True, help="Show the graph; --no-graph hides it.").tag(config=True)
+    sections = Unicode(",".join(DEFAULT_SECTIONS),
+                       help="Sections shown: warnings, forward, backward, tensors, graph; "
+                            "--sections.").tag(config=True)
     retain_grad = Bool(True, help="retain_grad() on non-leaf tensors; --no-retain.").tag(
         config=True)
-    full_values = Bool(False, help="Keep every tensor whole; --full-values.").tag(config=True)
+    # Deprecated spellings, still honoured (with a FutureWarning) when changed.
+    show = Unicode(",".join(DEFAULT_SECTIONS), help="Deprecated: use sections.").tag(config=True)
+    table = Bool(True, help="Deprecated: use sections.").tag(config=True)
+    graph = Bool(True, help="Deprecated: use sections.").tag(config=True)
+    full_values = Bool(False, help="Deprecated: use values = 'full'.").tag(config=True)
     values = Unicode("summary", help="What to keep of each tensor: summary, full or none; "
                                      "--values.").tag(config=True)
     stepper = Bool(False, help="Also show the step-by-step walk; --stepper.").tag(config=True)
@@ -57,21 +60,22 @@ class GradtraceMagics(Magics):
     @magic_arguments()
     @argument("-o", "--output", metavar="NAME",
               help="store the Trace in the variable NAME (also when the cell fails)")
-    @argument("--show", metavar="SECTIONS",
+    @argument("--sections", metavar="SECTIONS",
               help="comma-separated sections to show, from warnings, forward, backward, "
                    "tensors, graph (or all, none); default: warnings,forward,backward,graph")
+    @argument("--show", metavar="SECTIONS", help="deprecated: use --sections")
     @argument("--no-table", dest="table", action="store_const", const=False,
-              help="hide the forward, backward and tensors tables")
+              help="deprecated: use --sections")
     @argument("--table", dest="table", action="store_const", const=True,
-              help="show the tables (if %%config turned them off)")
+              help="deprecated: use --sections")
     @argument("--no-graph", dest="graph", action="store_const", const=False,
-              help="hide the graph")
+              help="deprecated: use --sections")
     @argument("--graph", dest="graph", action="store_const", const=True,
-              help="show the graph (if %%config turned it off)")
+              help="deprecated: use --sections")
     @argument("--no-retain", dest="retain_grad", action="store_const", const=False,
               help="do not call retain_grad() on intermediate tensors (big models)")
     @argument("--full-values", action="store_const", const=True,
-              help="keep every tensor whole, so t.value(name) and t.grad(name) work for big ones")
+              help="deprecated: use --values full")
     @argument("--values", metavar="MODE", choices=VALUES,
               help="what to keep of each tensor: summary (default: small ones whole, statistics "
                    "of the rest), full (every tensor whole), none (shapes only, fastest)")
@@ -95,7 +99,7 @@ class GradtraceMagics(Magics):
 
         Usage::
 
-            %%gradtrace [-o NAME] [--show SECTIONS] [--no-table] [--no-graph] [options]
+            %%gradtrace [-o NAME] [--sections SECTIONS] [--values MODE] [options]
             x = torch.tensor([3.0], requires_grad=True)
             y = (x ** 2).sum()
             y.backward()
@@ -105,8 +109,8 @@ class GradtraceMagics(Magics):
         it: ``t.grad("x")``, ``t.forward`` (a DataFrame), ``t.warnings``.
 
         Defaults can be changed with ``%config``, e.g. ``%config GradtraceMagics.max_rows = 50``,
-        ``%config GradtraceMagics.show = 'forward,backward'`` or
-        ``%config GradtraceMagics.graph = False``. ``--stepper`` adds the step-by-step walk:
+        or ``%config GradtraceMagics.sections = 'forward,backward'``. ``--stepper`` adds the
+        step-by-step walk:
         Previous/Next through the forward then the backward steps, the current node lit in the
         graph, with the chain rule of each backward step.
         """
@@ -146,14 +150,7 @@ class GradtraceMagics(Magics):
         """Merge the command line over the configured defaults; bad values are usage errors."""
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"%%gradtrace: -o needs a variable name, not {args.output!r}")
-        try:
-            sections = parse_sections(self.show if args.show is None else args.show)
-        except ValueError as exc:
-            raise UsageError(f"%%gradtrace --show: {exc}") from None
-        if not (self.table if args.table is None else args.table):
-            sections = tuple(s for s in sections if s not in ("forward", "backward", "tensors"))
-        if not (self.graph if args.graph is None else args.graph):
-            sections = tuple(s for s in sections if s != "graph")
+        sections = self._sections(args)
         max_rows = self.max_rows if args.max_rows is None else args.max_rows
         width = self.width if args.width is None else args.width
         if max_rows < 0 or width < 0:
@@ -161,8 +158,7 @@ class GradtraceMagics(Magics):
         view = dict(sections=sections, max_rows=max_rows or None, width=width or None)
         options = dict(
             retain_grad=self.retain_grad if args.retain_grad is None else args.retain_grad,
-            values=self.values if args.values is None else args.values,
-            full_values=self.full_values if args.full_values is None else args.full_values,
+            values=self._values(args),
             check=args.check,
             ignore=tuple(k.strip() for k in args.ignore.split(",") if k.strip()))
         try:
@@ -170,6 +166,41 @@ class GradtraceMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%%{exc}") from None
         return view, options
+
+    def _sections(self, args: Any) -> tuple[str, ...]:
+        """``--sections`` over the configured ones; the deprecated spellings still count."""
+        chosen, flag = args.sections, "--sections"
+        if chosen is None and args.show is not None:
+            _deprecated("--show", "--sections")
+            chosen, flag = args.show, "--show"
+        if chosen is None:
+            chosen = self.sections
+            if self.show != self.traits()["show"].default_value:
+                _deprecated("GradtraceMagics.show", "GradtraceMagics.sections")
+                chosen = self.show
+        try:
+            sections = parse_sections(chosen)
+        except ValueError as exc:
+            raise UsageError(f"%%gradtrace {flag}: {exc}") from None
+        for name, dropped in (("table", ("forward", "backward", "tensors")), ("graph", ("graph",))):
+            given = getattr(args, name)
+            if given is not None:
+                _deprecated(f"--{'' if given else 'no-'}{name}", "--sections")
+            elif not getattr(self, name):
+                _deprecated(f"GradtraceMagics.{name}", "GradtraceMagics.sections")
+            if not (getattr(self, name) if given is None else given):
+                sections = tuple(s for s in sections if s not in dropped)
+        return sections
+
+    def _values(self, args: Any) -> str:
+        values: str = self.values if args.values is None else args.values
+        if args.full_values or self.full_values:
+            _deprecated("--full-values" if args.full_values else "GradtraceMagics.full_values",
+                        "--values full")
+            if values == "none":
+                raise UsageError("%%gradtrace: --full-values contradicts --values none")
+            values = "full"
+        return values
 
     def _compile(self, shell: Any,
                  cell: str) -> tuple[types.CodeType, types.CodeType | None, str, str]:
@@ -187,6 +218,10 @@ class GradtraceMagics(Magics):
         code = shell.compile(tree, filename, "exec")
         expr = shell.compile(last, filename, "eval") if last is not None else None
         return code, expr, source, filename
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"%%gradtrace: {old} is deprecated; use {new}", FutureWarning, stacklevel=3)
 
 
 def load(shell: Any) -> None:

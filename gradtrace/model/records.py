@@ -115,7 +115,7 @@ class ForwardStep:
     ``origin`` says how it came to be: ``"op"`` (a torch call, factories such as ``torch.tensor``
     included), ``"function"`` (a custom ``torch.autograd.Function``), ``"input"`` (a tensor that
     existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``).
-    ``inputs`` are the step numbers of the tensors the op read; ``tensor`` identifies the tensor
+    ``inputs`` are the step numbers of the tensors the op read; ``tensor_id`` identifies the tensor
     object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
     under ``torch.no_grad()``. ``literals`` are the op's positional arguments in the order of the
     maths (``2 - x`` gives ``(2, None)``): a Python number or tuple of ints (``dim``), or None
@@ -133,7 +133,7 @@ class ForwardStep:
     is_leaf: bool = True
     origin: str = "op"
     named: bool = True
-    tensor: int = 0
+    tensor_id: int = 0
     line: int | None = None
     source: str | None = None
     module: str | None = None

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -163,7 +164,9 @@ class Trace:
 
     @property
     def full_values(self) -> bool:
-        """Whether every tensor was kept whole (``values="full"``)."""
+        """Deprecated: ``trace.values == "full"``."""
+        warnings.warn('gradtrace: Trace.full_values is deprecated; use Trace.values == "full"',
+                      FutureWarning, stacklevel=2)
         return self.values == "full"
 
     # -- tables -------------------------------------------------------------------------------
@@ -259,7 +262,7 @@ class Trace:
                     f"values=\"none\" (shapes only). Trace with trace() to keep values.")
         return (
             f"gradtrace: the {what} of {name!r} has {summary.numel} elements and only its summary "
-            f"was kept. Trace with trace(values=\"full\") (or full_values=True) to keep whole "
+            f"was kept. Trace with trace(values=\"full\") to keep whole "
             f"tensors."
         )
 
