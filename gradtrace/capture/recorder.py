@@ -416,40 +416,13 @@ class Recorder:
                     continue
             edges: list[EdgePlan] = []  # one per input
             for nxt, nr in node.next_functions:
-                if nxt is None:
-                    edges.append(EdgePlan(None, "", None, False))
-                    continue
-                todo.append((nxt, owner))
-                if type(nxt) is _ACCUMULATE_GRAD:
-                    leaf = nxt.variable  # type: ignore[union-attr]
-                    step = self._step_of(leaf, None, None, None)
-                    plan = EdgePlan(step, "", step, derived=True)
-                    touched.add(id(leaf))
-                    into.setdefault(id(leaf), []).append(plan)
-                    edges.append(plan)
-                    continue
-                target_key = _node_key(nxt)
-                target = nodes.get(target_key)
-                if target:
-                    first = nr == target[0][0]  # the output whose gradient its step records
-                    step = target[0][1]
-                    for out, st in target:  # the latest step recorded for that output
-                        if out == nr:
-                            step = st
-                    plan = EdgePlan(step, "", step, derived=first)
-                    if first:
-                        touched.add(target_key)
-                        into.setdefault(target_key, []).append(plan)
-                    edges.append(plan)
-                elif target_key[0] > first_seq:
-                    # a node inside an op (TBackward in linear): it records what it receives,
-                    # when it is known whose node it is
-                    plan = EdgePlan(None, target_key[1], target_key, derived=owner is not None)
-                    touched.add(target_key)
-                    into.setdefault(target_key, []).append(plan)
-                    edges.append(plan)
-                else:
-                    edges.append(EdgePlan(None, target_key[1], None, False))
+                if nxt is not None:
+                    todo.append((nxt, owner))
+                plan, shared = self._plan_edge(nxt, nr, owner)
+                if shared is not None:
+                    touched.add(shared)
+                    into.setdefault(shared, []).append(plan)
+                edges.append(plan)
             hook_node(node, key, kind, outputs, edges)
         for shared in touched:
             plans = into[shared]
@@ -457,6 +430,29 @@ class Recorder:
                 for plan in plans:  # (the hooks read the plans when they run)
                     plan.keep_own_gradient()
         return starts
+
+    def _plan_edge(self, nxt: Any, nr: int, owner: int | None) -> tuple[EdgePlan, Any]:
+        """How the gradient sent along one edge into ``nxt`` (its input ``nr``) is recorded, and
+        the target (a leaf's id or a node's key) whose record may hold it instead (None: kept
+        on its own)."""
+        if nxt is None:
+            return EdgePlan(None, "", None, False), None
+        if type(nxt) is _ACCUMULATE_GRAD:
+            leaf = nxt.variable  # type: ignore[union-attr]
+            step = self._step_of(leaf, None, None, None)
+            return EdgePlan(step, "", step, derived=True), id(leaf)
+        target_key = _node_key(nxt)
+        target = self._nodes.get(target_key)
+        if target:
+            first = nr == target[0][0]  # the output whose gradient its step records
+            # the latest step recorded for that output
+            step = next((st for out, st in reversed(target) if out == nr), target[0][1])
+            return EdgePlan(step, "", step, derived=first), target_key if first else None
+        if target_key[0] > self._first_seq:
+            # a node inside an op (TBackward in linear): it records what it receives, when it
+            # is known whose node it is
+            return EdgePlan(None, target_key[1], target_key, owner is not None), target_key
+        return EdgePlan(None, target_key[1], None, False), None
 
     # -- backward -----------------------------------------------------------------------------
     def _on_backward(self, info: OpInfo, func: Any, args: tuple[Any, ...],
