@@ -206,6 +206,16 @@ class BackwardRecorder:
         raw.grad_in = None if grad is None else self.keeper.keep(grad)
         self.steps.append(raw)
 
+    def final_grads(self) -> list[tuple[int, int | None]]:
+        """Each hooked leaf's step and its ``.grad`` now, as the traced code leaves it."""
+        out = []
+        with torch._C.DisableTorchFunction():
+            for ref, step in self._leaves.values():
+                t = ref()
+                if t is not None:
+                    out.append((step, None if t.grad is None else self.keeper.keep(t.grad)))
+        return out
+
     def close(self) -> None:
         """Remove every hook this recorder installed."""
         handles, self._handles = self._handles, []

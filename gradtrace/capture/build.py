@@ -18,6 +18,7 @@ from gradtrace.model.records import (
     Event,
     ForwardStep,
     GradientEdge,
+    LeafGrad,
     Settings,
     TensorSummary,
     TraceRecords,
@@ -65,7 +66,7 @@ def finish(rec: Recorder, error: BaseException | None = None) -> Callable[[], Tr
                 s.requires_grad = t.requires_grad
             s.ref = None
     raw = _Raw(rec.steps, rec.backward.steps, rec.backward.passes, rec.events, rec.values,
-               rec.settings, _describe(error), _error_line(error, rec.files))
+               rec.settings, _describe(error), _error_line(error, rec.files), rec.leaf_grads)
     return lambda: _build(raw, summaries)
 
 
@@ -81,6 +82,7 @@ class _Raw:
     settings: Settings
     error: str | None
     error_line: int | None
+    leaf_grads: list[tuple[int, int | None]]
 
 
 def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
@@ -95,7 +97,7 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
         elif s.name is not None or s.hint is not None:
             names[s.index] = s.name or s.hint  # type: ignore[assignment]
             named.add(s.index)
-        elif s.op.endswith("_") or s.op == "setitem":
+        elif s.op.endswith("_") or s.op == "setitem" or s.origin == "update":
             prev = last_version.get(s.tensor_id)
             if prev and holder.get(names[prev]) == s.tensor_id:
                 # an in-place op keeps the name of the tensor it modified
@@ -141,9 +143,10 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
     )
     events = tuple(Event(e.kind, e.step, e.line, names.get(e.step, "") if e.step else e.name,
                          e.data) for e in rec.events)
+    leaf_grads = tuple(LeafGrad(step, summary(g)) for step, g in rec.leaf_grads)
     return TraceRecords(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
                         error_line=rec.error_line, values=rec.values, events=events,
-                        settings=rec.settings)
+                        settings=rec.settings, leaf_grads=leaf_grads)
 
 
 def _edge_gradient(edge: RawEdge, backward_pass: int,

@@ -66,6 +66,11 @@ def _parse(source: str) -> dict[int, Statement]:
             end = max(node.lineno, body[0].lineno - 1)  # a compound statement: its header only
         text = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
         stmt = Statement(node.lineno, end, tuple(dict.fromkeys(_targets(node))), text)
+        here = table.get(node.lineno)
+        if here is not None and here.line == node.lineno and here.end == end == node.lineno:
+            # ``a = f(); b = g(a)``: statements joined by ``;`` finish together, with the line
+            stmt = Statement(node.lineno, end, tuple(dict.fromkeys(here.targets + stmt.targets)),
+                             text)
         for n in range(node.lineno, end + 1):
             table[n] = stmt
     return table

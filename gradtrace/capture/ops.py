@@ -35,7 +35,7 @@ _DUNDERS = {
     "gt": ("gt", False), "ge": ("ge", False), "eq": ("eq", False), "ne": ("ne", False),
 }
 # Tensor-valued attribute reads that are bookkeeping, not computation
-_NOISE_GETTERS = {"grad", "_grad", "_base", "grad_fn", "_grad_fn"}
+_NOISE_GETTERS = {"grad", "_grad", "_base", "grad_fn", "_grad_fn", "data"}
 # Calls that return tensors but change no value: recording them would only add noise
 _NOISE_CALLS = {"requires_grad_", "retain_grad", "register_hook", "__repr__", "__format__",
                 "__reduce_ex__", "__deepcopy__", "_make_subclass", "__torch_function__",
@@ -54,6 +54,7 @@ class OpInfo:
     reversed: bool = False
     noise: bool = False
     backward: str | None = None
+    setter: bool = False  # an attribute written (``x.grad = None``), not read
 
 
 _cache: dict[Any, OpInfo] = {}
@@ -85,7 +86,8 @@ def _classify(func: Any) -> OpInfo:
     parts = full.split(".")
     if parts[-1] in ("__get__", "__set__", "__delete__"):
         attr = parts[-2] if len(parts) > 1 else ""
-        return OpInfo(attr, noise=parts[-1] != "__get__" or attr in _NOISE_GETTERS)
+        return OpInfo(attr, noise=parts[-1] != "__get__" or attr in _NOISE_GETTERS,
+                      setter=parts[-1] == "__set__")
     name = parts[-1]
     if name in _NOISE_CALLS:
         return OpInfo(name, noise=True)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.modules.module as _module
+import torch.optim.optimizer as _optimizer
 from torch.autograd.function import Function
 
 if TYPE_CHECKING:
@@ -126,6 +127,8 @@ def _install() -> None:
         _handles.append(_module.register_module_forward_hook(_exit_module, always_call=True))
     except TypeError:  # torch without always_call
         _handles.append(_module.register_module_forward_hook(_exit_module))
+    _handles.append(_optimizer.register_optimizer_step_pre_hook(_before_optimizer_step))
+    _handles.append(_optimizer.register_optimizer_step_post_hook(_after_optimizer_step))
 
 
 def _uninstall() -> None:
@@ -151,6 +154,18 @@ def _traced_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 _TRACED_APPLY = classmethod(_traced_apply)
+
+
+def _before_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+    recorder = current()
+    if recorder is not None:
+        recorder.optimizer_steps.before(optimizer)
+
+
+def _after_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+    recorder = current()
+    if recorder is not None:
+        recorder.optimizer_steps.after(optimizer)
 
 
 def _enter_module(module: torch.nn.Module, args: Any) -> None:

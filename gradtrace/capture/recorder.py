@@ -28,6 +28,7 @@ from gradtrace.capture.modules import ModuleTracker
 from gradtrace.capture.naming import Statement
 from gradtrace.capture.ops import OpInfo, op_info
 from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
+from gradtrace.capture.updates import OptimizerSteps
 from gradtrace.model.records import Settings, TraceRecords
 
 __all__ = ["Recorder", "RawStep", "TensorEntry"]
@@ -146,6 +147,13 @@ class Recorder:
         # an edge alone into its target carries what the target receives, so it is not kept
         # twice (see backward.py); a second edge makes every edge into it keep its own
         self._into: dict[Any, list[EdgePlan]] = {}
+        self.optimizer_steps = OptimizerSteps(self)
+        # by id of a ``.data`` alias read by the traced code: writing through it writes its owner
+        self._aliases: dict[int, _GradRead] = {}
+        self._user_retained: set[int] = set()  # ids of tensors the code called retain_grad() on
+        self._grad_read_steps: set[int] = set()  # non-leaf steps whose .grad the code read
+        # (step of a leaf, keeper index of its .grad when the trace stopped, or None)
+        self.leaf_grads: list[tuple[int, int | None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,11 +180,13 @@ class Recorder:
                     self._mode = None
             finally:
                 try:
+                    self.leaf_grads = self.backward.final_grads()
                     self.backward.close()
                     self._accumulators.clear()
                 finally:
                     process.deactivate(self)
             self.locator.flush()
+            self.optimizer_steps.finish()
             self._note_unused_parameters()
             for step, cls, args, kwargs in self._calls:
                 self.events.append(RawEvent("function_check", step, self.steps[step - 1].line,
@@ -201,11 +211,14 @@ class Recorder:
     def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         info = op_info(func)
         if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
-                or torch.compiler.is_compiling():
+                or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             self._changed_in_place |= info.inplace
+            watched = args and not self.busy and info.name in _WATCHED
+            if watched and info.setter:
+                self._on_grad_set(args[0])
             out = func(*args, **kwargs)
-            if info.name == "grad" and args and not self.busy:
-                self._on_grad_read(args[0], out)
+            if watched and not info.setter:
+                self._on_attribute(info.name, args[0], out)
             return out
         if info.backward:
             return self._on_backward(info, func, args, kwargs)
@@ -214,6 +227,7 @@ class Recorder:
             targets = _tensors_in(args[0])  # one tensor, or a list for _foreach_*_ ops
         elif "out" in kwargs:
             targets = _tensors_in(kwargs["out"])
+        targets = [self._owner_of(t) for t in targets]  # through ``p.data``: ``p`` changes
         for t in targets:  # summarise what they hold now, before the op changes them
             self._changed_in_place = True
             self.keeper.freeze(t)
@@ -226,15 +240,60 @@ class Recorder:
                 self._record(info, args, kwargs, outputs, bool(targets))
         return out
 
-    def _on_grad_read(self, t: Any, grad: Any) -> None:
+    def _on_attribute(self, name: str, t: Any, value: Any) -> None:
+        if not isinstance(t, torch.Tensor):
+            return
+        if name == "retain_grad":
+            self._user_retained.add(id(t))
+        elif name == "data" and isinstance(value, torch.Tensor):
+            self._aliases[id(value)] = _GradRead(weakref.ref(value), self._owner_of(t))
+        elif name == "grad":
+            self._on_grad_read(t, value)
+
+    def _on_grad_read(self, t: torch.Tensor, grad: Any) -> None:
         if isinstance(grad, torch.Tensor):
             # reading x.grad: if that tensor is used later, it is called "x.grad"
             self._grad_reads[id(grad)] = _GradRead(weakref.ref(grad), t)
-        elif isinstance(t, torch.Tensor) and not t.is_leaf and not t.retains_grad:
+        if t.is_leaf or (grad is not None and id(t) in self._user_retained):
+            return
+        entry = self._entry_of(t)
+        retained_here = entry is not None and self.steps[entry.step - 1].retained
+        if grad is None or retained_here:  # plain PyTorch would give None here
             with torch._C.DisableTorchFunction():
-                frame, line, stmt = self.locator.where(3)
+                frame, line, stmt = self.locator.where(4)
                 step = self._step_of(t, frame, line, stmt)
-            self.events.append(RawEvent("grad_read", step, line))
+            if step not in self._grad_read_steps:
+                self._grad_read_steps.add(step)
+                self.events.append(RawEvent("grad_read", step, line,
+                                            data={"retained_by_gradtrace": grad is not None}))
+
+    def _on_grad_set(self, t: Any) -> None:
+        """``x.grad = ...`` (``zero_grad()`` sets it to None): what ``.grad`` held is dropped."""
+        if not isinstance(t, torch.Tensor):
+            return
+        with torch._C.DisableTorchFunction():
+            entry = self._entry_of(t)
+            if entry is None or t.grad is None:
+                return
+            line = self.locator.where(4)[1]
+            self.add_event("grad_reset", entry.step, line, {"pass": len(self.backward.passes)})
+
+    def _owner_of(self, t: torch.Tensor) -> torch.Tensor:
+        """``p`` for ``p.data`` read by the traced code; ``t`` itself otherwise."""
+        alias = self._aliases.get(id(t))
+        return alias.owner if alias is not None and alias.ref() is t else t
+
+    def add_event(self, kind: str, step: int | None, line: int | None,
+                  data: dict[str, Any]) -> None:
+        self.events.append(RawEvent(kind, step, line, data=data))
+
+    def record_update(self, t: torch.Tensor, op: str, line: int | None,
+                      stmt: Statement | None) -> int:
+        """A new version of ``t`` made outside autograd (an optimizer step); its step."""
+        entry = self._entry_of(t)
+        made = self._new_step(op, [entry.step] if entry else [], [], "update", t, line, stmt)
+        made.grad_mode = False
+        return made.index
 
     def on_function(self, cls: Any, apply: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
@@ -341,6 +400,7 @@ class Recorder:
     def _step_of(self, t: torch.Tensor, frame: types.FrameType | None, line: int | None,
                  stmt: Statement | None) -> int:
         """The step of a tensor's current version; one is made for a tensor seen first here."""
+        t = self._owner_of(t)
         known = self._entry_of(t)
         if known is not None:
             return known.step
@@ -511,6 +571,10 @@ class Recorder:
             step = self.steps[known.step - 1]
             if step.name is None:
                 step.name = name
+
+
+#: Attributes whose reads and writes the recorder watches (see ``_on_attribute``).
+_WATCHED = frozenset({"grad", "data", "retain_grad"})
 
 
 def _number_or_numbers(v: object) -> bool:

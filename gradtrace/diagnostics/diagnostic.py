@@ -19,6 +19,7 @@ class Diagnostic:
     message: str
     fix: str = ""
     tensor: str | None = None
+    tensors: tuple[str, ...] = ()  # every tensor a grouped warning names (tensor: the first)
     step: int | None = None
     backward_step: int | None = None
     line: int | None = None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics.describe import describe_pass, fmt, passes, step, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
+from gradtrace.model.records import BackwardStep
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import ForwardStep, Trace
@@ -16,27 +17,93 @@ __all__ = ["accumulation", "no_gradient", "non_leaf_grad", "vanishing_exploding"
 _REACHED = ("accumulate", "capture")
 
 
+# NOTE [when accumulation is a mistake]
+# ``.grad`` adds up every backward pass until it is reset (``.grad = None``, ``zero_grad()``).
+# That is a mistake when something uses the sum of two or more passes: an optimizer step, or
+# the code reading ``.grad`` at the end of the trace. A gradient that lands after a step used
+# the earlier one (a GAN's generator loss flowing through the discriminator after its step) is
+# not: the next ``zero_grad()`` drops it unused. ``torch.autograd.grad`` never adds to ``.grad``.
 def accumulation(trace: Trace) -> list[Diagnostic]:
-    """A leaf whose ``.grad`` already held a gradient when a traced backward pass added to it."""
-    found = []
-    by_index = passes(trace)
+    """Sums of several backward passes in ``.grad`` that an optimizer step or the end of the
+    trace used: one warning per step (or end) that used them, naming every tensor."""
+    by_use: dict[int | None, list[tuple[str, list[BackwardStep]]]] = {}
+    for index, rows in _accumulations(trace).items():
+        leaf = trace.steps[index - 1]
+        for use, summed in _sums_used(trace, leaf, rows):
+            by_use.setdefault(use, []).append((leaf.name, summed))
+    return [_accumulation_warning(trace, use, hits) for use, hits in by_use.items()]
+
+
+def _accumulations(trace: Trace) -> dict[int, list[BackwardStep]]:
+    """The ``AccumulateGrad`` runs of each leaf, by its step."""
+    rows: dict[int, list[BackwardStep]] = {}
     for b in trace.backward_steps:
-        if b.kind != "accumulate" or b.grad_before is None:
-            continue
-        p = by_index.get(b.backward_pass)
-        before, added = fmt(b.grad_before), fmt(b.grad_in)
-        after = fmt(b.grad_after) if b.grad_after is not None else "?"
-        found.append(Diagnostic(
-            kind="accumulation",
-            message=(f"{b.tensor}.grad held {before} before {describe_pass(p, b.backward_pass)} "
-                     f"and now holds {after} ({before} + {added}): gradients add up in .grad "
-                     "across backward calls."),
-            fix=(f"Set {b.tensor}.grad = None (or call optimizer.zero_grad()) before backward "
-                 "unless you mean to sum gradients (then pass ignore=['accumulation'])."),
-            tensor=b.tensor, step=b.forward_step, backward_step=b.step,
-            line=p.line if p else None,
-        ))
+        if b.kind == "accumulate" and step(trace, b.forward_step) is not None:
+            rows.setdefault(b.forward_step, []).append(b)  # type: ignore[arg-type]
+    return rows
+
+
+def _sums_used(trace: Trace, leaf: ForwardStep, rows: list[BackwardStep]
+               ) -> list[tuple[int | None, list[BackwardStep]]]:
+    """(the optimizer call that used it, or None for the end; the passes summed) per misuse."""
+    mine = {v.step for v in trace.steps if v.tensor_id == leaf.tensor_id}
+    timeline: list[tuple[int, int, object]] = [(b.backward_pass, 0, b) for b in rows]
+    for e in trace.events:
+        if e.kind == "grad_reset" and e.step in mine:
+            timeline.append((e.data.get("pass", 0), 1, "reset"))
+        elif e.kind == "optimizer_step" and mine & set(e.data.get("steps", ())):
+            timeline.append((e.data.get("pass", 0), 1, e.data.get("call")))
+    timeline.sort(key=lambda item: item[:2])
+    found: list[tuple[int | None, list[BackwardStep]]] = []
+    summed: list[BackwardStep] = []
+    held_before = used = False
+    for _, _, what in timeline:
+        if isinstance(what, BackwardStep):
+            if not summed and what.grad_before is not None and not used:
+                held_before = True  # .grad held a gradient from before this stretch
+            summed.append(what)
+        elif what == "reset":
+            summed, held_before, used = [], False, False
+        else:  # an optimizer step used what .grad holds now
+            if len(summed) + held_before >= 2:
+                found.append((what if isinstance(what, int) else None, summed))
+            summed, held_before, used = [], False, True
+    if len(summed) + held_before >= 2:
+        found.append((None, summed))
     return found
+
+
+def _accumulation_warning(trace: Trace, use: int | None,
+                          hits: list[tuple[str, list[BackwardStep]]]) -> Diagnostic:
+    by_index = passes(trace)
+    numbers = sorted({b.backward_pass for _, rows in hits for b in rows})
+    shown = []
+    for name, rows in hits[:4]:
+        parts = ([fmt(rows[0].grad_before)] if rows[0].grad_before is not None else []) + [
+            fmt(b.grad_in) for b in rows]
+        total = fmt(rows[-1].grad_after) if rows[-1].grad_after is not None else "?"
+        shown.append(f"{name}.grad = {' + '.join(parts)} = {total}")
+    more = f"; and {len(hits) - 4} more" if len(hits) > 4 else ""
+    last = by_index.get(numbers[-1]) if numbers else None
+    held = "a gradient from before and " if hits[0][1][0].grad_before is not None else ""
+    what = (f"optimizer step {use} used" if use is not None else "at the end, .grad holds")
+    names = [name for name, _ in hits]
+    message = (f"{what} the sum of {held}backward passes {_and(map(str, numbers))} "
+               f"({describe_pass(last, numbers[-1]) if numbers else ''}): {'; '.join(shown)}"
+               f"{more}. Gradients add up in .grad across backward calls.")
+    reset = (" and ".join(f"{n}.grad = None" for n in names) if len(names) <= 2
+             else "each .grad to None")
+    return Diagnostic(
+        kind="accumulation", message=message,
+        fix=(f"Set {reset} (or call optimizer.zero_grad()) before each backward unless you mean "
+             "to sum gradients (then pass ignore=['accumulation'])."),
+        tensor=names[0], tensors=tuple(names), step=hits[0][1][-1].forward_step,
+        backward_step=hits[0][1][-1].step, line=last.line if last else None)
+
+
+def _and(items: object) -> str:
+    words = list(items)  # type: ignore[call-overload]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def no_gradient(trace: Trace) -> list[Diagnostic]:
@@ -49,7 +116,8 @@ def no_gradient(trace: Trace) -> list[Diagnostic]:
     ancestors = _ancestors(trace, [r for p in full for r in p.roots])
     found = []
     for s in trace.steps:
-        if not (s.is_leaf and s.requires_grad) or s.step in reached or s.step > latest_root:
+        if not (s.is_leaf and s.requires_grad) or s.step in reached or s.step > latest_root \
+                or s.origin == "update":
             continue
         cut = _cut_point(trace, s, ancestors)
         roots = ", ".join(r.name for p in full for r in map(lambda i: step(trace, i), p.roots)
@@ -123,6 +191,15 @@ def non_leaf_grad(trace: Trace) -> list[Diagnostic]:
         if e.kind != "grad_read":
             continue
         s = step(trace, e.step)
+        if e.data.get("retained_by_gradtrace"):
+            found.append(Diagnostic(
+                "non_leaf_grad",
+                f"{e.name}.grad was read{where(e.line)}: {e.name} is not a leaf, so plain PyTorch "
+                f"gives None there. gradtrace retained it (retain_grad=True), so the traced code "
+                f"saw a value it would not see untraced.",
+                f"Call {e.name}.retain_grad() before backward if you mean to read it, or read "
+                f"the .grad of a leaf.", tensor=e.name, step=e.step, line=e.line))
+            continue
         seen = [b.grad_in for b in trace.backward_steps
                 if b.forward_step == e.step and b.kind == "node" and b.grad_in is not None]
         saw = f" gradtrace saw its gradient: {fmt(seen[-1])}." if seen else ""
@@ -144,6 +221,9 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
         if b.kind in _REACHED and b.forward_step is not None and b.grad_in is not None \
                 and b.grad_in.norm is not None:
             norms[b.forward_step] = b.grad_in.norm
+    # an exactly zero gradient is structural (an input that is 0, softmax's shift invariance,
+    # a ReLU that never fired), not a gradient that shrank through many layers
+    norms = {i: n for i, n in norms.items() if n != 0.0}
     found = []
     for kind, order, limit in (("vanishing", False, low), ("exploding", True, high)):
         hits = sorted(((n, i) for i, n in norms.items() if (n > high if order else n < low)),

@@ -29,6 +29,7 @@ __all__ = [
     "BackwardPass",
     "Event",
     "Settings",
+    "LeafGrad",
     "TraceRecords",
     "make",
 ]
@@ -217,6 +218,15 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class LeafGrad:
+    """What a leaf's ``.grad`` held when the traced code ended (None: no ``.grad``); ``step`` is
+    the leaf's forward step where its ``AccumulateGrad`` was first hooked."""
+
+    step: int
+    grad: TensorSummary | None
+
+
+@dataclass(frozen=True)
 class TraceRecords:
     """Everything one trace recorded, as plain records: what a :class:`~gradtrace.Trace` reads.
 
@@ -232,6 +242,7 @@ class TraceRecords:
     values: str = "summary"
     events: tuple[Event, ...] = ()
     settings: Settings = field(default_factory=Settings)
+    leaf_grads: tuple[LeafGrad, ...] = ()
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from gradtrace.model import gradients
 from gradtrace.model.errors import TraceLookupError
 from gradtrace.model.records import (
     BackwardPass,
@@ -31,6 +32,7 @@ from gradtrace.model.records import (
     Event,
     ForwardStep,
     GradientEdge,
+    LeafGrad,
     Settings,
     Stats,
     TensorSummary,
@@ -76,10 +78,11 @@ class Trace:
                  backward_steps: tuple[BackwardStep, ...] = (),
                  passes: tuple[BackwardPass, ...] = (), error: str | None = None,
                  error_line: int | None = None, values: str = "summary",
-                 events: tuple[Event, ...] = (), settings: Settings | None = None) -> None:
+                 events: tuple[Event, ...] = (), settings: Settings | None = None,
+                 leaf_grads: tuple[LeafGrad, ...] = ()) -> None:
         self._records: TraceRecords | None = TraceRecords(
             steps, backward_steps, passes, error, error_line, values, events,
-            settings or Settings())
+            settings or Settings(), leaf_grads)
         self._build: Callable[[], TraceRecords] | None = None
 
     # NOTE [a Trace is built when first read]
@@ -143,6 +146,11 @@ class Trace:
     def events(self) -> tuple[Event, ...]:
         """What the recorder saw that a diagnostic may explain."""
         return self.records.events
+
+    @property
+    def leaf_grads(self) -> tuple[LeafGrad, ...]:
+        """What each leaf's ``.grad`` held when the traced code ended."""
+        return self.records.leaf_grads
 
     @property
     def settings(self) -> Settings:
@@ -211,41 +219,71 @@ class Trace:
                 return s
         raise TraceLookupError(self._unknown(name))
 
-    def value(self, name: str) -> torch.Tensor:
-        """The forward value of the tensor called ``name`` (its latest version), as a CPU tensor."""
-        s = self.step(name)
+    def versions(self, name: str) -> list[ForwardStep]:
+        """Every version of ``name`` in order: each rebinding, in-place op or optimizer step
+        that made a new one (version 1 is the first)."""
+        found = [s for s in self.steps if s.name == name]
+        if not found:
+            raise TraceLookupError(self._unknown(name))
+        return found
+
+    def value(self, name: str, *, version: int | None = None) -> torch.Tensor:
+        """The value of ``name`` as a CPU tensor: its latest version, or version ``version``
+        (1-based, see :meth:`versions`)."""
+        if version is None:
+            s = self.step(name)
+        else:
+            found = self.versions(name)
+            if not 1 <= version <= len(found):
+                raise TraceLookupError(f"gradtrace: {name!r} has {len(found)} version"
+                                       f"{'s' if len(found) != 1 else ''}, not {version}.")
+            s = found[version - 1]
         if s.value.values is None:
             raise TraceLookupError(self._not_kept(name, "value", s.value))
         return s.value.values.clone()
 
-    def grad(self, name: str) -> torch.Tensor | None:
-        """The gradient that reached ``name`` in the traced backward passes, summed over passes.
+    def grad(self, name: str, *, backward: int | None = None) -> torch.Tensor | None:
+        """What ``name``'s ``.grad`` held when the traced code ended, counting only what arrived
+        inside the trace (see :mod:`gradtrace.model.gradients`); with ``backward=k``, what
+        reached it in backward pass ``k`` alone (1-based; ``torch.autograd.grad`` passes too).
 
-        A ``.grad`` the tensor held before the trace is not counted. Returns None when no traced
-        backward pass reached the tensor.
+        Returns None when no traced pass reached the tensor, or its ``.grad`` was reset to None.
         """
         s = self.step(name)
-        grads = self._gradients_of(s)
+        came = gradients.arrivals(self, s)
+        if backward is not None:
+            if not 1 <= backward <= len(self.passes):
+                raise ValueError(f"gradtrace: backward={backward}, but this trace ran "
+                                 f"{len(self.passes)} backward pass(es), numbered from 1")
+            return self._sum(name, [a.grad for a in came if a.backward_pass == backward])
+        came = [a for a in came if gradients.adds_to_grad(self, a.backward_pass)]
+        if not came:
+            return None
+        watched, at_end = gradients.leaf_grad_at_end(self, s)
+        if not watched:  # a retained non-leaf: what arrived since its last reset
+            last = max((e.data.get("pass", 0) for e in gradients.resets(self, s)), default=0)
+            return self._sum(name, [a.grad for a in came if a.backward_pass > last])
+        if at_end is None:
+            return None
+        final = self._values_of(name, at_end)
+        first = next((b for b in self.backward_steps if b.step == came[0].step), None)
+        before = first.grad_before if first is not None else None
+        if before is None or gradients.resets(self, s):
+            return final
+        return final - self._values_of(name, before)
+
+    def _values_of(self, name: str, summary: TensorSummary) -> torch.Tensor:
+        if summary.values is None:
+            raise TraceLookupError(self._not_kept(name, "gradient", summary))
+        return summary.values.clone()
+
+    def _sum(self, name: str, grads: list[TensorSummary]) -> torch.Tensor | None:
         if not grads:
             return None
-        kept = [g.values for g in grads if g.values is not None]
-        if len(kept) < len(grads):
-            raise TraceLookupError(self._not_kept(name, "gradient", grads[0]))
-        total = kept[0].clone()
-        for values in kept[1:]:
-            total = total + values
+        total = self._values_of(name, grads[0])
+        for g in grads[1:]:
+            total = total + self._values_of(name, g)
         return total
-
-    def _gradients_of(self, s: ForwardStep) -> list[TensorSummary]:
-        """Per-pass gradients that reached step ``s``: one per node run or capture."""
-        out = []
-        for b in self.backward_steps:
-            if b.kind == "inner":
-                continue  # a node inside a composite op: its gradient is not the op's output's
-            if b.forward_step == s.step and b.grad_in is not None:
-                out.append(b.grad_in)
-            out.extend(e.grad for e in b.other_outputs if e.step == s.step and e.grad is not None)
-        return out
 
     def _unknown(self, name: str) -> str:
         names = self.names

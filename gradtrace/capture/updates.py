@@ -1,0 +1,88 @@
+"""Optimizer steps: each parameter an optimizer changed gets a new version, named after it.
+
+# NOTE [seeing optimizer steps]
+# ``torch.optim`` updates parameters in place under ``no_grad``, through per-tensor, foreach or
+# fused kernels; recording those inner ops would show the optimizer's bookkeeping, not the
+# user's math. The global step hooks of ``torch.optim.optimizer`` (public since torch 2.0) run
+# around every optimizer's ``step()`` whatever its path: before it, the parameters' values are
+# summarised (``Keeper.freeze``) and copied; after it, every parameter whose version counter
+# moved becomes one forward step ``SGD.step`` (the optimizer's class) at the user's line, and
+# the norms of the gradient, the update ``Δp`` and the new value are taken on the device and
+# fetched once when the trace stops. The copy costs one parameter's memory for the step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import torch
+
+if TYPE_CHECKING:
+    from gradtrace.capture.recorder import Recorder
+
+__all__ = ["OptimizerSteps"]
+
+
+class _Open(NamedTuple):
+    optimizer: Any
+    params: list[torch.Tensor]
+    versions: list[int]
+    before: list[torch.Tensor]
+    busy: bool  # the recorder's flag before the step
+
+
+class OptimizerSteps:
+    """Turns each optimizer step of the traced code into new versions of its parameters."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.count = 0  # optimizer steps seen
+        self._open: list[_Open] = []
+        self._norms: list[tuple[dict[str, Any], torch.Tensor]] = []
+
+    def before(self, optimizer: Any) -> None:
+        rec = self.recorder
+        params = [p for group in optimizer.param_groups for p in group["params"]
+                  if isinstance(p, torch.Tensor) and p.grad is not None]
+        with torch._C.DisableTorchFunction(), torch.no_grad():
+            for p in params:
+                rec.keeper.freeze(p)  # what it holds now, before the step changes it
+            before = [p.detach().clone() for p in params]
+        self._open.append(_Open(optimizer, params, [p._version for p in params], before, rec.busy))
+        rec.busy = True  # the optimizer's own ops are not the user's
+
+    def after(self, optimizer: Any) -> None:
+        if not self._open or self._open[-1].optimizer is not optimizer:
+            return
+        done = self._open.pop()
+        rec = self.recorder
+        rec.busy = done.busy
+        self.count += 1
+        changed = [(p, b) for p, b, v in zip(done.params, done.before, done.versions)
+                   if p._version != v]
+        if not changed:
+            return
+        with torch._C.DisableTorchFunction(), torch.no_grad():
+            frame, line, stmt = rec.locator.where(2)
+            if frame is not None:
+                rec.locator.note(frame, stmt)
+            params = [p for p, _ in changed]
+            deltas = torch._foreach_sub(params, [b for _, b in changed])
+            grads = [p.grad for p in params if p.grad is not None]
+            if len(grads) < len(params):  # the step set a .grad to None: norms of what is left
+                grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+            norms = torch.stack([torch.stack([n.double() for n in torch._foreach_norm(x)])
+                                 for x in (deltas, params, grads)])
+            op = f"{type(optimizer).__name__}.step"
+            steps = [rec.record_update(p, op, line, stmt) for p in params]
+        data: dict[str, Any] = {"optimizer": type(optimizer).__name__, "call": self.count,
+                                "pass": len(rec.backward.passes), "steps": steps}
+        self._norms.append((data, norms))
+        rec.add_event("optimizer_step", None, line, data)
+
+    def finish(self) -> None:
+        """Fetch the norms of every step (one transfer each) into the events' data."""
+        for data, norms in self._norms:
+            update, value, grad = norms.tolist()
+            data.update(update_norm=update, value_norm=value, grad_norm=grad)
+        self._norms = []
