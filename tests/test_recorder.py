@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,14 @@ import torch
 
 from gradtrace import trace
 from gradtrace.model.trace import TraceLookupError
+
+SOURCE = Path(__file__).read_text().splitlines()
+
+
+def line_of(marker: str) -> int:
+    """The line of this file that ends with ``# <marker>``."""
+    (line,) = [i for i, text in enumerate(SOURCE, 1) if text.rstrip().endswith(f"# {marker}")]
+    return line
 
 
 def test_rebinding_unpacking_augassign_loops_and_walrus() -> None:
@@ -89,9 +98,10 @@ def test_autograd_grad_is_a_pass_with_captures() -> None:
         y = z.sin()
         gx, gz = torch.autograd.grad(y, [x, z], create_graph=True)
     assert t.passes[0].call == "autograd.grad"
-    assert torch.equal(t.grad("x"), gx.detach())
-    assert torch.equal(t.grad("z"), gz.detach())
-    assert x.grad is None
+    assert torch.equal(t.grad("x", backward=1), gx.detach())
+    assert torch.equal(t.grad("z", backward=1), gz.detach())
+    assert x.grad is None and t.grad("x") is None  # autograd.grad never adds to x.grad
+    assert torch.equal(t.grad("z"), gz.detach())  # what z.retain_grad() would hold
     assert not [w for w in t.warnings if w.kind == "accumulation"]
 
 
@@ -242,15 +252,21 @@ def test_module_built_inside_the_trace_records_only_the_math() -> None:
     assert torch.equal(t.value("model.weight"), torch.ones(2, 3))
 
 
-def test_optimizer_updates_are_not_steps() -> None:
+def test_an_optimizer_step_is_one_new_version_not_its_inner_ops() -> None:
     w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     opt = torch.optim.SGD([w], lr=0.1)
     with trace() as t:
         loss = (w * w).sum()
         loss.backward()
-        opt.step()
-    assert [s.name for s in t.steps] == ["w", "mul(w, w)", "loss"]
+        opt.step()  # optimizer-step
+    assert [(s.name, s.op) for s in t.steps] == [
+        ("w", "input"), ("mul(w, w)", "mul"), ("loss", "sum"), ("w", "SGD.step")]
+    update = t.steps[-1]
+    assert update.origin == "update" and update.inputs == (1,) and not update.grad_mode
+    assert update.line == line_of("optimizer-step")
     assert torch.equal(w.detach(), torch.tensor([0.8, 1.6]))
+    assert torch.equal(t.value("w"), w.detach()) and torch.equal(t.value("w", version=1),
+                                                                  torch.tensor([1.0, 2.0]))
 
 
 def test_reading_x_grad_is_named_after_x() -> None:

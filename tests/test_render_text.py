@@ -192,7 +192,7 @@ def test_accumulation_exact(no_rules: list[Diagnostic]) -> None:
 def test_real_accumulation_rule_is_shown_first() -> None:
     text = to_text(lab_trace(2), width=100)
     lines = text.splitlines()
-    assert lines[0].startswith("gradtrace: 8 forward steps, 2 backward passes, 2 warnings")
+    assert lines[0].startswith("gradtrace: 8 forward steps, 2 backward passes, 1 warning")
     assert lines[2].startswith("! accumulation  ")
     assert text.index("! accumulation") < text.index("forward\n")
 

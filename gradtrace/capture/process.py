@@ -159,13 +159,13 @@ _TRACED_APPLY = classmethod(_traced_apply)
 def _before_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
     recorder = current()
     if recorder is not None:
-        recorder.optimizer_steps.before(optimizer)
+        recorder.optimizer_steps.before(recorder, optimizer)
 
 
 def _after_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
     recorder = current()
     if recorder is not None:
-        recorder.optimizer_steps.after(optimizer)
+        recorder.optimizer_steps.after(recorder, optimizer)
 
 
 def _enter_module(module: torch.nn.Module, args: Any) -> None:

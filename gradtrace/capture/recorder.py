@@ -147,7 +147,7 @@ class Recorder:
         # an edge alone into its target carries what the target receives, so it is not kept
         # twice (see backward.py); a second edge makes every edge into it keep its own
         self._into: dict[Any, list[EdgePlan]] = {}
-        self.optimizer_steps = OptimizerSteps(self)
+        self.optimizer_steps = OptimizerSteps()
         # by id of a ``.data`` alias read by the traced code: writing through it writes its owner
         self._aliases: dict[int, _GradRead] = {}
         self._user_retained: set[int] = set()  # ids of tensors the code called retain_grad() on

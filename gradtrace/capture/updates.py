@@ -34,14 +34,12 @@ class _Open(NamedTuple):
 class OptimizerSteps:
     """Turns each optimizer step of the traced code into new versions of its parameters."""
 
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
+    def __init__(self) -> None:
         self.count = 0  # optimizer steps seen
         self._open: list[_Open] = []
         self._norms: list[tuple[dict[str, Any], torch.Tensor]] = []
 
-    def before(self, optimizer: Any) -> None:
-        rec = self.recorder
+    def before(self, rec: Recorder, optimizer: Any) -> None:
         params = [p for group in optimizer.param_groups for p in group["params"]
                   if isinstance(p, torch.Tensor) and p.grad is not None]
         with torch._C.DisableTorchFunction(), torch.no_grad():
@@ -51,11 +49,10 @@ class OptimizerSteps:
         self._open.append(_Open(optimizer, params, [p._version for p in params], before, rec.busy))
         rec.busy = True  # the optimizer's own ops are not the user's
 
-    def after(self, optimizer: Any) -> None:
+    def after(self, rec: Recorder, optimizer: Any) -> None:
         if not self._open or self._open[-1].optimizer is not optimizer:
             return
         done = self._open.pop()
-        rec = self.recorder
         rec.busy = done.busy
         self.count += 1
         changed = [(p, b) for p, b, v in zip(done.params, done.before, done.versions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics.describe import describe_pass, fmt, passes, step, where
+from gradtrace.diagnostics.describe import fmt, passes, step, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
 from gradtrace.model.records import BackwardStep
 
@@ -86,11 +86,17 @@ def _accumulation_warning(trace: Trace, use: int | None,
     more = f"; and {len(hits) - 4} more" if len(hits) > 4 else ""
     last = by_index.get(numbers[-1]) if numbers else None
     held = "a gradient from before and " if hits[0][1][0].grad_before is not None else ""
-    what = (f"optimizer step {use} used" if use is not None else "at the end, .grad holds")
     names = [name for name, _ in hits]
-    message = (f"{what} the sum of {held}backward passes {_and(map(str, numbers))} "
-               f"({describe_pass(last, numbers[-1]) if numbers else ''}): {'; '.join(shown)}"
-               f"{more}. Gradients add up in .grad across backward calls.")
+    subject = _and([f"{n}.grad" for n in names[:4]] + (
+        [f"{len(names) - 4} more"] if len(names) > 4 else []))
+    summed = f"the sum of {held}backward pass{'es' if len(numbers) > 1 else ''} " \
+             f"{_and([str(n) for n in numbers])}"
+    head = (f"optimizer step {use} used {summed} in {subject}" if use is not None
+            else f"{subject} hold{'s' if len(names) == 1 else ''} {summed}")
+    if last is not None and (last.source or last.line):
+        head += f" (the last: {last.source or 'line'}{f', line {last.line}' if last.line else ''})"
+    message = (f"{head}: {'; '.join(shown)}{more}. Gradients add up in .grad across backward "
+               "calls.")
     reset = (" and ".join(f"{n}.grad = None" for n in names) if len(names) <= 2
              else "each .grad to None")
     return Diagnostic(
@@ -101,8 +107,7 @@ def _accumulation_warning(trace: Trace, use: int | None,
         backward_step=hits[0][1][-1].step, line=last.line if last else None)
 
 
-def _and(items: object) -> str:
-    words = list(items)  # type: ignore[call-overload]
+def _and(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
 
 

@@ -6,9 +6,10 @@ they share ``ForwardStep.tensor_id``, and ``.grad`` belongs to the tensor, not t
 # NOTE [honest gradients]
 # ``Trace.grad(name)`` must be a number the code's ``.grad`` really held. For a leaf that is the
 # ``.grad`` read when the traced code ended (``TraceRecords.leaf_grads``), less what it held
-# before the trace if nothing reset it inside the trace; for a retained non-leaf, the sum of
-# what reached it in ``backward`` passes since the last reset. Passes of
-# ``torch.autograd.grad`` never add to ``.grad``: they count only for ``grad(name, backward=k)``.
+# before the trace if nothing reset it inside the trace; passes of ``torch.autograd.grad`` never
+# add to a leaf's ``.grad``. For a non-leaf it is what ``retain_grad()`` would have put there:
+# the sum of what reached it since the last reset, in every pass (its hook runs in
+# ``torch.autograd.grad`` too).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class Arrival(NamedTuple):
 
 
 def _steps_of(trace: Trace, s: ForwardStep) -> set[int]:
+    """The versions whose gradients land in the same ``.grad`` as ``s``'s: every version of a
+    leaf (an optimizer step keeps the tensor), but only ``s`` itself for a non-leaf (an in-place
+    op gives it a new ``grad_fn``, and ``retain_grad`` follows the newest)."""
+    if not s.is_leaf or not s.tensor_id:  # tensor_id 0: a step built by hand, its own tensor
+        return {s.step}
     return {v.step for v in trace.steps if v.tensor_id == s.tensor_id}
 
 

@@ -115,9 +115,11 @@ class ForwardStep:
 
     ``origin`` says how it came to be: ``"op"`` (a torch call, factories such as ``torch.tensor``
     included), ``"function"`` (a custom ``torch.autograd.Function``), ``"input"`` (a tensor that
-    existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``).
-    ``inputs`` are the step numbers of the tensors the op read; ``tensor_id`` identifies the tensor
-    object, shared by the steps that modified it in place; ``grad_mode`` is False for an op run
+    existed before the trace), ``"parameter"`` or ``"buffer"`` (of an ``nn.Module``), or
+    ``"update"`` (a new version made by an optimizer step, ``op`` naming it: ``"SGD.step"``).
+    ``inputs`` are the step numbers of the tensors the op read; ``tensor_id`` identifies the
+    tensor object, shared by its versions (the steps that modified it in place or updated it;
+    0: unknown, as in a step built by hand); ``grad_mode`` is False for an op run
     under ``torch.no_grad()``. ``literals`` are the op's positional arguments in the order of the
     maths (``2 - x`` gives ``(2, None)``): a Python number or tuple of ints (``dim``), or None
     where a tensor (or anything else) was passed; ``keywords`` the numbers passed by name

@@ -256,14 +256,12 @@ class Trace:
                 raise ValueError(f"gradtrace: backward={backward}, but this trace ran "
                                  f"{len(self.passes)} backward pass(es), numbered from 1")
             return self._sum(name, [a.grad for a in came if a.backward_pass == backward])
-        came = [a for a in came if gradients.adds_to_grad(self, a.backward_pass)]
-        if not came:
-            return None
         watched, at_end = gradients.leaf_grad_at_end(self, s)
-        if not watched:  # a retained non-leaf: what arrived since its last reset
+        if not watched:  # a (retained) non-leaf: what arrived since its last reset
             last = max((e.data.get("pass", 0) for e in gradients.resets(self, s)), default=0)
             return self._sum(name, [a.grad for a in came if a.backward_pass > last])
-        if at_end is None:
+        came = [a for a in came if gradients.adds_to_grad(self, a.backward_pass)]
+        if not came or at_end is None:
             return None
         final = self._values_of(name, at_end)
         first = next((b for b in self.backward_steps if b.step == came[0].step), None)

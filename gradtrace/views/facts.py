@@ -92,6 +92,9 @@ class Facts:
                 step = last.get(d.tensor)
             if step is not None:
                 self._mark(step, d.kind.replace("_", " "))
+            for name in d.tensors[1:]:  # a grouped warning marks every tensor it names
+                if name in last:
+                    self._mark(last[name], d.kind.replace("_", " "))
 
     def grad_text(self, step: int) -> str | None:
         """The gradient preview: None before any backward, ``"None"`` when none arrived."""
