@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import pytest
@@ -70,13 +71,33 @@ def test_tables_have_the_documented_columns() -> None:
         x = torch.tensor([3.0], requires_grad=True)
         y = x.cos()
         y.backward()
-    assert {"step", "name", "op", "inputs", "shape", "value", "grad_fn",
-            "line"} <= set(t.forward.columns)
-    assert {"step", "node", "tensor", "grad_in", "grad_out"} <= set(t.backward.columns)
-    assert {"name", "shape", "value", "grad", "is_leaf"} <= set(t.tensors.columns)
+    assert {"step", "name", "version", "op", "inputs", "shape", "numel", "dtype", "value_norm",
+            "grad_norm", "grad_fn", "line"} <= set(t.forward.columns)
+    assert {"step", "pass", "node", "tensor", "grad_in_norm"} <= set(t.backward.columns)
+    assert {"name", "shape", "value_mean", "grad_mean", "is_leaf"} <= set(t.tensors.columns)
+    assert {"step", "node", "from", "to", "to_step", "grad_norm"} <= set(t.edges.columns)
     assert list(t.forward["name"]) == ["x", "y"]
     assert list(t.backward["node"]) == ["CosBackward0", "AccumulateGrad"]
     assert list(t.tensors["name"]) == ["x", "y"]
+    assert list(t.edges["to"]) == ["x"]
+
+
+def test_tables_hold_numbers_that_match_torch() -> None:
+    with trace() as t:
+        x_1 = torch.tensor([3.0], requires_grad=True)
+        x_2 = torch.tensor([2.0], requires_grad=True)
+        c = x_1.cos() * x_2.log()
+        c.backward()
+    edges = t.edges.set_index(["node", "to"])
+    assert edges.loc[("MulBackward0", "cos(x_1)"), "grad_mean"] == pytest.approx(math.log(2.0))
+    assert edges.loc[("MulBackward0", "log(x_2)"), "grad_mean"] == pytest.approx(math.cos(3.0))
+    accumulate = t.backward[t.backward["node"] == "AccumulateGrad"].set_index("tensor")
+    for name, x in (("x_1", x_1), ("x_2", x_2)):
+        assert accumulate.loc[name, "grad_in_norm"] == pytest.approx(x.grad.abs().item())
+    tensors = t.tensors.set_index("name")
+    assert tensors.loc["c", "value_mean"] == pytest.approx(c.item())
+    assert tensors.loc["x_1", "grad_max"] == pytest.approx(x_1.grad.item())
+    assert t.tensors["grad_norm"].dtype == "float64" and t.tensors["numel"].dtype == "int64"
 
 
 def test_trace_pickles_and_compares() -> None:

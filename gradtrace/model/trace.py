@@ -69,9 +69,10 @@ class Trace:
     """Everything gradtrace recorded for one piece of code.
 
     The raw records are ``steps``, ``backward_steps`` and ``passes`` (see :class:`TraceRecords`);
-    ``forward``, ``backward`` and ``tensors`` show them as pandas DataFrames, ``warnings`` lists
-    what looks wrong, and ``str(trace)`` is the plain-text report. ``Trace(steps=...)`` builds
-    one by hand; ``Trace.later(build)`` one whose records ``build()`` makes when first read.
+    ``forward``, ``backward``, ``edges`` and ``tensors`` show them as pandas DataFrames,
+    ``warnings`` lists what looks wrong, and ``str(trace)`` is the plain-text report.
+    ``Trace(steps=...)`` builds one by hand; ``Trace.later(build)`` one whose records
+    ``build()`` makes when first read.
     """
 
     def __init__(self, steps: tuple[ForwardStep, ...] = (),
@@ -180,21 +181,43 @@ class Trace:
     # -- tables -------------------------------------------------------------------------------
     @cached_property
     def forward(self) -> pandas.DataFrame:
-        """One row per forward step: step, name, op, inputs, shape, value, grad_fn, line, ..."""
+        """One row per forward step: step, name, version, op, inputs, shape, numel, dtype,
+        value_min/max/mean/norm/nan/inf, grad_min/max/mean/norm/nan/inf, grad_fn, line, ...
+
+        Numbers are typed (float64 statistics, NaN where unknown; int counts; shape tuples);
+        ``grad_*`` is the gradient that reached the step, summed over the backward passes.
+        See :func:`gradtrace.views.dataframes.forward_frame`.
+        """
         from gradtrace.views.dataframes import forward_frame
 
         return forward_frame(self)
 
     @cached_property
     def backward(self) -> pandas.DataFrame:
-        """One row per backward step in execution order: step, pass, node, grad_in, grad_out, ..."""
+        """One row per backward step in execution order: step, pass, node, tensor, forward_step,
+        version, kind, shape, numel, dtype, value_*, and grad_in_min/max/mean/norm/nan/inf for
+        the gradient the node received. See :func:`gradtrace.views.dataframes.backward_frame`.
+        """
         from gradtrace.views.dataframes import backward_frame
 
         return backward_frame(self)
 
     @cached_property
+    def edges(self) -> pandas.DataFrame:
+        """One row per gradient edge a backward node sent along: step, pass, node, from, to,
+        to_step, grad_min/max/mean/norm/nan/inf. See
+        :func:`gradtrace.views.dataframes.edges_frame`.
+        """
+        from gradtrace.views.dataframes import edges_frame
+
+        return edges_frame(self)
+
+    @cached_property
     def tensors(self) -> pandas.DataFrame:
-        """One row per name (its latest version): name, shape, value, grad, is_leaf, ..."""
+        """One row per name (its latest version): name, step, version, shape, numel, dtype,
+        value_*, grad_* (summed over the passes), is_leaf, requires_grad, origin. See
+        :func:`gradtrace.views.dataframes.tensors_frame`.
+        """
         from gradtrace.views.dataframes import tensors_frame
 
         return tensors_frame(self)

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradtrace.views.dataframes import backward_frame, forward_frame, tensors_frame
+from gradtrace.views.dataframes import (
+    backward_frame,
+    edges_frame,
+    forward_frame,
+    tensors_frame,
+)
 from gradtrace.views.html import to_html
 from gradtrace.views.text import to_text
 from gradtrace.views.tree import to_tree
 
-__all__ = ["to_text", "to_html", "forward_frame", "backward_frame", "tensors_frame", "to_dot",
+__all__ = ["to_text", "to_html", "forward_frame", "backward_frame", "tensors_frame", "edges_frame",
+           "to_dot",
            "to_tree"]
 
 

@@ -1,58 +1,78 @@
-"""A Trace as pandas DataFrames: forward steps, backward steps, and one row per tensor name.
+"""A Trace as pandas DataFrames of typed columns: forward steps, backward steps, gradient edges,
+and one row per tensor name.
 
-Cells that hold tensors are short strings from :func:`~gradtrace.views.format.format_value`;
-the cells the report shows too (inputs, shapes, gradients) come from where the report's do,
-:mod:`~gradtrace.views.rows`. The full values stay in the Trace (``trace.value(name)``,
-``trace.grad(name)``). pandas is imported inside each function so that ``import gradtrace``
-stays light.
+Numbers stay numbers: ``shape`` holds tuples, ``numel`` and the NaN/Inf counts are integers, and
+the statistics of values and gradients (``value_min`` ... ``grad_norm``) are float64, NaN where
+unknown, so ``t.tensors.sort_values("grad_norm")`` sorts by size. Each frame is built column by
+column from the records (:mod:`~gradtrace.views.columns`); previews of values are the text and
+HTML reports' (:mod:`~gradtrace.views.rows`), and the full values stay in the Trace
+(``trace.value(name)``, ``trace.grad(name)``). pandas is imported inside each function so that
+``import gradtrace`` stays light.
 
 Example:
     >>> from gradtrace.model.trace import Trace
-    >>> list(forward_frame(Trace()).columns)[:4]
-    ['step', 'name', 'op', 'inputs']
+    >>> list(forward_frame(Trace()).columns)[:5]
+    ['step', 'name', 'version', 'op', 'inputs']
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradtrace.views.format import format_value
-from gradtrace.views.rows import backward_rows, forward_rows, tensor_rows
+import numpy as np
+
+from gradtrace.views.columns import meta_columns, objects, stat_columns, stat_names
+from gradtrace.views.gradients import step_gradients
 
 if TYPE_CHECKING:
     import pandas
 
+    from gradtrace.model.records import ForwardStep
     from gradtrace.model.trace import Trace
-    from gradtrace.views.rows import ForwardRow
 
-__all__ = ["forward_frame", "backward_frame", "tensors_frame", "FORWARD_COLUMNS",
-           "BACKWARD_COLUMNS", "TENSORS_COLUMNS"]
+__all__ = ["forward_frame", "backward_frame", "tensors_frame", "edges_frame", "FORWARD_COLUMNS",
+           "BACKWARD_COLUMNS", "TENSORS_COLUMNS", "EDGES_COLUMNS"]
 
-FORWARD_COLUMNS = ["step", "name", "op", "inputs", "shape", "dtype", "value", "grad_fn",
+_TENSOR = ["shape", "numel", "dtype", *stat_names("value"), *stat_names("grad")]
+FORWARD_COLUMNS = ["step", "name", "version", "op", "inputs", *_TENSOR, "grad_fn",
                    "requires_grad", "is_leaf", "origin", "module", "line", "source"]
-BACKWARD_COLUMNS = ["step", "pass", "node", "tensor", "forward_step", "grad_in", "grad_out",
-                    "kind"]
-TENSORS_COLUMNS = ["name", "step", "shape", "dtype", "value", "grad", "is_leaf",
-                   "requires_grad", "origin"]
-# Columns that may be missing (None): kept as pandas' nullable integers, not floats.
-_NULLABLE_INTS = ("line", "forward_step")
+BACKWARD_COLUMNS = ["step", "pass", "node", "tensor", "forward_step", "version", "kind",
+                    "shape", "numel", "dtype", *stat_names("value"), *stat_names("grad_in")]
+TENSORS_COLUMNS = ["name", "step", "version", *_TENSOR, "is_leaf", "requires_grad", "origin"]
+EDGES_COLUMNS = ["step", "pass", "node", "from", "to", "to_step", *stat_names("grad")]
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pandas.DataFrame:
+def _ints(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+def _bools(values: list[bool]) -> np.ndarray:
+    return np.array(values, dtype=bool)
+
+
+def _versions(steps: tuple[ForwardStep, ...]) -> dict[int, int]:
+    """Each step's version: 1 for the first step with its name, 2 for the next, ..."""
+    seen: dict[str, int] = {}
+    out = {}
+    for s in steps:
+        out[s.step] = seen[s.name] = seen.get(s.name, 0) + 1
+    return out
+
+
+def _frame(columns: dict[str, Any], order: list[str]) -> pandas.DataFrame:
     import pandas
 
-    df = pandas.DataFrame(rows, columns=columns)
-    for col in _NULLABLE_INTS:
-        if col in df.columns:
-            df[col] = df[col].astype("Int64")
-    if not rows:  # give an empty frame the same dtypes a full one would have
-        for col in ("step", "pass"):
-            if col in df.columns:
-                df[col] = df[col].astype("int64")
-        for col in ("requires_grad", "is_leaf"):
-            if col in df.columns:
-                df[col] = df[col].astype(bool)
-    return df
+    return pandas.DataFrame({name: columns[name] for name in order})
+
+
+def _tensor_columns(trace: Trace, steps: list[ForwardStep]) -> dict[str, Any]:
+    """The columns of ``_TENSOR`` and ``version`` for some forward steps."""
+    grads = step_gradients(trace)
+    versions = _versions(trace.steps)
+    return {"version": _ints([versions[s.step] for s in steps]),
+            **meta_columns([s.value for s in steps]),
+            **stat_columns("value", [s.value for s in steps]),
+            **stat_columns("grad", [grads.get(s.step) for s in steps])}
 
 
 def forward_frame(trace: Trace) -> pandas.DataFrame:
@@ -62,29 +82,39 @@ def forward_frame(trace: Trace) -> pandas.DataFrame:
         trace: the trace to show.
 
     Returns:
-        A DataFrame with columns ``step, name, op, inputs, shape, dtype, value, grad_fn,
-        requires_grad, is_leaf, origin, module, line, source``; ``inputs`` holds the names of the
-        tensors the op read and ``value`` a short preview.
+        A DataFrame with columns ``step, name, version, op, inputs, shape, numel, dtype,
+        value_min, value_max, value_mean, value_norm, value_nan, value_inf, grad_min, grad_max,
+        grad_mean, grad_norm, grad_nan, grad_inf, grad_fn, requires_grad, is_leaf, origin,
+        module, line, source``. ``version`` counts the steps with the same name (1, 2, ... for a
+        rebound name); ``inputs`` holds the names of the tensors the op read; ``grad_*`` describe
+        the gradient that reached the step, summed over the backward passes (NaN where none did,
+        or where only summaries of several passes were kept); ``line`` is nullable ``Int64``.
 
     Example:
         >>> import torch
         >>> from gradtrace.model.trace import ForwardStep, TensorSummary, Trace
         >>> x = ForwardStep(step=1, name="x", op="tensor", inputs=(),
-        ...                 value=TensorSummary.of(torch.tensor([3.0])))
-        >>> forward_frame(Trace(steps=(x,)))[["name", "value"]].values.tolist()
-        [['x', '3.0000']]
+        ...                 value=TensorSummary.of(torch.tensor([3.0, 4.0])))
+        >>> forward_frame(Trace(steps=(x,)))[["name", "shape", "value_norm"]].values.tolist()
+        [['x', (2,), 5.0]]
     """
-    return _frame([_forward_row(r) for r in forward_rows(trace)], FORWARD_COLUMNS)
+    import pandas
 
-
-def _forward_row(r: ForwardRow) -> dict[str, Any]:
-    s = r.step
-    return {
-        "step": s.step, "name": s.name, "op": s.op, "inputs": r.inputs, "shape": r.shape,
-        "dtype": s.value.dtype, "value": format_value(s.value), "grad_fn": s.grad_fn,
-        "requires_grad": s.requires_grad, "is_leaf": s.is_leaf, "origin": s.origin,
-        "module": s.module, "line": s.line, "source": s.source,
+    steps = list(trace.steps)
+    names = {s.step: s.name for s in steps}
+    columns = {
+        "step": _ints([s.step for s in steps]), "name": objects([s.name for s in steps]),
+        "op": objects([s.op for s in steps]),
+        "inputs": objects([", ".join(names.get(i, f"#{i}") for i in s.inputs) for s in steps]),
+        **_tensor_columns(trace, steps),
+        "grad_fn": objects([s.grad_fn for s in steps]),
+        "requires_grad": _bools([s.requires_grad for s in steps]),
+        "is_leaf": _bools([s.is_leaf for s in steps]),
+        "origin": objects([s.origin for s in steps]), "module": objects([s.module for s in steps]),
+        "line": pandas.array([s.line for s in steps], dtype="Int64"),
+        "source": objects([s.source for s in steps]),
     }
+    return _frame(columns, FORWARD_COLUMNS)
 
 
 def backward_frame(trace: Trace) -> pandas.DataFrame:
@@ -94,20 +124,63 @@ def backward_frame(trace: Trace) -> pandas.DataFrame:
         trace: the trace to show.
 
     Returns:
-        A DataFrame with columns ``step, pass, node, tensor, forward_step, grad_in, grad_out,
-        kind``. ``grad_out`` reads ``"cos(x_1) <- 0.6931, log(x_2) <- -0.9900"`` for a node,
-        ``"x_2.grad: None -> -0.4950"`` for ``AccumulateGrad`` and ``"returned by
-        autograd.grad"`` for a captured gradient.
+        A DataFrame with columns ``step, pass, node, tensor, forward_step, version, kind, shape,
+        numel, dtype, value_min ... value_inf, grad_in_min, grad_in_max, grad_in_mean,
+        grad_in_norm, grad_in_nan, grad_in_inf``. ``forward_step``, ``version``, ``shape`` ...
+        ``value_*`` describe the tensor the node belongs to (missing, and ``forward_step`` and
+        ``version`` nullable ``Int64``, for an untraced node); ``grad_in_*`` the gradient the
+        node received (for ``AccumulateGrad``, what it added to ``.grad``). What each node sent
+        on is in :func:`edges_frame`.
     """
-    rows = [
-        {
-            "step": r.step.step, "pass": r.step.backward_pass, "node": r.step.node,
-            "tensor": r.step.tensor, "forward_step": r.step.forward_step, "grad_in": r.grad_in,
-            "grad_out": r.grad_out, "kind": r.step.kind,
-        }
-        for r in backward_rows(trace.backward_steps)
-    ]
-    return _frame(rows, BACKWARD_COLUMNS)
+    import pandas
+
+    backward = trace.backward_steps
+    by_step = {s.step: s for s in trace.steps}
+    versions = _versions(trace.steps)
+    forward = [by_step.get(b.forward_step) if b.forward_step is not None else None
+               for b in backward]
+    columns = {
+        "step": _ints([b.step for b in backward]),
+        "pass": _ints([b.backward_pass for b in backward]),
+        "node": objects([b.node for b in backward]),
+        "tensor": objects([b.tensor for b in backward]),
+        "forward_step": pandas.array([b.forward_step for b in backward], dtype="Int64"),
+        "version": pandas.array([None if f is None else versions[f.step] for f in forward],
+                                dtype="Int64"),
+        "kind": objects([b.kind for b in backward]),
+        **meta_columns([None if f is None else f.value for f in forward]),
+        **stat_columns("value", [None if f is None else f.value for f in forward]),
+        **stat_columns("grad_in", [b.grad_in for b in backward]),
+    }
+    return _frame(columns, BACKWARD_COLUMNS)
+
+
+def edges_frame(trace: Trace) -> pandas.DataFrame:
+    """One row per gradient edge: what a backward node sent to one of its inputs.
+
+    Args:
+        trace: the trace to show.
+
+    Returns:
+        A DataFrame with columns ``step, pass, node, from, to, to_step, grad_min, grad_max,
+        grad_mean, grad_norm, grad_nan, grad_inf``: the backward step and pass, the node, the
+        name of the tensor whose gradient it took in (``from``), the name it sent a gradient to
+        (``to``) and that tensor's forward step (``to_step``, nullable ``Int64``: missing for a
+        tensor made before the trace), and the gradient sent. An edge to an input that does not
+        require grad carries nothing and has no row.
+    """
+    import pandas
+
+    edges = [(b, e) for b in trace.backward_steps for e in b.grad_out if e.name]
+    columns = {
+        "step": _ints([b.step for b, _ in edges]),
+        "pass": _ints([b.backward_pass for b, _ in edges]),
+        "node": objects([b.node for b, _ in edges]), "from": objects([b.tensor for b, _ in edges]),
+        "to": objects([e.name for _, e in edges]),
+        "to_step": pandas.array([e.step for _, e in edges], dtype="Int64"),
+        **stat_columns("grad", [e.grad for _, e in edges]),
+    }
+    return _frame(columns, EDGES_COLUMNS)
 
 
 def tensors_frame(trace: Trace) -> pandas.DataFrame:
@@ -117,17 +190,20 @@ def tensors_frame(trace: Trace) -> pandas.DataFrame:
         trace: the trace to show.
 
     Returns:
-        A DataFrame with columns ``name, step, shape, dtype, value, grad, is_leaf,
-        requires_grad, origin``; ``grad`` is the gradient summed over the traced backward passes
-        (the latest pass's when only summaries were kept), ``""`` when none reached the tensor.
+        A DataFrame with columns ``name, step, version, shape, numel, dtype, value_min ...
+        value_inf, grad_min, grad_max, grad_mean, grad_norm, grad_nan, grad_inf, is_leaf,
+        requires_grad, origin``: the latest step with each name, its version (how many steps had
+        that name), and the gradient that reached it summed over the traced backward passes
+        (NaN where none did; min, max and norm NaN where only summaries of several passes were
+        kept, see :mod:`~gradtrace.views.gradients`).
     """
-    rows = [
-        {
-            "name": r.step.name, "step": r.step.step, "shape": r.shape,
-            "dtype": r.step.value.dtype, "value": r.value, "grad": r.grad,
-            "is_leaf": r.step.is_leaf, "requires_grad": r.step.requires_grad,
-            "origin": r.step.origin,
-        }
-        for r in tensor_rows(trace)
-    ]
-    return _frame(rows, TENSORS_COLUMNS)
+    latest = {s.name: s for s in trace.steps}
+    steps = list(latest.values())
+    columns = {
+        "name": objects([s.name for s in steps]), "step": _ints([s.step for s in steps]),
+        **_tensor_columns(trace, steps),
+        "is_leaf": _bools([s.is_leaf for s in steps]),
+        "requires_grad": _bools([s.requires_grad for s in steps]),
+        "origin": objects([s.origin for s in steps]),
+    }
+    return _frame(columns, TENSORS_COLUMNS)

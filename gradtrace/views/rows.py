@@ -1,8 +1,8 @@
-"""The cells every table of a Trace shows alike: the report's tables and the DataFrames.
+"""The cells the report's tables of a Trace show: forward steps, backward steps, tensors.
 
-A row keeps its record and the strings made from it that the report and the DataFrames both show
-(the names of a step's inputs, its shape, a gradient's preview), so the two never disagree; each
-adds its own cells to these.
+A row keeps its record and the strings made from it that the text and HTML reports show (the
+names of a step's inputs, its shape, a gradient's preview). Which gradient a tensor shows comes
+from :mod:`~gradtrace.views.gradients`, as the DataFrames' ``grad_*`` columns do.
 
 Example:
     >>> import torch
@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
-from gradtrace.model.errors import TraceLookupError
-from gradtrace.model.records import TensorSummary
 from gradtrace.views.format import (
     format_grad_in,
     format_grad_out,
@@ -28,8 +26,10 @@ from gradtrace.views.format import (
     format_shape,
     format_value,
 )
+from gradtrace.views.gradients import received, summed
 
 if TYPE_CHECKING:
+    from gradtrace.model.records import TensorSummary
     from gradtrace.model.trace import BackwardStep, ForwardStep, Trace
 
 __all__ = ["ForwardRow", "BackwardRow", "TensorRow", "forward_rows", "backward_rows",
@@ -76,28 +76,22 @@ def backward_rows(steps: Iterable[BackwardStep]) -> list[BackwardRow]:
 
 def tensor_rows(trace: Trace) -> list[TensorRow]:
     """One row per tensor name, for its latest step, in order of first appearance."""
+    grads = received(trace)
     rows = []
     for name in trace.names:
         s = trace.step(name)
         rows.append(TensorRow(s, format_shape(s.value.shape), format_value(s.value),
-                              grad_text(trace, s)))
+                              grad_text(grads.get(s.step, []))))
     return rows
 
 
-def grad_text(trace: Trace, step: ForwardStep) -> str:
-    """The gradient of ``step``'s name as a preview: summed over the passes when the whole
-    gradients were kept, else the latest one that arrived; ``""`` when none did."""
-    try:
-        grad = trace.grad(step.name)
-    except TraceLookupError:  # only summaries were kept: show the latest one
-        last = _last_grad(trace, step)
-        return "" if last is None else format_value(last)
-    return "" if grad is None else format_value(TensorSummary.of(grad))
-
-
-def _last_grad(trace: Trace, step: ForwardStep) -> TensorSummary | None:
-    found = None
-    for b in trace.backward_steps:
-        if b.kind != "inner" and b.forward_step == step.step and b.grad_in is not None:
-            found = b.grad_in
-    return found
+def grad_text(grads: list[TensorSummary]) -> str:
+    """A preview of the gradient of a step that received ``grads`` (one per pass, from
+    :func:`~gradtrace.views.gradients.received`): their sum, or the latest one when only
+    summaries were kept and the sum's statistics are unknown; ``""`` when none arrived."""
+    total = summed(grads)
+    if total is None:
+        return ""
+    if total.values is None and len(grads) > 1:
+        return format_value(grads[-1])
+    return format_value(total)
