@@ -6,6 +6,7 @@ The expected numbers are computed here with torch (the oracle), never copied fro
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 import sys
@@ -20,10 +21,11 @@ TOL = 1e-4  # torch prints 4 decimals (or 4 significant digits in e-notation)
 
 
 def run(name: str) -> str:
-    """Run ``examples/name`` as ``python examples/name`` would; return its stdout."""
-    proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120
-    )
+    """Run ``examples/name`` as ``python examples/name`` would, importing this checkout's
+    gradtrace; return its stdout."""
+    path = os.pathsep.join(filter(None, [str(EXAMPLES.parent), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": path})
     assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{proc.stderr}"
     assert "Warning" not in proc.stderr, proc.stderr
     return proc.stdout
@@ -174,6 +176,29 @@ def test_09_mlp_cross_entropy() -> None:
     assert close(printed(out, "loss:")[0], loss)
     assert close(printed(out, "fc1.weight.grad:")[0], first.weight.grad)  # type: ignore[arg-type]
     assert close(printed(out, "fc1.bias.grad:")[0], first.bias.grad)  # type: ignore[arg-type]
+
+
+def test_10_compare_gradients() -> None:
+    out = run("10_compare_gradients.py")
+    # The script's random draws in the same order, and torch's own cross-entropy (the oracle).
+    torch.manual_seed(0)
+    xb, yb = torch.randint(0, 27, (32, 3)), torch.randint(0, 27, (32,))
+    c = torch.randn(27, 10)
+    w1, b1 = torch.randn(30, 64) * 0.2, torch.randn(64) * 0.1
+    gain, bias = 1.0 + torch.randn(1, 64) * 0.1, torch.randn(1, 64) * 0.1
+    w2, b2 = torch.randn(64, 27) * 0.1, torch.randn(27) * 0.1
+    pre = c[xb].view(32, -1) @ w1 + b1
+    hidden = (pre - pre.mean(0)) / torch.sqrt(pre.var(0) + 1e-5)  # var over n - 1, as makemore
+    loss = F.cross_entropy(torch.tanh(gain * hidden + bias) @ w2 + b2, yb)
+    assert close(printed(out, "loss:")[0], loss)
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:3] == ["name", "exact", "close"])
+    rows = [line.split() for line in lines[head + 1:] if not line.startswith("all close")]
+    names = {"logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias", "bnraw", "bnvar_inv",
+             "bnvar", "bndiff", "bnmean", "hprebn", "embcat", "W1", "b1", "emb", "C"}
+    assert {r[0] for r in rows} == names and len(rows) == len(names)
+    assert all(r[2] == "True" and float(r[3]) < 1e-6 for r in rows), out
+    assert lines[-1] == "all close: True"
 
 
 @pytest.mark.parametrize("label, body, numbers", [

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -357,6 +357,16 @@ class Trace:
         from gradtrace.teaching.explain import explain
 
         return explain(self, name, of=of)
+
+    def compare(self, grads: Mapping[str, Any] | None = None, /, **named: Any) -> pandas.DataFrame:
+        """Check gradients derived by hand: ``t.compare(w=dw, b=db)`` (or a dict, for names
+        such as ``"fc1.weight"``). One row per name: ``exact``, ``close`` (``torch.allclose``),
+        ``max_diff``, ``worst`` (its index) and a ``note`` when a row could not be compared.
+        See :mod:`gradtrace.teaching.compare`.
+        """
+        from gradtrace.teaching.compare import compare
+
+        return compare(self, {**(grads or {}), **named})
 
     def stepper(self) -> Stepper:
         """A walk through the forward, then the backward steps (Previous/Next in a notebook):

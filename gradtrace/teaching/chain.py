@@ -21,23 +21,20 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
 from gradtrace.model.records import TensorSummary
 from gradtrace.teaching.derivatives import GRAD, Partial, expression, partials
+from gradtrace.teaching.symbols import symbols
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import BackwardStep, ForwardStep, Trace
 
 __all__ = ["LocalDerivative", "local_derivatives", "symbols", "edges", "Edge", "formula_of", "fmt",
-           "root_of"]
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,15}\Z")
-
+           "root_of", "ChainContext"]
 
 def fmt(t: torch.Tensor | None) -> str:
     """A tensor as the tables show it: ``"-0.1174"``, ``"[1.0000, 2.0000]"``, or statistics."""
@@ -48,24 +45,6 @@ def fmt(t: torch.Tensor | None) -> str:
     t = t.detach()
     return format_value(TensorSummary(tuple(t.shape), str(t.dtype).replace("torch.", ""),
                                       values=t), shape=False)
-
-
-def symbols(trace: Trace) -> dict[int, str]:
-    """A short symbol per forward step: its variable name (primed when rebound), else ``v1``..."""
-    names = {s.name for s in trace.steps}
-    prefix = next(p for p in ("v", "u", "w", "h_") if not any(re.fullmatch(p + r"\d+", n)
-                                                             for n in names))
-    out: dict[int, str] = {}
-    seen: dict[str, int] = {}
-    k = 0
-    for s in trace.steps:
-        if s.named and _IDENT.match(s.name):
-            out[s.step] = s.name + "′" * seen.get(s.name, 0)
-            seen[s.name] = seen.get(s.name, 0) + 1
-        else:
-            k += 1
-            out[s.step] = f"{prefix}{k}"
-    return out
 
 
 @dataclass(frozen=True)
@@ -134,9 +113,10 @@ def edges(trace: Trace, s: ForwardStep, syms: dict[int, str] | None = None,
             if step is not None and step in by_step and by_step[step].requires_grad]
 
 
-def formula_of(trace: Trace, s: ForwardStep, syms: dict[int, str]) -> str:
+def formula_of(trace: Trace, s: ForwardStep, syms: dict[int, str],
+               by_step: dict[int, ForwardStep] | None = None) -> str:
     """``s`` as an expression of its operands' symbols: ``"v2^2"``, ``"log(v8)"``."""
-    by_step = {f.step: f for f in trace.steps}
+    by_step = {f.step: f for f in trace.steps} if by_step is None else by_step
     parts = [syms.get(st, "?") if st is not None else ("?" if v is None else f"{v:g}"
              if isinstance(v, float) else str(v)) for st, v in _operands(s, by_step)]
     return expression(s.op, parts) if s.inputs else s.op
@@ -170,28 +150,43 @@ class LocalDerivative:
     text: str
 
 
-def local_derivatives(trace: Trace, b: BackwardStep | int) -> list[LocalDerivative]:
+class ChainContext(NamedTuple):
+    """What the chain rule of every backward step reads of a trace, worked out once per trace:
+    the symbols, the forward steps by number, and how many ops used each tensor."""
+
+    syms: dict[int, str]
+    by_step: dict[int, ForwardStep]
+    uses: dict[int, int]
+
+    @classmethod
+    def of(cls, trace: Trace) -> ChainContext:
+        """The context of ``trace``."""
+        uses: dict[int, int] = {}
+        for f in trace.steps:
+            if f.requires_grad:
+                for i in f.inputs:
+                    uses[i] = uses.get(i, 0) + 1
+        return cls(symbols(trace), {f.step: f for f in trace.steps}, uses)
+
+
+def local_derivatives(trace: Trace, b: BackwardStep | int,
+                      context: ChainContext | None = None) -> list[LocalDerivative]:
     """The local derivatives of backward step ``b`` (a record or its number), one per input.
 
     Empty for steps that are not an op's own backward (``AccumulateGrad``, inner nodes of a
     composite op, captures), for ops gradtrace has no rule for, and when values were not kept.
+    ``context`` (:meth:`ChainContext.of`) saves working it out again for each step of a walk.
     """
     if isinstance(b, int):
         b = next(x for x in trace.backward_steps if x.step == b)
-    by_step = {f.step: f for f in trace.steps}
+    syms, by_step, uses = ChainContext.of(trace) if context is None else context
     if b.kind != "node" or b.forward_step not in by_step:
         return []
-    syms = symbols(trace)
     s = by_step[b.forward_step]
     root = root_of(trace, b.backward_pass)
     L = syms.get(root, "L") if root is not None else "L"
     y = syms[s.step]
     g = b.grad_in.values if b.grad_in is not None else None
-    uses: dict[int, int] = {}
-    for f in trace.steps:
-        if f.requires_grad:
-            for i in f.inputs:
-                uses[i] = uses.get(i, 0) + 1
     out = []
     for e in edges(trace, s, syms, by_step):
         if e.partial is None:

@@ -77,8 +77,8 @@ class Exercise:
         return f"{head}Find {wanted} by hand."
 
     def _values(self) -> list[tuple[str, str, str]]:
-        syms = symbols(self.trace)
-        return [(syms[s.step], formula_of(self.trace, s, syms) if s.inputs else "",
+        syms, by_step = symbols(self.trace), {s.step: s for s in self.trace.steps}
+        return [(syms[s.step], formula_of(self.trace, s, syms, by_step) if s.inputs else "",
                  fmt(s.value.values) if s.value.values is not None else "…")
                 for s in self.trace.steps]
 

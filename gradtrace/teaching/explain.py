@@ -143,9 +143,9 @@ def explain(trace: Trace, name: str | int, *, of: str | int | None = None) -> Ex
         seed = torch.ones_like(out_value)  # no backward ran: ∂out/∂out = 1
     shown = sorted(reach | {i for s in reach if s in into for e in into[s]
                             for i in by_step[s].inputs if i in by_step})
-    legend = tuple((syms[s], formula_of(trace, by_step[s], syms)  # operands off the paths: values
+    legend = tuple((syms[s], formula_of(trace, by_step[s], syms, by_step)
                     if by_step[s].inputs and s in reach else "", fmt(by_step[s].value.values))
-                   for s in shown)
+                   for s in shown)  # operands off the paths: values only
     out_sym, name_sym = syms[root], syms[target]
     if root not in reach:
         return Explanation(name_sym, out_sym, bp, seed, (), 0, None, expected, legend,
@@ -153,24 +153,40 @@ def explain(trace: Trace, name: str | int, *, of: str | int | None = None) -> Ex
     count = {target: 1}
     for step in sorted(into):
         count[step] = sum(count[e.input] for e in into[step])
-    paths: list[Path] = []
-
-    def walk(step: int, chain: list[Edge]) -> None:
-        if len(paths) >= MAX_PATHS:
-            return
-        if step == target:
-            paths.append(_path(chain, root, seed, syms))
-            return
-        for e in into[step]:
-            walk(e.input, [*chain, e])
-
-    walk(root, [])
+    paths = [_path(chain, root, seed, syms) for chain in _first_paths(into, root, target)]
     total = _total(into, root, target, seed)
     note = "" if all(e.partial for v in into.values() for e in v) else \
         "some ops on the paths have no derivative rule in gradtrace, so no total is given"
     note = " ".join(filter(None, [note, _other_passes(trace, target, bp, name_sym)]))
     return Explanation(name_sym, out_sym, bp, seed, tuple(paths), count[root], total, expected,
                        legend, note)
+
+
+def _first_paths(into: dict[int, list[Edge]], root: int, target: int,
+                 limit: int = MAX_PATHS) -> list[list[Edge]]:
+    """The first ``limit`` paths from ``root`` back to ``target``, depth first, as edge lists.
+
+    A loop makes paths tens of thousands of ops long, so this walks with its own stack rather
+    than recursing (Python stops at about 1,000 frames): ``stack[k]`` is what is left to try
+    after the first ``k`` edges of ``chain``.
+    """
+    if root == target:
+        return [[]]
+    found: list[list[Edge]] = []
+    chain: list[Edge] = []
+    stack = [iter(into[root])]
+    while stack and len(found) < limit:
+        e = next(stack[-1], None)
+        if e is None:
+            stack.pop()
+            if chain:
+                chain.pop()
+        elif e.input == target:
+            found.append([*chain, e])
+        else:
+            chain.append(e)
+            stack.append(iter(into[e.input]))
+    return found
 
 
 def _path(chain: list[Edge], root: int, seed: torch.Tensor | None,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gradtrace.teaching.chain import fmt, formula_of, local_derivatives, root_of, symbols
+from gradtrace.teaching.chain import ChainContext, fmt, formula_of, local_derivatives
 from gradtrace.teaching.derivatives import OPS
 from gradtrace.views.format import format_grad_out, format_value
 from gradtrace.views.graph import Graph, GraphNode, build_graph
@@ -81,21 +81,25 @@ def walk(trace: Trace, graph: Graph | None = None) -> list[StepView]:
     """
     graph = build_graph(trace) if graph is None else graph
     where = _where(graph)
-    syms = symbols(trace)
-    by_step = {s.step: s for s in trace.steps}
-    out = [_forward(trace, s, syms, where) for s in trace.steps]
+    context = ChainContext.of(trace)
+    roots: dict[int, int] = {}
+    for p in trace.passes:
+        if p.roots:
+            roots.setdefault(p.index, p.roots[0])  # as root_of picks it
+    out = [_forward(trace, s, context, where) for s in trace.steps]
     for b in trace.backward_steps:
-        out.append(_backward(trace, b, syms, where, by_step))
+        out.append(_backward(trace, b, context, where, roots.get(b.backward_pass)))
     return out
 
 
-def _forward(trace: Trace, s: ForwardStep, syms: dict[int, str],
+def _forward(trace: Trace, s: ForwardStep, context: ChainContext,
              where: dict[int, GraphNode]) -> StepView:
+    syms = context.syms
     sym, value = syms[s.step], fmt(s.value.values) if s.value.values is not None else None
     if value is None:
         value = format_value(s.value)
     if s.inputs:
-        line = f"{sym} = {formula_of(trace, s, syms)} = {value}"
+        line = f"{sym} = {formula_of(trace, s, syms, context.by_step)} = {value}"
     else:
         kind = "leaf" if s.requires_grad and s.is_leaf else s.origin
         line = f"{sym} = {value} ({kind})"
@@ -105,10 +109,10 @@ def _forward(trace: Trace, s: ForwardStep, syms: dict[int, str],
                     s.name, value, (line,), nodes, edges)
 
 
-def _backward(trace: Trace, b: BackwardStep, syms: dict[int, str], where: dict[int, GraphNode],
-              by_step: dict[int, ForwardStep]) -> StepView:
+def _backward(trace: Trace, b: BackwardStep, context: ChainContext,
+              where: dict[int, GraphNode], root: int | None) -> StepView:
+    syms, by_step = context.syms, context.by_step
     sym = syms.get(b.forward_step, b.tensor) if b.forward_step is not None else b.tensor
-    root = root_of(trace, b.backward_pass)
     L = syms.get(root, "L") if root is not None else "L"
     received = fmt(b.grad_in.values) if b.grad_in is not None and b.grad_in.values is not None \
         else format_value(b.grad_in)
@@ -122,7 +126,7 @@ def _backward(trace: Trace, b: BackwardStep, syms: dict[int, str], where: dict[i
         what = "inside the op of" if b.kind == "inner" else "of a graph built before the trace, for"
         lines = (f"{b.node} ran {what} {sym}: {format_grad_out(b)}",)
     else:
-        found = local_derivatives(trace, b)
+        found = local_derivatives(trace, b, context)
         op = by_step[b.forward_step].op if b.forward_step in by_step else b.node
         why = (f"the values of {op} were too big to keep (trace(values=\"full\") keeps them) "
                "or its arguments were not recorded" if op in OPS

@@ -21,7 +21,11 @@ from gradtrace.teaching.chain import fmt
 if TYPE_CHECKING:
     from gradtrace.teaching.explain import Explanation, Path
 
-__all__ = ["math_html", "explanation_text", "explanation_html", "MATH_STYLE"]
+__all__ = ["math_html", "explanation_text", "explanation_html", "MATH_STYLE", "MAX_SHOWN"]
+
+#: Factors of a path, symbols on it and legend rows shown; past this many, the first and last
+#: halves and a line saying how many were left out (a loop makes paths thousands of ops long).
+MAX_SHOWN = 24
 
 _FRAC = re.compile(r"∂([^\s/·=(),;:]+)/∂([^\s/·=(),;:]+)")
 _SUB = re.compile(r"\b([A-Za-z]+)_(\d+)\b")
@@ -64,6 +68,16 @@ def math_html(text: str, *, frac: bool = True) -> str:
     return "".join(parts)
 
 
+def _ends(items: list[str], what: str, gap: str = "{}") -> list[str]:
+    """``items``, or past :data:`MAX_SHOWN` the first and last halves around a line
+    ``"… N more what"`` (written into ``gap``, e.g. an HTML row)."""
+    half = MAX_SHOWN // 2
+    if len(items) <= MAX_SHOWN:
+        return items
+    left_out = gap.format(f"… {len(items) - 2 * half} more {what}")
+    return [*items[:half], left_out, *items[-half:]]
+
+
 def _product(path: Path, seed: torch.Tensor | None) -> str:
     """``"0.0173 · 1.0000 · 0.6570 = 0.0114"`` when every factor is one number."""
     locals_ = [f.local for f in path.factors]
@@ -76,7 +90,7 @@ def _product(path: Path, seed: torch.Tensor | None) -> str:
         numbers.insert(0, fmt(seed))
     if len(numbers) == 1:
         return fmt(path.product)
-    return f"{' · '.join(numbers)} = {fmt(path.product)}"
+    return f"{' · '.join(_ends(numbers, 'factors'))} = {fmt(path.product)}"
 
 
 def _verdict(e: Explanation) -> tuple[str, bool | None]:
@@ -108,10 +122,11 @@ def _sum(e: Explanation) -> str:
 def explanation_text(e: Explanation) -> str:
     """The derivation as plain text: the legend, each path with its factors, the sum."""
     lines = [_head(e), ""]
-    lines += [f"  {s} = {x} = {v}" if x else f"  {s} = {v}" for s, x, v in e.legend]
+    lines += _ends([f"  {s} = {x} = {v}" if x else f"  {s} = {v}" for s, x, v in e.legend],
+                   "tensors", "  {}")
     for i, p in enumerate(e.paths, 1):
-        lines += ["", f"path {i}: {' → '.join(p.symbols)}"]
-        lines += [f"  {f.text}" for f in p.factors]
+        lines += ["", f"path {i}: {' → '.join(_ends(list(p.symbols), 'tensors'))}"]
+        lines += _ends([f"  {f.text}" for f in p.factors], "factors", "  {}")
         lines.append(f"  product: {_product(p, e.seed)}")
     if e.count > len(e.paths):
         lines += ["", f"… {e.count - len(e.paths)} more paths"]
@@ -127,14 +142,17 @@ def explanation_html(e: Explanation) -> str:
     from gradtrace.views.style import BASE_STYLE
 
     m = math_html
-    rows = "".join(f"<tr><td>{m(s)}</td><td>{'= ' + m(x) if x else ''}</td><td>= {m(v)}</td></tr>"
-                   for s, x, v in e.legend)
+    gap = '<tr><td colspan="3" class="gt-dim">{}</td></tr>'
+    rows = "".join(_ends([f"<tr><td>{m(s)}</td><td>{'= ' + m(x) if x else ''}</td>"
+                          f"<td>= {m(v)}</td></tr>" for s, x, v in e.legend], "tensors", gap))
     parts = ['<div class="gradtrace gt-explain">', BASE_STYLE, MATH_STYLE,
              f"<p><b>{m(_head(e))}</b></p>",
              f'<table class="gt-eq">{rows}</table>' if rows else ""]
     for i, p in enumerate(e.paths, 1):
-        factors = "".join(f"<tr><td>{m(f.text)}</td></tr>" for f in p.factors)
-        parts.append(f'<div class="gt-path"><p>path {i}: {m(" → ".join(p.symbols))}</p>'
+        factors = "".join(_ends([f"<tr><td>{m(f.text)}</td></tr>" for f in p.factors],
+                                "factors", gap.replace(' colspan="3"', "")))
+        names = m(" → ".join(_ends(list(p.symbols), "tensors")))
+        parts.append(f'<div class="gt-path"><p>path {i}: {names}</p>'
                      f'<table class="gt-eq">{factors}</table>'
                      f"<p>product: {m(_product(p, e.seed))}</p></div>")
     if e.count > len(e.paths):

@@ -30,7 +30,11 @@ from gradtrace.views.stepper_script import SCRIPT, STYLE
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
-__all__ = ["Stepper", "stepper_html", "stepper_text"]
+__all__ = ["Stepper", "stepper_html", "stepper_text", "MAX_STOPS"]
+
+#: Stops the HTML stepper lists; past this many it keeps the first and last halves and says how
+#: many it left out (a 1,000-iteration loop has 4,004 stops: 3.4 MB of table). The text has all.
+MAX_STOPS = 1000
 
 _HEADERS = ["#", "phase", "step", "node", "tensor", "value / gradient", "chain rule"]
 
@@ -58,8 +62,25 @@ def _counts(views: list[StepView]) -> str:
     return f"{f} forward steps, then {len(views) - f} backward steps"
 
 
-def stepper_html(trace: Trace) -> str:
-    """The stepper as one self-contained HTML fragment (inline CSS, SVG and script)."""
+def _rows(views: list[StepView], max_stops: int) -> str:
+    """The table rows: every stop, or the first and last ``max_stops // 2`` and a gap row."""
+    total = len(views)
+    head = tail = max(1, max_stops // 2)
+    if total <= max_stops or total <= head + tail:
+        return "".join(_row(k, total, v) for k, v in enumerate(views, 1))
+    gap = (f'<tr class="gt-gap"><td colspan="{len(_HEADERS)}">… {total - head - tail} steps '
+           f"left out ({head + 1} to {total - tail} of {total}); str(trace.stepper()) lists "
+           "them all</td></tr>")
+    return ("".join(_row(k, total, views[k - 1]) for k in range(1, head + 1)) + gap
+            + "".join(_row(k, total, views[k - 1]) for k in range(total - tail + 1, total + 1)))
+
+
+def stepper_html(trace: Trace, max_stops: int = MAX_STOPS) -> str:
+    """The stepper as one self-contained HTML fragment (inline CSS, SVG and script).
+
+    Past ``max_stops`` stops the table keeps the first and the last ``max_stops // 2``, with a
+    row that says how many were left out.
+    """
     from gradtrace.views.report import EMPTY
     from gradtrace.views.style import BASE_STYLE
 
@@ -71,13 +92,14 @@ def stepper_html(trace: Trace) -> str:
 
     graph = build_graph(trace)
     views = walk(trace, graph)
-    rows = "".join(_row(k, len(views), v) for k, v in enumerate(views, 1))
+    rows = _rows(views, max_stops)
+    shown = rows.count("<tr data-gt-k=")
     table = ('<div class="gt-scroll gt-steps"><table class="gt"><thead><tr>'
              + "".join(f"<th>{h}</th>" for h in _HEADERS) + f"</tr></thead><tbody>{rows}"
              "</tbody></table></div>")
     controls = ('<div class="gt-controls" hidden><button type="button" class="gt-prev">'
                 '◀ Previous</button><button type="button" class="gt-next">Next ▶</button>'
-                f'<input type="range" class="gt-range" min="1" max="{len(views)}" value="1" '
+                f'<input type="range" class="gt-range" min="1" max="{shown}" value="1" '
                 'aria-label="step"><span class="gt-pos"></span></div>')
     note = ('<span class="gt-dim gt-nojs"> (Previous/Next need JavaScript; the table lists '
             "every step.)</span>")
