@@ -1,30 +1,41 @@
-"""Which gradients reached a tensor, in which pass, and what its ``.grad`` held at the end.
+"""Which gradients reached a tensor, in which pass, and what its ``.grad`` held.
 
 A tensor may have several versions (a parameter an optimizer updated, a tensor changed in place):
-they share ``ForwardStep.tensor_id``, and ``.grad`` belongs to the tensor, not to one version.
+a leaf's versions share ``ForwardStep.tensor_id`` and one ``.grad``. :class:`Gradients` reads a
+Trace once and answers, for any forward step, what reached it and what it shows; ``Trace.grad``,
+the tables and the graph all read it, so they agree.
 
 # NOTE [honest gradients]
-# ``Trace.grad(name)`` must be a number the code's ``.grad`` really held. For a leaf that is the
-# ``.grad`` read when the traced code ended (``TraceRecords.leaf_grads``), less what it held
-# before the trace if nothing reset it inside the trace; passes of ``torch.autograd.grad`` never
-# add to a leaf's ``.grad``. For a non-leaf it is what ``retain_grad()`` would have put there:
-# the sum of what reached it since the last reset, in every pass (its hook runs in
-# ``torch.autograd.grad`` too).
+# A gradient gradtrace shows must be one the code's ``.grad`` really held. For the latest version
+# of a leaf that is the ``.grad`` read when the traced code ended (``TraceRecords.leaf_grads``),
+# less what it held before the trace if nothing reset it inside the trace; passes of
+# ``torch.autograd.grad`` never add to a leaf's ``.grad``. An earlier version (a parameter before
+# an optimizer step) shows what reached it while it was current, since its last reset: what the
+# step used. A non-leaf shows what ``retain_grad()`` would have put there: what reached that very
+# step since the last reset, in every pass (its hook runs in ``torch.autograd.grad`` too).
+
+Example:
+    >>> import torch
+    >>> from gradtrace.model.records import TensorSummary
+    >>> a, b = (TensorSummary.of(torch.tensor([v])) for v in (1.0, 2.5))
+    >>> summed([a, b]).values
+    tensor([3.5000])
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from gradtrace.model.records import Event, ForwardStep, TensorSummary
+from gradtrace.model.records import Stats, TensorSummary, make
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
-__all__ = ["Arrival", "arrivals", "resets", "leaf_grad_at_end", "adds_to_grad"]
+__all__ = ["Arrival", "Gradients", "summed"]
 
 #: Backward step kinds whose ``grad_in`` is the gradient of the tensor itself.
 _OWN = ("node", "accumulate", "capture")
+_END = 1 << 62  # a pass number after every pass
 
 
 class Arrival(NamedTuple):
@@ -35,45 +46,107 @@ class Arrival(NamedTuple):
     grad: TensorSummary
 
 
-def _steps_of(trace: Trace, s: ForwardStep) -> set[int]:
-    """The versions whose gradients land in the same ``.grad`` as ``s``'s: every version of a
-    leaf (an optimizer step keeps the tensor), but only ``s`` itself for a non-leaf (an in-place
-    op gives it a new ``grad_fn``, and ``retain_grad`` follows the newest)."""
-    if not s.is_leaf or not s.tensor_id:  # tensor_id 0: a step built by hand, its own tensor
-        return {s.step}
-    return {v.step for v in trace.steps if v.tensor_id == s.tensor_id}
+class Gradients:
+    """The gradients of every forward step of one Trace, read in one walk (see NOTE)."""
+
+    def __init__(self, trace: Trace) -> None:
+        self._trace = trace
+        self._key: dict[int, int] = {}  # step -> its tensor: a leaf's id, else -step
+        self._versions: dict[int, list[int]] = {}
+        for s in trace.steps:
+            key = s.tensor_id if s.is_leaf and s.tensor_id else -s.step
+            self._key[s.step] = key
+            self._versions.setdefault(key, []).append(s.step)
+        self._arrivals: dict[int, list[Arrival]] = {}
+        for b in trace.backward_steps:
+            if b.kind in _OWN and b.forward_step in self._key and b.grad_in is not None:
+                self._add(b.forward_step, Arrival(b.backward_pass, b.step, b.grad_in))
+            for e in b.other_outputs:
+                if e.step in self._key and e.grad is not None:
+                    self._add(e.step, Arrival(b.backward_pass, b.step, e.grad))
+        self._resets: dict[int, list[int]] = {}  # key -> passes begun when .grad was reset
+        self._made: dict[int, int] = {}  # an optimizer's new version -> passes begun by then
+        for ev in trace.events:
+            if ev.kind == "grad_reset" and ev.step in self._key:
+                self._resets.setdefault(self._key[ev.step], []).append(ev.data.get("pass", 0))
+            elif ev.kind == "optimizer_step":
+                for made in ev.data.get("steps", ()):
+                    self._made[made] = ev.data.get("pass", 0)
+        self._end = {self._key[g.step]: g.grad for g in trace.leaf_grads if g.step in self._key}
+        self._only_returned = {p.index for p in trace.passes if p.call == "autograd.grad"}
+
+    def _add(self, step: int, arrival: Arrival) -> None:
+        self._arrivals.setdefault(self._key[step], []).append(arrival)
+
+    def arrivals(self, step: int) -> list[Arrival]:
+        """Every gradient that reached the tensor of ``step`` (all versions of a leaf)."""
+        return self._arrivals.get(self._key.get(step, 0), [])
+
+    def parts(self, step: int) -> list[TensorSummary]:
+        """The gradients whose sum ``step`` shows: what reached it while it was the current
+        version, since the last reset (not the passes of ``torch.autograd.grad``, for a leaf)."""
+        key = self._key.get(step)
+        if key is None:
+            return []
+        versions = self._versions[key]
+        at = versions.index(step)
+        begin = self._made.get(step, 0)
+        end = self._made.get(versions[at + 1], _END) if at + 1 < len(versions) else _END
+        begin = max([begin, *(r for r in self._resets.get(key, ()) if r < end)])
+        leaf = key > 0
+        return [a.grad for a in self._arrivals.get(key, ())
+                if begin < a.backward_pass <= end
+                and not (leaf and a.backward_pass in self._only_returned)]
+
+    def total(self, step: int) -> TensorSummary | None:
+        """What ``step`` shows as its gradient (see NOTE); None when none arrived."""
+        parts = self.parts(step)
+        key = self._key.get(step)
+        latest = key is not None and self._versions[key][-1] == step
+        if not parts or not latest or key not in self._end:
+            return summed(parts)
+        end = self._end[key]
+        if end is None:  # reset to None after the last pass
+            return None
+        first = self._first_before(key)
+        if first is None or self._resets.get(key):
+            return end
+        if end.values is not None and first.values is not None and end.shape == first.shape:
+            return TensorSummary.of(end.values - first.values)  # less what it held before
+        return summed(parts)
+
+    def _first_before(self, key: int) -> TensorSummary | None:
+        """What ``.grad`` held before the first traced pass added to it."""
+        came = [a for a in self._arrivals.get(key, ())
+                if a.backward_pass not in self._only_returned]
+        if not came:
+            return None
+        steps = self._trace.backward_steps
+        first = steps[came[0].step - 1] if 0 < came[0].step <= len(steps) else None
+        return first.grad_before if first is not None else None
 
 
-def arrivals(trace: Trace, s: ForwardStep) -> list[Arrival]:
-    """Every gradient that reached the tensor of ``s`` (any of its versions), in order."""
-    mine = _steps_of(trace, s)
-    out = []
-    for b in trace.backward_steps:
-        if b.kind in _OWN and b.forward_step in mine and b.grad_in is not None:
-            out.append(Arrival(b.backward_pass, b.step, b.grad_in))
-        out.extend(Arrival(b.backward_pass, b.step, e.grad) for e in b.other_outputs
-                   if e.step in mine and e.grad is not None)
-    return out
+def summed(grads: list[TensorSummary]) -> TensorSummary | None:
+    """The sum of per-pass gradients; None when there are none.
 
-
-def adds_to_grad(trace: Trace, backward_pass: int) -> bool:
-    """Whether a pass adds to ``.grad`` (``backward``), or only returns gradients
-    (``torch.autograd.grad``)."""
-    p = trace.passes[backward_pass - 1] if 0 < backward_pass <= len(trace.passes) else None
-    return p is None or p.call != "autograd.grad"
-
-
-def resets(trace: Trace, s: ForwardStep) -> list[Event]:
-    """The ``grad_reset`` events of the tensor of ``s``: ``.grad = None``, ``zero_grad()``."""
-    mine = _steps_of(trace, s)
-    return [e for e in trace.events if e.kind == "grad_reset" and e.step in mine]
-
-
-def leaf_grad_at_end(trace: Trace, s: ForwardStep) -> tuple[bool, TensorSummary | None]:
-    """Whether the trace watched the ``.grad`` of the leaf of ``s`` (not for a non-leaf, nor
-    a leaf no backward pass reached), and what it held when the traced code ended."""
-    mine = _steps_of(trace, s)
-    for leaf in trace.leaf_grads:
-        if leaf.step in mine:
-            return True, leaf.grad
-    return False, None
+    When the whole gradients were kept the sum is a tensor and its statistics are exact. When
+    only summaries were kept (big tensors) its min, max and norm are unknown; its mean is still
+    the sum of the means when every pass was finite, and NaN and Inf counts are the largest of
+    any pass (a NaN stays NaN when added to).
+    """
+    if len(grads) < 2:
+        return grads[0] if grads else None
+    kept = [g.values for g in grads if g.values is not None]
+    last = grads[-1]
+    if len(kept) == len(grads) and all(g.shape == last.shape for g in grads):
+        total = kept[0].clone()
+        for values in kept[1:]:
+            total = total + values
+        return make(TensorSummary, shape=last.shape, dtype=last.dtype, device=last.device,
+                    values=total, stats=None)
+    means = [g.mean for g in grads]
+    finite = all(g.finite for g in grads) and all(m is not None for m in means)
+    mean = sum(m for m in means if m is not None) if finite else None
+    stats = Stats(mean=mean, nan=max(g.nan for g in grads), inf=max(g.inf for g in grads))
+    return make(TensorSummary, shape=last.shape, dtype=last.dtype, device=last.device,
+                values=None, stats=stats)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from gradtrace.model import gradients
 from gradtrace.model.errors import TraceLookupError
+from gradtrace.model.gradients import Gradients
 from gradtrace.model.records import (
     BackwardPass,
     BackwardStep,
@@ -273,25 +273,19 @@ class Trace:
         Returns None when no traced pass reached the tensor, or its ``.grad`` was reset to None.
         """
         s = self.step(name)
-        came = gradients.arrivals(self, s)
         if backward is not None:
             if not 1 <= backward <= len(self.passes):
                 raise ValueError(f"gradtrace: backward={backward}, but this trace ran "
                                  f"{len(self.passes)} backward pass(es), numbered from 1")
-            return self._sum(name, [a.grad for a in came if a.backward_pass == backward])
-        watched, at_end = gradients.leaf_grad_at_end(self, s)
-        if not watched:  # a (retained) non-leaf: what arrived since its last reset
-            last = max((e.data.get("pass", 0) for e in gradients.resets(self, s)), default=0)
-            return self._sum(name, [a.grad for a in came if a.backward_pass > last])
-        came = [a for a in came if gradients.adds_to_grad(self, a.backward_pass)]
-        if not came or at_end is None:
-            return None
-        final = self._values_of(name, at_end)
-        first = next((b for b in self.backward_steps if b.step == came[0].step), None)
-        before = first.grad_before if first is not None else None
-        if before is None or gradients.resets(self, s):
-            return final
-        return final - self._values_of(name, before)
+            return self._sum(name, [a.grad for a in self.gradients.arrivals(s.step)
+                                    if a.backward_pass == backward])
+        total = self.gradients.total(s.step)
+        return None if total is None else self._values_of(name, total)
+
+    @cached_property
+    def gradients(self) -> Gradients:
+        """What reached each forward step, and what it shows (:mod:`~gradtrace.model.gradients`)."""
+        return Gradients(self)
 
     def _values_of(self, name: str, summary: TensorSummary) -> torch.Tensor:
         if summary.values is None:

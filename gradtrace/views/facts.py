@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gradtrace.views.format import format_shape, format_value
+from gradtrace.views.gradients import grad_preview
 from gradtrace.views.nodes import GraphNode
 
 if TYPE_CHECKING:
-    from gradtrace.model.trace import ForwardStep, TensorSummary, Trace
+    from gradtrace.model.trace import ForwardStep, Trace
 
 __all__ = ["Facts", "format_order"]
 
@@ -49,7 +50,7 @@ class Facts:
 
     def __init__(self, trace: Trace) -> None:
         self.ran = bool(trace.passes or trace.backward_steps)
-        self.grads: dict[int, list[TensorSummary]] = {}
+        self.gradients = trace.gradients
         self.order: dict[int, list[int]] = {}
         self.op_order: dict[int, list[int]] = {}
         self.warn: dict[int, list[str]] = {}
@@ -62,17 +63,12 @@ class Facts:
             if s.value.nan or s.value.inf:
                 self._mark(s.step, "nan" if s.value.nan else "inf")
         for b in trace.backward_steps:
-            for e in b.other_outputs:
-                if e.step is not None and e.grad is not None:
-                    self.grads.setdefault(e.step, []).append(e.grad)
             if b.forward_step is None:
                 continue
             where = self.order if b.kind in _ON_TENSOR else self.op_order
             where.setdefault(b.forward_step, []).append(b.step)
-            if b.kind != "inner" and b.grad_in is not None:
-                self.grads.setdefault(b.forward_step, []).append(b.grad_in)
-                if b.grad_in.nan or b.grad_in.inf:
-                    self._mark(b.forward_step, "nan grad" if b.grad_in.nan else "inf grad")
+            if b.kind != "inner" and b.grad_in is not None and (b.grad_in.nan or b.grad_in.inf):
+                self._mark(b.forward_step, "nan grad" if b.grad_in.nan else "inf grad")
             if getattr(b, "failed", False):  # recorded by newer recorders only
                 self._mark(b.forward_step, "failed")
         self._diagnostics(trace)
@@ -100,16 +96,7 @@ class Facts:
         """The gradient preview: None before any backward, ``"None"`` when none arrived."""
         if not self.ran:
             return None
-        grads = self.grads.get(step, [])
-        if len(grads) < 2:
-            return format_value(grads[0], shape=False) if grads else "None"
-        total = _sum(grads)
-        if total is None:
-            return f"{format_value(grads[-1], shape=False)} (last of {len(grads)})"
-        parts = [format_value(g, shape=False) for g in grads]
-        if len(parts) <= 3 and all(len(p) <= 10 for p in parts):
-            return f"{format_value(total, shape=False)} = {' + '.join(parts)}"
-        return f"{format_value(total, shape=False)} (sum of {len(grads)})"
+        return grad_preview(self.gradients.parts(step), self.gradients.total(step))
 
     def role(self, s: ForwardStep) -> str:
         if s.origin == "parameter" and s.requires_grad:
@@ -158,15 +145,3 @@ class Facts:
             uid, "module", path, "module", op, "", format_shape(out.value.shape) if out else "",
             value, grad, (), tuple(orders), tuple(warn), inputs,
             parent if group_modules else None, tuple(s.step for s in group))
-
-
-def _sum(grads: list[TensorSummary]) -> TensorSummary | None:
-    from gradtrace.model.records import TensorSummary
-
-    kept = [g.values for g in grads if g.values is not None and g.shape == grads[0].shape]
-    if len(kept) < len(grads):
-        return None
-    total = kept[0].clone()
-    for values in kept[1:]:
-        total = total + values
-    return TensorSummary.of(total)

@@ -26,7 +26,6 @@ from gradtrace.views.format import (
     format_shape,
     format_value,
 )
-from gradtrace.views.gradients import received, summed
 
 if TYPE_CHECKING:
     from gradtrace.model.records import TensorSummary
@@ -76,22 +75,21 @@ def backward_rows(steps: Iterable[BackwardStep]) -> list[BackwardRow]:
 
 def tensor_rows(trace: Trace) -> list[TensorRow]:
     """One row per tensor name, for its latest step, in order of first appearance."""
-    grads = received(trace)
+    index = trace.gradients
     rows = []
     for name in trace.names:
         s = trace.step(name)
         rows.append(TensorRow(s, format_shape(s.value.shape), format_value(s.value),
-                              grad_text(grads.get(s.step, []))))
+                              grad_text(index.parts(s.step), index.total(s.step))))
     return rows
 
 
-def grad_text(grads: list[TensorSummary]) -> str:
-    """A preview of the gradient of a step that received ``grads`` (one per pass, from
-    :func:`~gradtrace.views.gradients.received`): their sum, or the latest one when only
-    summaries were kept and the sum's statistics are unknown; ``""`` when none arrived."""
-    total = summed(grads)
+def grad_text(parts: list[TensorSummary], total: TensorSummary | None) -> str:
+    """A preview of the gradient a step shows (``total``, summing ``parts``, see
+    :class:`~gradtrace.model.gradients.Gradients`): the latest part when only summaries were
+    kept and the sum's statistics are unknown; ``""`` when there is none."""
     if total is None:
         return ""
-    if total.values is None and len(grads) > 1:
-        return format_value(grads[-1])
+    if total.values is None and total.norm is None and len(parts) > 1:
+        return format_value(parts[-1])
     return format_value(total)
