@@ -251,16 +251,17 @@ def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 def kinds(text: str) -> list[str]:
     """The section each block after the summary line belongs to, in order, once each."""
     titles = {"!": "warnings", "forward": "forward", "backward": "backward", "no": "backward",
-              "tensors": "tensors", "graph": "graph", "stopped": "stopped"}
+              "updates": "updates", "tensors": "tensors", "graph": "graph", "stopped": "stopped"}
     return list(dict.fromkeys(titles[b.split(None, 1)[0]] for b in text.split("\n\n")[1:]))
 
 
 @pytest.mark.parametrize("section", SECTIONS)
 def test_each_section_on_and_off(section: str) -> None:
-    t = lab_trace(2)  # the real rules warn about accumulation
-    assert kinds(to_text(t, width=100, sections=[section])) == [section]
+    t = lab_trace(2)  # the real rules warn about accumulation; no optimizer step: no updates
+    expect = [] if section == "updates" else [section]
+    assert kinds(to_text(t, width=100, sections=[section])) == expect
     rest = [s for s in SECTIONS if s != section]
-    assert kinds(to_text(t, width=100, sections=rest)) == rest
+    assert kinds(to_text(t, width=100, sections=rest)) == [s for s in rest if s != "updates"]
 
 
 def test_sections_default_order_and_names() -> None:
@@ -269,7 +270,7 @@ def test_sections_default_order_and_names() -> None:
     assert kinds(to_text(t, width=100)) == ["warnings", "forward", "backward", "graph"]
     assert kinds(to_text(t, width=100, sections=["graph", "tensors", "forward"])) == [
         "forward", "tensors", "graph"]
-    assert kinds(to_text(t, width=100, sections="all")) == list(SECTIONS)
+    assert kinds(to_text(t, width=100, sections="all")) == [s for s in SECTIONS if s != "updates"]
     assert to_text(t, width=100, sections=()).startswith("gradtrace: 8 forward steps")
     assert "\n" not in to_text(t, width=100, sections=())
     with pytest.raises(ValueError, match=r"unknown section.*'table'"):

@@ -5,8 +5,8 @@
 # fused kernels; recording those inner ops would show the optimizer's bookkeeping, not the
 # user's math. The global step hooks of ``torch.optim.optimizer`` (public since torch 2.0) run
 # around every optimizer's ``step()`` whatever its path: before it, the parameters' values are
-# summarised (``Keeper.freeze``) and copied; after it, every parameter whose version counter
-# moved becomes one forward step ``SGD.step`` (the optimizer's class) at the user's line, and
+# summarised (``Keeper.freeze``) and copied; after it, every parameter it was given (with a
+# ``.grad``) becomes one forward step ``SGD.step`` (the optimizer's class) at the user's line, and
 # the norms of the gradient, the update ``Δp`` and the new value are taken on the device and
 # fetched once when the trace stops. The copy costs one parameter's memory for the step.
 """
@@ -26,7 +26,6 @@ __all__ = ["OptimizerSteps"]
 class _Open(NamedTuple):
     optimizer: Any
     params: list[torch.Tensor]
-    versions: list[int]
     before: list[torch.Tensor]
     busy: bool  # the recorder's flag before the step
 
@@ -46,7 +45,7 @@ class OptimizerSteps:
             for p in params:
                 rec.keeper.freeze(p)  # what it holds now, before the step changes it
             before = [p.detach().clone() for p in params]
-        self._open.append(_Open(optimizer, params, [p._version for p in params], before, rec.busy))
+        self._open.append(_Open(optimizer, params, before, rec.busy))
         rec.busy = True  # the optimizer's own ops are not the user's
 
     def after(self, rec: Recorder, optimizer: Any) -> None:
@@ -55,8 +54,9 @@ class OptimizerSteps:
         done = self._open.pop()
         rec.busy = done.busy
         self.count += 1
-        changed = [(p, b) for p, b, v in zip(done.params, done.before, done.versions)
-                   if p._version != v]
+        # every parameter the step was given, changed or not: fused kernels (Adam(fused=True))
+        # write without bumping the version counter, and an update of 0 is worth showing too
+        changed = list(zip(done.params, done.before))
         if not changed:
             return
         with torch._C.DisableTorchFunction(), torch.no_grad():

@@ -5,7 +5,7 @@ live tensors), so a Trace built by hand is diagnosed like a recorded one. :func:
 them all, drops the kinds the trace was asked to ignore, and puts errors first.
 
 Kinds: ``backward_twice``, ``inplace``, ``nan``, ``inf``, ``function_check``, ``accumulation``,
-``no_gradient``, ``non_leaf_grad``, ``vanishing``, ``exploding``.
+``no_gradient``, ``non_leaf_grad``, ``vanishing``, ``exploding``, ``update_ratio``.
 
 Example:
     >>> from gradtrace.model.trace import Trace
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics import errors, gradients, numerics
+from gradtrace.diagnostics import errors, gradients, numerics, training
 from gradtrace.diagnostics.diagnostic import KINDS, Diagnostic, Warnings
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ __all__ = ["Diagnostic", "Warnings", "diagnose", "KINDS"]
 RULES: tuple[Callable[[Trace], list[Diagnostic]], ...] = (
     errors.backward_twice, errors.inplace, numerics.nonfinite, errors.function_check,
     gradients.accumulation, gradients.no_gradient, gradients.non_leaf_grad,
-    gradients.vanishing_exploding)
+    gradients.vanishing_exploding, training.update_ratio)
 
 
 def diagnose(trace: Trace) -> Warnings:

@@ -8,7 +8,7 @@ __all__ = ["KINDS", "Diagnostic", "Warnings"]
 
 #: Every kind, most severe first: the order warnings are shown in.
 KINDS = ("backward_twice", "inplace", "nan", "inf", "function_check", "accumulation",
-         "no_gradient", "non_leaf_grad", "vanishing", "exploding")
+         "no_gradient", "non_leaf_grad", "vanishing", "exploding", "update_ratio")
 
 
 @dataclass(frozen=True)

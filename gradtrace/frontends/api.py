@@ -50,6 +50,9 @@ class TraceContext:
             differences on the values it received (its first three calls per class).
         ignore: warning kinds not to report, e.g. ``["accumulation"]`` when summing gradients
             over micro-batches on purpose (see ``gradtrace.diagnostics.KINDS``).
+        update_ratio_below, update_ratio_above: an optimizer step whose update ``‖Δp‖/‖p‖``
+            is outside these bounds for a parameter is reported (the usual range is about
+            1e-4 to 1e-1; an exactly zero update is not reported).
         vanishing_below, exploding_above: gradient norms of leaves and parameters outside
             these bounds are reported as vanishing or exploding.
         files: source files whose lines are shown and whose variables name the tensors; by
@@ -59,7 +62,8 @@ class TraceContext:
     def __init__(self, *, show: bool = True, retain_grad: bool = True, values: str = "summary",
                  full_values: bool | None = None, check: bool = False,
                  ignore: Iterable[str] = (), vanishing_below: float = 1e-7,
-                 exploding_above: float = 1e3, files: Iterable[str] | None = None) -> None:
+                 exploding_above: float = 1e3, update_ratio_below: float = 1e-7,
+                 update_ratio_above: float = 0.5, files: Iterable[str] | None = None) -> None:
         from gradtrace.diagnostics import KINDS
 
         self.ignore = tuple(ignore) if not isinstance(ignore, str) else (ignore,)
@@ -80,7 +84,8 @@ class TraceContext:
         self.retain_grad = retain_grad
         self.values = "full" if full_values else values
         self.check = check
-        self.settings = Settings(self.ignore, vanishing_below, exploding_above)
+        self.settings = Settings(self.ignore, vanishing_below, exploding_above,
+                                 update_ratio_below, update_ratio_above)
         self.files = None if files is None else list(files)
         self._recorder: Recorder | None = None
         self._pending: _Pending | None = None
@@ -109,7 +114,9 @@ class TraceContext:
         options: dict[str, Any] = dict(
             show=self.show, retain_grad=self.retain_grad, values=self.values,
             check=self.check, ignore=self.ignore, vanishing_below=self.settings.vanishing_below,
-            exploding_above=self.settings.exploding_above)
+            exploding_above=self.settings.exploding_above,
+            update_ratio_below=self.settings.update_ratio_below,
+            update_ratio_above=self.settings.update_ratio_above)
         files = self.files
 
         @functools.wraps(func)
@@ -140,7 +147,9 @@ def trace(func: F, /) -> F: ...
 def trace(*, show: bool = True, retain_grad: bool = True, values: str = "summary",
           full_values: bool | None = None, check: bool = False, ignore: Iterable[str] = (),
           vanishing_below: float = 1e-7,
-          exploding_above: float = 1e3, files: Iterable[str] | None = None) -> TraceContext: ...
+          exploding_above: float = 1e3, update_ratio_below: float = 1e-7,
+          update_ratio_above: float = 0.5,
+          files: Iterable[str] | None = None) -> TraceContext: ...
 def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Trace PyTorch code: ``with trace() as t:``, ``@trace`` or ``@trace(show=False)``.
 

@@ -83,14 +83,15 @@ class Gradients:
         return self._arrivals.get(self._key.get(step, 0), [])
 
     def parts(self, step: int) -> list[TensorSummary]:
-        """The gradients whose sum ``step`` shows: what reached it while it was the current
-        version, since the last reset (not the passes of ``torch.autograd.grad``, for a leaf)."""
+        """The gradients whose sum ``step`` shows, since the last reset (for a leaf, not the
+        passes of ``torch.autograd.grad``): what ``.grad`` holds for the latest version, what
+        reached an earlier one while it was current (what the optimizer step used)."""
         key = self._key.get(step)
         if key is None:
             return []
         versions = self._versions[key]
         at = versions.index(step)
-        begin = self._made.get(step, 0)
+        begin = self._made.get(step, 0) if at + 1 < len(versions) else 0
         end = self._made.get(versions[at + 1], _END) if at + 1 < len(versions) else _END
         begin = max([begin, *(r for r in self._resets.get(key, ()) if r < end)])
         leaf = key > 0

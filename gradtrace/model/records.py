@@ -218,6 +218,8 @@ class Settings:
     ignore: tuple[str, ...] = ()
     vanishing_below: float = 1e-7
     exploding_above: float = 1e3
+    update_ratio_below: float = 1e-7
+    update_ratio_above: float = 0.5
 
 
 @dataclass(frozen=True)

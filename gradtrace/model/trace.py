@@ -223,6 +223,14 @@ class Trace:
         return tensors_frame(self)
 
     @cached_property
+    def updates(self) -> pandas.DataFrame:
+        """One row per optimizer step and parameter: call, optimizer, parameter, step, pass,
+        loss, grad_norm, update_norm (‖Δp‖), value_norm (‖p‖ after), update_ratio, line."""
+        from gradtrace.views.dataframes import updates_frame
+
+        return updates_frame(self)
+
+    @cached_property
     def warnings(self) -> list[Diagnostic]:
         """Diagnostics for the classic mistakes, most important first."""
         from gradtrace.diagnostics import diagnose

@@ -207,3 +207,30 @@ def tensors_frame(trace: Trace) -> pandas.DataFrame:
         "origin": objects([s.origin for s in steps]),
     }
     return _frame(columns, TENSORS_COLUMNS)
+
+
+def updates_frame(trace: Trace) -> pandas.DataFrame:
+    """One row per optimizer step and parameter, in order (see :mod:`gradtrace.model.updates`).
+
+    Columns: ``call`` (the optimizer step, from 1), ``optimizer``, ``parameter``, ``step`` (the
+    forward step of the new version), ``pass`` (backward passes run by then), ``loss``,
+    ``grad_norm``, ``update_norm`` (``‖Δp‖``), ``value_norm`` (``‖p‖`` after the step) and
+    ``update_ratio`` (their ratio), ``line``.
+    """
+    import pandas
+
+    from gradtrace.model.updates import updates
+
+    rows = updates(trace)
+    return pandas.DataFrame({
+        "call": pandas.array([u.call for u in rows], dtype="int64"),
+        "optimizer": [u.optimizer for u in rows],
+        "parameter": [u.parameter for u in rows],
+        "step": pandas.array([u.step for u in rows], dtype="int64"),
+        "pass": pandas.array([u.backward_pass for u in rows], dtype="int64"),
+        **{name: pandas.array([getattr(u, field) for u in rows], dtype="float64")
+           for name, field in (("loss", "loss"), ("grad_norm", "grad_norm"),
+                               ("update_norm", "update_norm"), ("value_norm", "value_norm"),
+                               ("update_ratio", "ratio"))},
+        "line": pandas.array([u.line for u in rows], dtype="Int64"),
+    })

@@ -72,6 +72,9 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
     parts += [_section(p.table.title, _backward(p)) for p in report.passes]
     if report.no_backward:
         parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
+    if report.updates:
+        t = report.updates
+        parts.append(_section(f"{t.title} ({plural(t.total, 'row')})", _table(t)))
     if report.tensors:
         t = report.tensors
         parts.append(_section(f"{t.title} ({t.total})", _table(t)))

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+from gradtrace.model.updates import updates
 from gradtrace.views.format import format_value, grad_fn_label, group_passes, plural
 from gradtrace.views.graph import build_graph
 from gradtrace.views.rows import backward_rows, forward_rows, tensor_rows
@@ -41,7 +42,7 @@ EMPTY = "gradtrace: nothing traced: the code ran no torch operations."
 NO_BACKWARD = "no backward pass ran (call .backward() on a scalar result to see gradients)"
 NO_BACKWARD_STEPS = "no backward steps were recorded"
 # Columns of numbers: right-aligned in every layout.
-NUMERIC = ("step", "line")
+NUMERIC = ("step", "line", "loss", "grad norm", "‖Δp‖", "‖Δp‖/‖p‖")
 
 
 class Row(NamedTuple):
@@ -96,6 +97,7 @@ class Report:
         forward: the forward steps; None when not asked for or there are none.
         passes: each backward pass.
         no_backward: say :data:`NO_BACKWARD`: the backward section was asked for and none ran.
+        updates: one row per optimizer step and parameter; None when none ran.
         tensors: one row per tensor name; None when not asked for or there are none.
         graph: the graph; None when not asked for or there is nothing to draw.
         max_rows: the row limit, which the graph's text tree takes too.
@@ -108,6 +110,7 @@ class Report:
     forward: Table | None = None
     passes: tuple[PassTable, ...] = ()
     no_backward: bool = False
+    updates: Table | None = None
     tensors: Table | None = None
     graph: Graph | None = None
     max_rows: int | None = None
@@ -143,6 +146,7 @@ def build_report(trace: Trace, *, sections: str | Sequence[str] | None = None,
         passes=tuple(_pass(p, steps, max_rows)
                      for p, steps in (group_passes(trace) if "backward" in shown else ())),
         no_backward="backward" in shown and not (trace.passes or trace.backward_steps),
+        updates=_updates(trace, max_rows) if "updates" in shown else None,
         tensors=_tensors(trace, max_rows) if trace.steps and "tensors" in shown else None,
         graph=build_graph(trace) if trace.steps and "graph" in shown else None,
         max_rows=max_rows, stopped=stopped)
@@ -180,6 +184,20 @@ def _pass(p: BackwardPass, steps: list[BackwardStep], max_rows: int | None) -> P
             for r in backward_rows(steps)]
     table = _table(title, ("step", "node", "tensor", "grad in", "grad out"), rows, max_rows)
     return PassTable(table, f"stopped by {p.error}" if p.error else None)
+
+
+def _updates(trace: Trace, max_rows: int | None) -> Table | None:
+    found = updates(trace)
+    if not found:
+        return None
+    rows = [Row((f"{u.optimizer} {u.call}", u.parameter, _number(u.loss), _number(u.grad_norm),
+                 _number(u.update_norm), _number(u.ratio))) for u in found]
+    return _table("updates", ("step", "parameter", "loss", "grad norm", "‖Δp‖", "‖Δp‖/‖p‖"),
+                  rows, max_rows)
+
+
+def _number(v: float) -> str:
+    return "" if v != v else f"{v:.4g}"  # NaN: unknown
 
 
 def _tensors(trace: Trace, max_rows: int | None) -> Table:

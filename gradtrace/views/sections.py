@@ -16,8 +16,9 @@ from collections.abc import Iterable
 
 __all__ = ["SECTIONS", "DEFAULT_SECTIONS", "parse_sections"]
 
-SECTIONS = ("warnings", "forward", "backward", "tensors", "graph")
-DEFAULT_SECTIONS = ("warnings", "forward", "backward", "graph")
+#: ``updates``: one row per optimizer step and parameter; shown only when a step ran.
+SECTIONS = ("warnings", "forward", "backward", "updates", "tensors", "graph")
+DEFAULT_SECTIONS = ("warnings", "forward", "backward", "updates", "graph")
 
 
 def parse_sections(text: str | Iterable[str] | None) -> tuple[str, ...]:

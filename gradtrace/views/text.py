@@ -72,6 +72,10 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
     blocks += ["\n".join(_backward(p, width)) for p in report.passes]
     if report.no_backward:
         blocks.append("\n".join(_wrap("", NO_BACKWARD, width)))
+    if report.updates:
+        blocks.append("\n".join(["updates", *_table(report.updates, width,
+                                                      keep=report.updates.headers,
+                                                      shrink=[("parameter",)])]))
     if report.tensors:
         blocks.append("\n".join(["tensors", *_tensors(report.tensors, width)]))
     tree = report.graph and tree_lines(report.graph, width=width, max_rows=report.max_rows)
