@@ -19,10 +19,11 @@ _REACHED = ("accumulate", "capture")
 
 # NOTE [when accumulation is a mistake]
 # ``.grad`` adds up every backward pass until it is reset (``.grad = None``, ``zero_grad()``).
-# That is a mistake when something uses the sum of two or more passes: an optimizer step, or
-# the code reading ``.grad`` at the end of the trace. A gradient that lands after a step used
-# the earlier one (a GAN's generator loss flowing through the discriminator after its step) is
-# not: the next ``zero_grad()`` drops it unused. ``torch.autograd.grad`` never adds to ``.grad``.
+# That is a mistake when something uses the sum of two or more passes: an optimizer step (the
+# whole sum since the last reset), or the end of the trace (what no step used yet). A gradient
+# that lands after a step used the earlier one (a GAN's generator loss flowing through the
+# discriminator after its step) is not: the next ``zero_grad()`` drops it unused. A ``.grad``
+# held from before the trace counts as one pass. ``torch.autograd.grad`` never adds to ``.grad``.
 def accumulation(trace: Trace) -> list[Diagnostic]:
     """Sums of several backward passes in ``.grad`` that an optimizer step or the end of the
     trace used: one warning per step (or end) that used them, naming every tensor."""
@@ -55,21 +56,25 @@ def _sums_used(trace: Trace, leaf: ForwardStep, rows: list[BackwardStep]
             timeline.append((e.data.get("pass", 0), 1, e.data.get("call")))
     timeline.sort(key=lambda item: item[:2])
     found: list[tuple[int | None, list[BackwardStep]]] = []
-    summed: list[BackwardStep] = []
-    held_before = used = False
+    since_reset: list[BackwardStep] = []  # what .grad holds: it is a sum of these
+    since_use: list[BackwardStep] = []  # added after a step last used it
+    held = False  # .grad held a gradient from before the trace (or an untraced source)
     for _, _, what in timeline:
         if isinstance(what, BackwardStep):
-            if not summed and what.grad_before is not None and not used:
-                held_before = True  # .grad held a gradient from before this stretch
-            summed.append(what)
+            if not since_reset and what.grad_before is not None:
+                held = True
+            since_reset.append(what)
+            since_use.append(what)
         elif what == "reset":
-            summed, held_before, used = [], False, False
-        else:  # an optimizer step used what .grad holds now
-            if len(summed) + held_before >= 2:
-                found.append((what if isinstance(what, int) else None, summed))
-            summed, held_before, used = [], False, True
-    if len(summed) + held_before >= 2:
-        found.append((None, summed))
+            since_reset, since_use, held = [], [], False
+        else:  # an optimizer step uses the whole sum in .grad
+            if len(since_reset) + held >= 2:
+                found.append((what if isinstance(what, int) else None, list(since_reset)))
+            since_use = []
+    # at the end: a sum nothing used yet; what lands after a step used .grad (a GAN's generator
+    # loss through the discriminator) is dropped unused by the next reset
+    if len(since_use) + (held and since_use == since_reset) >= 2:
+        found.append((None, since_use))
     return found
 
 
@@ -85,7 +90,8 @@ def _accumulation_warning(trace: Trace, use: int | None,
         shown.append(f"{name}.grad = {' + '.join(parts)} = {total}")
     more = f"; and {len(hits) - 4} more" if len(hits) > 4 else ""
     last = by_index.get(numbers[-1]) if numbers else None
-    held = "a gradient from before and " if hits[0][1][0].grad_before is not None else ""
+    held = "a gradient from before and " if hits[0][1][0].grad_before is not None \
+        and use is None else ""
     names = [name for name, _ in hits]
     subject = _and([f"{n}.grad" for n in names[:4]] + (
         [f"{len(names) - 4} more"] if len(names) > 4 else []))
@@ -117,12 +123,14 @@ def no_gradient(trace: Trace) -> list[Diagnostic]:
     if not full:
         return []
     reached = {b.forward_step for b in trace.backward_steps if b.kind in _REACHED}
+    # a leaf's later versions (an update under no_grad, an optimizer step) share its .grad
+    reached_tensors = {s.tensor_id for s in trace.steps if s.step in reached and s.tensor_id}
     latest_root = max((r for p in full for r in p.roots), default=0)
     ancestors = _ancestors(trace, [r for p in full for r in p.roots])
     found = []
     for s in trace.steps:
         if not (s.is_leaf and s.requires_grad) or s.step in reached or s.step > latest_root \
-                or s.origin == "update":
+                or s.origin == "update" or s.tensor_id in reached_tensors:
             continue
         cut = _cut_point(trace, s, ancestors)
         roots = ", ".join(r.name for p in full for r in map(lambda i: step(trace, i), p.roots)
