@@ -235,3 +235,21 @@ def test_warnings_filter_rejects_unknown_kinds() -> None:
         t.warnings.of("nans")
     with pytest.raises(ValueError, match="unknown warning kind"):
         trace(ignore=["accumulate"])
+
+
+def test_attention_key_bias_is_a_structural_zero_not_a_vanishing_gradient() -> None:
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=64,
+                                     max_position_embeddings=16)
+    model = transformers.BertForSequenceClassification(config)
+    ids, labels = torch.randint(0, 100, (2, 8)), torch.tensor([0, 1])
+    with trace() as t:
+        out = model(input_ids=ids, labels=labels)
+        out.loss.backward()
+    keys = [p for n, p in model.named_parameters() if n.endswith("attention.self.key.bias")]
+    assert len(keys) == 2 and all(0 < p.grad.norm() < 1e-7 for p in keys)  # by construction
+    assert t.warnings == []
+    for n, p in model.named_parameters():
+        assert torch.equal(t.grad(f"model.{n}"), p.grad), n

@@ -208,3 +208,21 @@ def test_10_compare_gradients() -> None:
 ])
 def test_printed_parses_what_torch_prints(label: str, body: str, numbers: list[float]) -> None:
     assert printed(body, label) == [numbers]
+
+
+def test_11_training_loop() -> None:
+    out = run("11_training_loop.py")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    for step in range(3):  # the same loop, untraced: the oracle
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        assert f"step {step + 1}: loss {loss.item():.4f}" in out
+    grad = model[2].bias.grad
+    assert grad is not None
+    assert out.count(str(grad)) == 2  # the real .grad and t.grad(...) print the same tensor
+    assert "['parameter', 'SGD.step', 'SGD.step', 'SGD.step']" in out and "warnings: []" in out

@@ -234,9 +234,7 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
         if b.kind in _REACHED and b.forward_step is not None and b.grad_in is not None \
                 and b.grad_in.norm is not None:
             norms[b.forward_step] = b.grad_in.norm
-    # an exactly zero gradient is structural (an input that is 0, softmax's shift invariance,
-    # a ReLU that never fired), not a gradient that shrank through many layers
-    norms = {i: n for i, n in norms.items() if n != 0.0}
+    norms = {i: n for i, n in norms.items() if not (n < low and _structural_zero(trace, i, n))}
     found = []
     for kind, order, limit in (("vanishing", False, low), ("exploding", True, high)):
         hits = sorted(((n, i) for i, n in norms.items() if (n > high if order else n < low)),
@@ -256,6 +254,32 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
              "(torch.nn.utils.clip_grad_norm_) or normalise the inputs."),
             tensor=first.name if first else None, step=hits[0][1]))
     return found
+
+
+# NOTE [structural zeros]
+# Some gradients are zero by construction, not by shrinking: a weight multiplied by an input that
+# is 0, a ReLU that never fired, an attention key bias (softmax ignores a shift shared by all
+# keys, so its gradient is 0 up to rounding: 4e-13 in a 2-layer BERT). A vanishing gradient is
+# small because what flowed into the op that used the parameter was small; a structural zero is
+# small although that was not: the sum over the batch cancelled. So a gradient exactly 0, or
+# below 1e-4 of the largest gradient received by an op that used the parameter and summed its
+# gradient back over more elements (a reduction), is not reported.
+_CANCELLED = 1e-4
+
+
+def _structural_zero(trace: Trace, index: int, norm: float) -> bool:
+    if norm == 0.0:
+        return True
+    s = step(trace, index)
+    mine = {v.step for v in trace.steps if s is not None and v.tensor_id == s.tensor_id
+            and v.tensor_id} | {index}
+    numel = s.value.numel if s is not None else 0
+    # only a reduction (a bias summed over the batch) can cancel; an elementwise op cannot
+    users = {u.step for u in trace.steps if mine.intersection(u.inputs) and u.value.numel > numel}
+    upstream = [b.grad_in.norm for b in trace.backward_steps
+                if b.forward_step in users and b.kind == "node" and b.grad_in is not None
+                and b.grad_in.norm is not None]
+    return bool(upstream) and norm < _CANCELLED * max(upstream)
 
 
 def _name(trace: Trace, index: int) -> str:
