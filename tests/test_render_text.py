@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 import gradtrace.diagnostics
+from gradtrace import trace
 from gradtrace.diagnostics import Diagnostic
 from gradtrace.model.trace import (
     BackwardPass,
@@ -370,3 +373,20 @@ def test_format_none_and_unkept() -> None:
     assert format_value(TensorSummary.of(torch.tensor([2.0]).exp(), keep=False)) == "7.3891"
     assert format_shape(()) == "()" and format_shape((1,)) == "(1,)"
     assert format_shape(torch.zeros(64, 256).shape) == "(64, 256)"
+
+
+def test_a_reset_of_grad_is_shown_before_the_pass_it_precedes() -> None:
+    with trace() as t:
+        x_1 = torch.tensor([3.0], requires_grad=True)
+        c = x_1.cos() * 2
+        c.backward()
+        x_1.grad = None  # reset-here
+        c = x_1.cos() * 2
+        c.backward()
+    text = to_text(t, width=100)
+    reset_line = next(i for i, s in enumerate(Path(__file__).read_text().splitlines(), 1)
+                      if s.rstrip().endswith("# reset-here"))
+    assert f"backward pass 2: c.backward() at line {reset_line + 2}\n" \
+           f"before it, x_1.grad was reset (line {reset_line})\n" in text
+    assert "before it" not in text.split("backward pass 2")[0]
+    assert t.warnings == [] and torch.equal(t.grad("x_1"), x_1.grad)

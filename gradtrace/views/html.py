@@ -118,6 +118,8 @@ def _cells(table: Table, row: Row) -> list[str]:
 def _backward(p: PassTable) -> str:
     body = (_table(p.table) if p.table.total
             else f'<p class="gt-dim">{NO_BACKWARD_STEPS}</p>')
+    if p.resets:
+        body = f'<p class="gt-dim">{html.escape(p.resets)}</p>\n{body}'
     if p.stopped:
         body += f'\n<p class="gt-error">{html.escape(p.stopped)}</p>'
     return body

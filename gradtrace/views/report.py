@@ -79,10 +79,12 @@ class Table:
 
 @dataclass(frozen=True)
 class PassTable:
-    """One backward pass: its steps, and what stopped it (``"stopped by RuntimeError: ..."``)."""
+    """One backward pass: its steps, what stopped it (``"stopped by RuntimeError: ..."``), and
+    the ``.grad`` resets since the pass before (``"before it, x_1.grad was reset (line 20)"``)."""
 
     table: Table
     stopped: str | None = None
+    resets: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def build_report(trace: Trace, *, sections: str | Sequence[str] | None = None,
         traced=True, summary=", ".join(counts),
         warnings=tuple(warnings) if "warnings" in shown else (),
         forward=_forward(trace, max_rows) if trace.steps and "forward" in shown else None,
-        passes=tuple(_pass(p, steps, max_rows)
+        passes=tuple(_pass(p, steps, max_rows, _resets(trace, p.index))
                      for p, steps in (group_passes(trace) if "backward" in shown else ())),
         no_backward="backward" in shown and not (trace.passes or trace.backward_steps),
         updates=_updates(trace, max_rows) if "updates" in shown else None,
@@ -176,14 +178,29 @@ def _forward(trace: Trace, max_rows: int | None) -> Table:
     return _table("forward", headers, rows, max_rows)
 
 
-def _pass(p: BackwardPass, steps: list[BackwardStep], max_rows: int | None) -> PassTable:
+def _resets(trace: Trace, index: int) -> str | None:
+    """The ``.grad`` resets (``zero_grad()``, ``x.grad = None``) between pass ``index - 1`` and
+    pass ``index``, as one line."""
+    found = [e for e in trace.events
+             if e.kind == "grad_reset" and e.data.get("pass") == index - 1]
+    if not found:
+        return None
+    names = list(dict.fromkeys(f"{e.name}.grad" for e in found))
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    lines = sorted({e.line for e in found if e.line is not None})
+    at = f" (line {', '.join(map(str, lines))})" if lines else ""
+    return f"before it, {shown} {'was' if len(names) == 1 else 'were'} reset{at}"
+
+
+def _pass(p: BackwardPass, steps: list[BackwardStep], max_rows: int | None,
+          resets: str | None = None) -> PassTable:
     call = (p.source or "").strip() or p.call
     title = f"backward pass {p.index}" + (f": {call}" if call else "")
     title += f" at line {p.line}" if p.line is not None else ""
     rows = [Row((str(r.step.step), r.step.node, r.step.tensor, r.grad_in, r.grad_out))
             for r in backward_rows(steps)]
     table = _table(title, ("step", "node", "tensor", "grad in", "grad out"), rows, max_rows)
-    return PassTable(table, f"stopped by {p.error}" if p.error else None)
+    return PassTable(table, f"stopped by {p.error}" if p.error else None, resets)
 
 
 def _updates(trace: Trace, max_rows: int | None) -> Table | None:

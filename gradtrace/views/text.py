@@ -139,6 +139,8 @@ def _forward(table: Table, width: int) -> list[str]:
 
 def _backward(p: PassTable, width: int) -> list[str]:
     lines = _wrap("", p.table.title, width)
+    if p.resets:
+        lines += _wrap("", p.resets, width)
     if p.table.total:
         lines += _table(p.table, width, keep=p.table.headers,
                         shrink=[("grad out", "grad in"), ("tensor",), ("node",)])
