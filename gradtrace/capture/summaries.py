@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from gradtrace.model.records import TensorSummary, make
-from gradtrace.model.stats import dtype_name, has_dense_values, stats_of_many
+from gradtrace.model.stats import dtype_name, has_dense_values, stats_of_copies, stats_of_many
 
 __all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize"]
 
@@ -47,16 +47,17 @@ def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_
         owned = list(owned) + [False] * (len(tensors) - len(owned))
         kept = [has_dense_values(t) and (keep_limit is None or t.numel() <= keep_limit)
                 for t in tensors]
-        # a tensor kept whole gets its statistics from its copy, when they are first read
         stats = iter(stats_of_many([t for t, k in zip(tensors, kept) if not k]))
-        copies = iter(_to_cpu([t for t, k in zip(tensors, kept) if k],
-                              [m for m, k in zip(owned, kept) if k]))
+        whole = _to_cpu([t for t, k in zip(tensors, kept) if k],
+                        [m for m, k in zip(owned, kept) if k])
+        # the copies' statistics in one batch; any it cannot do are worked out when first read
+        copies = iter(zip(whole, stats_of_copies(whole)))
         out = []
         for t, k in zip(tensors, kept):
+            values, own = next(copies) if k else (None, next(stats))
             out.append(make(
                 TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
-                device=str(t.device), values=next(copies) if k else None,
-                stats=None if k else next(stats)))
+                device=str(t.device), values=values, stats=own))
         return out
 
 
