@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 __all__ = ["Stats", "stats_of", "stats_of_many", "stats_of_copies", "host_stats", "HOST_DTYPES",
-           "device_row", "stats_from_row", "quick_row", "stats_from_quick", "dtype_name", "has_dense_values"]
+           "device_row", "stats_from_row", "quick_row", "stats_from_quick", "dtype_name",
+           "has_dense_values"]
 
 
 class Stats(NamedTuple):
