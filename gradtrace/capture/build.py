@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gradtrace.capture import process
 from gradtrace.model.records import (
     BackwardPass,
     BackwardStep,
@@ -67,7 +68,18 @@ def finish(rec: Recorder, error: BaseException | None = None) -> Callable[[], Tr
             s.ref = None
     raw = _Raw(rec.steps, rec.backward.steps, rec.backward.passes, rec.events, rec.values,
                rec.settings, _describe(error), _error_line(error, rec.files), rec.leaf_grads)
-    return lambda: _build(raw, summaries)
+    return lambda: _collecting_less(raw, summaries)
+
+
+def _collecting_less(raw: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
+    """Build the records with the collector's young threshold raised: they all survive, and
+    full collections triggered by them would walk every object in the process (see
+    ``process.collect_less``)."""
+    process.collect_less()
+    try:
+        return _build(raw, summaries)
+    finally:
+        process.collect_as_before()
 
 
 @dataclass
