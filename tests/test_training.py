@@ -224,3 +224,17 @@ def test_torch_func_runs_untouched_inside_a_trace() -> None:
         v = torch.func.vmap(torch.sin)(w)
     assert torch.equal(got, expected) and torch.equal(v, w.sin())
     assert t.error is None
+
+
+def test_explain_in_a_loop_uses_the_version_the_last_pass_saw() -> None:
+    w = torch.nn.Parameter(torch.tensor([0.5, -1.5]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    with trace() as t:
+        for _ in range(2):
+            opt.zero_grad()
+            loss = (w.tanh() * 3).sum()
+            loss.backward()
+            opt.step()
+    e = t.explain("w")
+    assert e.total is not None and torch.allclose(e.total, w.grad)
+    assert t.steps[-1].name == "w" and t.steps[-1].op == "SGD.step"  # the version made after

@@ -107,15 +107,20 @@ class Explanation:
 
 
 def _pick(trace: Trace, name: str | int, of: str | int | None) -> tuple[int, int, int | None]:
-    """(target step, root step, backward pass) for ``explain``."""
-    target = name if isinstance(name, int) else trace.step(name).step
+    """(target step, root step, backward pass) for ``explain``. A name with several versions
+    (a parameter an optimizer updated) means the latest version made before the root."""
     if of is not None:
         root = of if isinstance(of, int) else trace.step(of).step
         chosen = [p for p in trace.passes if root in p.roots]
     else:
         chosen = [p for p in trace.passes if p.roots]
         root = chosen[-1].roots[0] if chosen else max(
-            (s.step for s in trace.steps if s.requires_grad), default=target)
+            (s.step for s in trace.steps if s.requires_grad), default=0)
+    if isinstance(name, int):
+        target = name
+    else:
+        versions = [s.step for s in trace.versions(name)]
+        target = max((v for v in versions if v <= root), default=versions[-1])
     return target, root, (chosen[-1].index if chosen else None)
 
 

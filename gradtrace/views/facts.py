@@ -99,7 +99,7 @@ class Facts:
         return grad_preview(self.gradients.parts(step), self.gradients.total(step))
 
     def role(self, s: ForwardStep) -> str:
-        if s.origin == "parameter" and s.requires_grad:
+        if s.origin in ("parameter", "update") and s.requires_grad:  # an optimizer's version
             return "parameter"
         if s.requires_grad and s.is_leaf and not s.grad_fn:
             return "leaf"
