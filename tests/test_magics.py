@@ -222,13 +222,14 @@ def test_failing_cell_shows_partial_trace_then_reraises(ip: Any) -> None:
     t = ip.user_ns["t"]
     assert t.error and t.error.startswith("TypeError") and t.error_line == 4
     assert torch.equal(t.grad("x"), torch.full((1,), 2.0))
-    assert "stopped by TypeError" in views(out)[0] and "backward pass 1" in views(out)[0]
+    assert views(out)[0].endswith("\n\nstopped at line 4 by TypeError (traceback below)")
+    assert "backward pass 1" in views(out)[0]
     shown = out.stdout  # the traceback: the user's lines, none of gradtrace's recorder
     assert "----> 4 z = helper('not a tensor')" in shown and "return torch.log(a)" in shown
     assert "recorder.py" not in shown and "TypeError" in shown
     with capture_output(display=False) as out:  # the terminal prints displays: see the order
         ip.run_cell(f"%%gradtrace\n{body}")
-    assert out.stdout.index("stopped by TypeError") < out.stdout.index("Traceback")
+    assert out.stdout.index("stopped at line 4 by TypeError") < out.stdout.index("Traceback")
 
 
 def test_syntax_error_is_reported_like_a_cell_and_nothing_is_traced(ip: Any) -> None:

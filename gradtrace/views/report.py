@@ -43,8 +43,9 @@ NO_BACKWARD = "no backward pass ran (call .backward() on a scalar result to see 
 NO_BACKWARD_STEPS = "no backward steps were recorded"
 # Columns of numbers: right-aligned in every layout.
 NUMERIC = ("step", "line", "loss", "grad norm", "‖Δp‖", "‖Δp‖/‖p‖")
-# Columns of names: a cut keeps their end, which tells rows apart (``…0.weight``).
-NAMES = ("name", "tensor", "inputs", "parameter", "module", "node")
+# Columns of tensor and module names: a cut keeps their end, which tells rows apart
+# (``…0.weight``). Not ``node``: an autograd node's class name differs at its start.
+NAMES = ("name", "tensor", "inputs", "parameter", "module")
 
 
 class Row(NamedTuple):
