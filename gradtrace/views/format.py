@@ -245,10 +245,10 @@ def layout_table(
                 widths[i] -= d
                 excess -= d
 
-    cut = [[truncate(c, widths[i]) for i, c in enumerate(row)] for row in cells]
+    shown = [[truncate(c, widths[i]) for i, c in enumerate(row)] for row in cells]
     for i in names:
-        shown = _distinct_ends([row[i] for row in cells], widths[i])
-        for row, text in zip(cut, shown, strict=True):
+        column = _distinct_ends([row[i] for row in cells], widths[i])
+        for row, text in zip(shown, column, strict=True):
             row[i] = text
 
     def line(row: Sequence[str]) -> str:
@@ -257,7 +257,7 @@ def layout_table(
         return (" " * gap).join(parts).rstrip()
 
     return [line([truncate(h, w) for h, w in zip(headers, widths, strict=True)])] + [
-        line(r) for r in cut]
+        line(r) for r in shown]
 
 
 def _distinct_ends(column: Sequence[str], width: int) -> list[str]:
