@@ -175,3 +175,133 @@ def test_python_dash_m_end_to_end(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "gradtrace"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "usage:" in proc.stdout
+
+
+# -- the options of %%gradtrace -------------------------------------------------------------
+WRONG_DOUBLE = """\
+    import torch
+
+    class Double(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 3  # wrong: 2 is right
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    z = Double.apply(x)
+    y = (z * z).sum()
+    y.backward()
+    y = (z * z).sum()
+    y.backward()
+    print("z.grad:", z.grad)
+"""
+
+OPTIONS_80 = """\
+z.grad: tensor([ 8., 16.])
+gradtrace: 6 forward steps, 2 backward passes, 2 warnings
+
+backward pass 1: y.backward() at line 15
+step  node          tensor     grad in       grad out
+   1  SumBackward0  y          () float32    mul(z, z) <- (2,) float32
+   2  MulBackward0  mul(z, z)  (2,) float32  z <- (2,) float32, z <- (2,) float…
+… 2 more rows
+
+backward pass 2: y.backward() at line 17
+step  node          tensor     grad in       grad out
+   5  SumBackward0  y          () float32    mul(z, z) <- (2,) float32
+   6  MulBackward0  mul(z, z)  (2,) float32  z <- (2,) float32, z <- (2,) float…
+… 2 more rows
+"""
+
+
+def test_sections_max_rows_and_values_exact_at_80(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = write(tmp_path, WRONG_DOUBLE)
+    argv = ["--width", "80", "--sections", "backward", "--max-rows", "2", "--values", "none"]
+    assert main([*argv, str(script)]) == 0
+    assert capsys.readouterr().out == OPTIONS_80
+
+
+def warning_kinds(out: str) -> list[str]:
+    return [line.split()[1] for line in out.splitlines() if line.startswith("! ")]
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_check_ignore_and_no_retain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = str(write(tmp_path, WRONG_DOUBLE))
+    assert main(["--width", "120", script]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("z.grad: tensor([ 8., 16.])\n")  # retained: 2 * z, summed twice
+    assert warning_kinds(out) == ["accumulation", "non_leaf_grad"]
+    assert main(["--width", "120", "--check", "--ignore", "accumulation", "--no-retain",
+                 script]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("z.grad: None\n")  # as plain PyTorch gives
+    assert warning_kinds(out) == ["function_check", "non_leaf_grad"]
+    assert "Double.backward disagrees with finite differences for input 0" in out
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--max-rows=-1", "argument --max-rows: must be 0 or more: '-1'"),
+    ("--max-rows=x", "argument --max-rows: not a whole number: 'x'"),
+    ("--sections=forwards", "argument --sections: unknown section(s) 'forwards'"),
+    ("--values=some", "argument --values: invalid choice: 'some'"),
+    ("--ignore=accumulation,nope", "argument --ignore: unknown warning kind(s) 'nope'"),
+])
+def test_bad_option_values_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, message: str
+) -> None:
+    script = write(tmp_path, "raise SystemExit('ran')\n")
+    with pytest.raises(SystemExit) as info:
+        main([option, str(script)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "ran" not in err
+
+
+# -- an error: its message once, its traceback as untraced ----------------------------------
+INPLACE = """\
+    import torch
+    def step(y):
+        y.backward()
+    x = torch.tensor([3.0], requires_grad=True)
+    y = x.exp()
+    y.add_(1)
+    step(y)
+"""
+MESSAGE = "one of the variables needed for gradient computation has been modified"
+
+
+def run_python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, text=True, timeout=120,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def frames(output: str) -> list[str]:
+    """The traceback's ``File "...", line N, in f`` lines."""
+    return [line.strip() for line in output.splitlines() if line.strip().startswith('File "')]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_an_error_is_printed_once_with_the_untraced_traceback(tmp_path: Path,
+                                                              width: int) -> None:
+    script = write(tmp_path, INPLACE)
+    traced = run_python("-m", "gradtrace", "--width", str(width), str(script), cwd=tmp_path)
+    plain = run_python(str(script), cwd=tmp_path)
+    assert traced.returncode == plain.returncode == 1
+    out = traced.stdout
+    assert out.count(MESSAGE) == 1  # in the traceback, not in the report as well
+    report = out[: out.index("Traceback (most recent call last):")]
+    assert "\nstopped here by RuntimeError\n\ngraph\n" in report
+    assert report.endswith("\n\nstopped at line 3 by RuntimeError (traceback below)\n")
+    assert max(map(len, report.splitlines())) <= width
+    assert frames(out) == frames(plain.stdout)  # the user's lines, then torch's own
+    assert frames(out)[:2] == [f'File "{script}", line 7, in <module>',
+                               f'File "{script}", line 3, in step']
+    assert "overrides.py" not in out and str(ROOT / "gradtrace") not in out
+    assert out.endswith(plain.stdout.split("Traceback (most recent call last):\n")[1])

@@ -222,13 +222,14 @@ def test_failing_cell_shows_partial_trace_then_reraises(ip: Any) -> None:
     t = ip.user_ns["t"]
     assert t.error and t.error.startswith("TypeError") and t.error_line == 4
     assert torch.equal(t.grad("x"), torch.full((1,), 2.0))
-    assert "stopped by TypeError" in views(out)[0] and "backward pass 1" in views(out)[0]
+    assert views(out)[0].endswith("\n\nstopped at line 4 by TypeError (traceback below)")
+    assert "backward pass 1" in views(out)[0]
     shown = out.stdout  # the traceback: the user's lines, none of gradtrace's recorder
     assert "----> 4 z = helper('not a tensor')" in shown and "return torch.log(a)" in shown
     assert "recorder.py" not in shown and "TypeError" in shown
     with capture_output(display=False) as out:  # the terminal prints displays: see the order
         ip.run_cell(f"%%gradtrace\n{body}")
-    assert out.stdout.index("stopped by TypeError") < out.stdout.index("Traceback")
+    assert out.stdout.index("stopped at line 4 by TypeError") < out.stdout.index("Traceback")
 
 
 def test_syntax_error_is_reported_like_a_cell_and_nothing_is_traced(ip: Any) -> None:
@@ -302,3 +303,41 @@ def test_stepper_option_adds_the_walk(ip: Any) -> None:
     assert f"{steps}" in walk["text/plain"]
     _, plain = run(ip, "", COS_LOG)
     assert len(plain.outputs) == 1  # off by default
+
+
+INPLACE_CELL = """\
+x = torch.tensor([3.0], requires_grad=True)
+y = x.exp()
+y.add_(1)
+y.backward()
+"""
+INPLACE_MESSAGE = "one of the variables needed for gradient computation has been modified"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_terminal_ipython_prints_an_error_once(tmp_path: Path, width: int) -> None:
+    session = ("%load_ext gradtrace\nimport torch\n"
+               f"%%gradtrace --width {width}\n{INPLACE_CELL}\n\nexit\n")
+    env = {**os.environ, "COLUMNS": str(width), "PYTHONPATH": str(ROOT), "TERM": "dumb"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor",
+         "--HistoryManager.enabled=False", "--TerminalInteractiveShell.confirm_exit=False"],
+        input=session, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=tmp_path, timeout=180)
+    out = proc.stdout
+    assert out.count(INPLACE_MESSAGE) == 1, out  # the traceback's, not the report's too
+    report = out[out.index("gradtrace: 3 forward steps"):out.index("RuntimeError  ")]
+    assert "\nstopped here by RuntimeError\n\ngraph\n" in report
+    assert "\n\nstopped at line 4 by RuntimeError (traceback below)\n" in report
+    assert max(map(len, report.splitlines())) <= width
+    shown = out[out.index("RuntimeError  "):]
+    assert "----> 4 y.backward()" in shown and "torch/autograd/graph.py" in shown
+    for hidden in ("overrides.py", "_device.py", "__torch_function__", str(ROOT / "gradtrace")):
+        assert hidden not in shown, hidden
+
+
+def test_an_error_in_a_cell_is_shown_once(ip: Any) -> None:
+    with capture_output(display=False) as out:  # the terminal prints displays and tracebacks
+        ip.run_cell(f"%%gradtrace --width 80\n{INPLACE_CELL}")
+    assert out.stdout.count(INPLACE_MESSAGE) == 1
+    assert "overrides.py" not in out.stdout and "_tensor.py" in out.stdout

@@ -18,6 +18,7 @@ from gradtrace.model.trace import (
     TensorSummary,
     Trace,
 )
+from gradtrace.views.format import layout_table
 from gradtrace.views.sections import DEFAULT_SECTIONS, SECTIONS
 from gradtrace.views.text import to_text
 
@@ -117,7 +118,7 @@ def test_empty_trace_that_failed() -> None:
     t = Trace(error="NameError: name 'y' is not defined", error_line=2)
     assert to_text(t, width=100) == (
         "gradtrace: nothing traced: the code ran no torch operations.\n"
-        "stopped by NameError: name 'y' is not defined at line 2")
+        "stopped at line 2 by NameError: name 'y' is not defined")
 
 
 LAB_100 = """\
@@ -216,7 +217,7 @@ def test_forward_only(no_rules: list[Diagnostic]) -> None:
 def test_narrow_width_gives_up_source_before_values(no_rules: list[Diagnostic]) -> None:
     text = to_text(lab_trace(), width=60)
     assert "source" not in text and "x_1 = " not in text
-    assert "   5  c         mul     cos(x_1…  (1,)   -0.6862  MulBackwa…" in text.splitlines()
+    assert "   5  c         mul     …og(x_2)  (1,)   -0.6862  MulBackwa…" in text.splitlines()
     assert "source" not in to_text(lab_trace(), width=40) and "value" in text
 
 
@@ -241,8 +242,15 @@ def test_error_and_pass_error(no_rules: list[Diagnostic]) -> None:
     text = to_text(t, width=100)
     assert "backward pass 1: backward at line 4\n" in text
     assert "AccumulateGrad  x_1       -0.0978  x_1.grad: None -> -0.0978\n" \
-        "stopped by RuntimeError: boom\n\ngraph\n" in text
-    assert text.endswith(f"{lab_graph()}\n\nstopped by RuntimeError: boom at line 4")
+        "stopped here by RuntimeError\n\ngraph\n" in text
+    assert text.endswith(f"{lab_graph()}\n\nstopped at line 4 by RuntimeError: boom")
+    assert text.count("boom") == 1
+    brief = to_text(t, width=100, brief_error=True)  # the traceback that follows has "boom"
+    assert brief.endswith(f"{lab_graph()}\n\nstopped at line 4 by RuntimeError (traceback below)")
+    assert "boom" not in brief and "stopped here by RuntimeError\n\ngraph\n" in brief
+    caught = Trace(lab.steps, lab.backward_steps,  # a pass whose error the code caught
+                   (BackwardPass(1, "backward", line=4, error="RuntimeError: boom"),))
+    assert "-0.0978\nstopped by RuntimeError: boom\n\ngraph\n" in to_text(caught, width=100)
 
 
 def test_default_width_from_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +293,7 @@ def test_summary_and_error_always_show(no_rules: list[Diagnostic]) -> None:
     t = Trace(lab.steps, error="RuntimeError: boom", error_line=4)
     assert to_text(t, width=100, sections=[]) == (
         "gradtrace: 5 forward steps, 0 backward passes, no warnings\n\n"
-        "stopped by RuntimeError: boom at line 4")
+        "stopped at line 4 by RuntimeError: boom")
     assert kinds(to_text(t, width=100, sections=["backward"])) == ["backward", "stopped"]
     assert "no backward pass ran" not in to_text(t, width=100, sections=["forward"])
 
@@ -390,3 +398,103 @@ def test_a_reset_of_grad_is_shown_before_the_pass_it_precedes() -> None:
            f"before it, x_1.grad was reset (line {reset_line})\n" in text
     assert "before it" not in text.split("backward pass 2")[0]
     assert t.warnings == [] and torch.equal(t.grad("x_1"), x_1.grad)
+
+
+# -- names cut short: the end tells rows apart ------------------------------------------------
+class Wrapper(torch.nn.Module):
+    """A model held in a ``module`` attribute, as DistributedDataParallel holds one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.module = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(),
+                                          torch.nn.Linear(3, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)  # type: ignore[no-any-return]
+
+
+def wrapped_trace() -> tuple[Trace, Wrapper]:
+    model = Wrapper()
+    with torch.no_grad():
+        for i, p in enumerate(model.parameters()):
+            p.copy_(torch.linspace(-0.5, 0.5, p.numel()).reshape(p.shape) * (i + 1))
+    x = torch.tensor([[1.0, 2.0]])
+    with trace() as t:
+        loss = model(x).sum()
+        loss.backward()
+    return t, model
+
+
+def column(block: str, header: str) -> list[str]:
+    """The cells of one column of a text table (its title line first, then its header)."""
+    head, *rows = block.splitlines()[1:]
+    start = head.index(header)
+    end = min([head.index(h) for h in head.split() if head.index(h) > start] + [len(head) + 99])
+    return [row[start:end].strip() for row in rows]
+
+
+WRAPPED_FORWARD_80 = """\
+forward
+step  name        op         inputs    shape   value                 grad_fn
+   1  x           input                (1, 2)  [[1.0000, 2.0000]]
+   2  ….0.weight  parameter            (3, 2)  [[-0.5000, -0.3000]…  leaf
+   3  …le.0.bias  parameter            (3,)    [-1.0000, 0.0000, 1…  leaf
+   4  ….module.0  linear     ….0.bias  (1, 3)  [[-2.1000, 0.1000, …  AddmmBackw…
+   5  ….module.1  relu       …odule.0  (1, 3)  [[0.0000, 0.1000, 2…  ReluBackwa…
+   6  ….2.weight  parameter            (1, 3)  [[-1.5000, 0.0000, …  leaf
+   7  …le.2.bias  parameter            (1,)    -2.0000               leaf
+   8  ….module.2  linear     ….2.bias  (1, 1)  1.4500                AddmmBackw…
+   9  loss        sum        …odule.2  ()      1.4500                SumBackwar…"""
+
+WRAPPED_BACKWARD_80 = """\
+step  node            tensor          grad in           grad out
+   1  SumBackward0    loss            1.0000            model.module.2 <- 1.0000
+   2  AddmmBackward0  model.module.2  1.0000            model.module.2.bias <- …
+   3  AccumulateGrad  …module.2.bias  1.0000            model.module.2.bias.gra…
+   4  TBackward0      model.module.2  [[0.0000], [0.1…  model.module.2.weight <…
+   5  AccumulateGrad  …dule.2.weight  [[0.0000, 0.100…  model.module.2.weight.g…
+   6  ReluBackward0   model.module.1  [[-1.5000, 0.00…  model.module.0 <- [[0.0…
+   7  AddmmBackward0  model.module.0  [[0.0000, 0.000…  model.module.0.bias <- …
+   8  AccumulateGrad  …module.0.bias  [0.0000, 0.0000…  model.module.0.bias.gra…
+   9  TBackward0      model.module.0  [[0.0000, 0.000…  model.module.0.weight <…
+  10  AccumulateGrad  …dule.0.weight  [[0.0000, 0.000…  model.module.0.weight.g…"""
+
+
+def test_wrapped_model_exact_at_80() -> None:
+    t, model = wrapped_trace()
+    blocks = to_text(t, width=80, sections="forward,backward").split("\n\n")
+    assert blocks[1] == WRAPPED_FORWARD_80
+    assert blocks[2].split("\n", 1)[1] == WRAPPED_BACKWARD_80
+    assert [p.grad is not None for p in model.parameters()] == [True] * 4
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_wrapped_model_names_stay_distinguishable(width: int) -> None:
+    t, _ = wrapped_trace()
+    names = set(t.names)
+    assert {"model.module.0.weight", "model.module.2.weight", "model.module.0"} <= names
+    blocks = to_text(t, width=width, sections="forward,backward,tensors").split("\n\n")
+    forward, backward, tensors = blocks[1], blocks[2], blocks[3]
+    assert max(map(len, "\n".join(blocks).splitlines())) <= width
+    for shown, real in ((column(forward, "name"), [s.name for s in t.steps]),
+                        (column(backward, "tensor"), [b.tensor for b in t.backward_steps]),
+                        (column(tensors, "name"), list(t.names))):
+        assert len(shown) == len(real)
+        assert len(set(shown)) == len(set(real))  # no two names look the same
+        pairs = set(zip(shown, real, strict=True))
+        assert len(pairs) == len(set(real))  # and each shown name stands for one real name
+    assert all(not n.startswith("model.modul…") for n in column(forward, "name"))
+
+
+def test_cut_names_keep_both_ends_where_the_end_alone_is_shared() -> None:
+    rows = [["encoder.0.weight"], ["decoder.0.weight"], ["encoder.0.bias"], ["x"]]
+    assert layout_table(["name"], rows, width=12, shrink=[[0]], names=[0]) == [
+        "name", "enc…0.weight", "dec…0.weight", "…oder.0.bias", "x"]
+    assert layout_table(["source"], rows[:1], width=12, shrink=[[0]]) == [
+        "source", "encoder.0.w…"]  # code keeps its start
+
+
+def test_columns_are_no_wider_than_their_widest_cell() -> None:
+    lines = layout_table(["name", "op"], [["a", "mul"], ["bb", "add"]], width=120,
+                         names=[0])
+    assert lines == ["name  op", "a     mul", "bb    add"]

@@ -94,5 +94,6 @@ def test_the_view_passes_its_options_to_the_renderers(monkeypatch: pytest.Monkey
     monkeypatch.setattr(view_module, "to_html", renderer("html"))
     v = TraceView(lab_trace(), sections="forward", max_rows=3, width=70)
     assert v._repr_mimebundle_() == {"text/plain": "text", "text/html": "html"}
-    assert seen == [{"renderer": "text", "sections": ("forward",), "max_rows": 3, "width": 70},
+    assert seen == [{"renderer": "text", "sections": ("forward",), "max_rows": 3, "width": 70,
+                     "brief_error": False},
                     {"renderer": "html", "sections": ("forward",), "max_rows": 3}]

@@ -11,11 +11,14 @@ import io
 import os
 import tokenize
 import types
+from collections.abc import Collection
 
 __all__ = ["ends_with_semicolon", "user_traceback"]
 
 # gradtrace's own frames (the package folder, one above this one)
 _OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# torch's modules that hand a call to a TorchFunctionMode (the recorder, or set_default_device's)
+_DISPATCH = ("/torch/overrides.py", "/torch/utils/_device.py")
 
 
 def ends_with_semicolon(source: str) -> bool:
@@ -38,20 +41,23 @@ def ends_with_semicolon(source: str) -> bool:
 
 
 def user_traceback(tb: types.TracebackType | None,
-                   filename: str) -> types.TracebackType | None:
-    """The traceback of an error in a traced cell, as the cell would have raised it untraced.
+                   files: str | Collection[str]) -> types.TracebackType | None:
+    """The traceback of an error in traced code, as the code would have raised it untraced.
 
     Args:
-        tb: the traceback caught around the cell's ``exec``.
-        filename: the cell's filename.
+        tb: the traceback caught around the code's ``exec`` (or ``runpy``).
+        files: the traced code's filename, or its filenames.
 
     Returns:
-        ``tb`` from the cell's frame on, without gradtrace's frames between the user's code and
-        torch (the recorder sits there while tracing); all of it if the error is gradtrace's own.
-        The links of ``tb`` are changed in place.
+        ``tb`` from the first frame of ``files`` on, without the frames tracing adds between the
+        user's line and the one that raised: gradtrace's own (the recorder sits there), torch's
+        dispatch to it (:func:`_dispatches`) and the frame that called that dispatch, which the
+        frame after it continues; all of it if the error is gradtrace's own. The links of ``tb``
+        are changed in place.
     """
+    files = {files} if isinstance(files, str) else set(files)
     start = tb
-    while start is not None and start.tb_frame.f_code.co_filename != filename:
+    while start is not None and start.tb_frame.f_code.co_filename not in files:
         start = start.tb_next
     if start is None:
         return tb
@@ -62,7 +68,25 @@ def user_traceback(tb: types.TracebackType | None,
         at = at.tb_next
     if frames[-1].tb_frame.f_code.co_filename.startswith(_OWN):
         return start  # raised inside gradtrace: keep every frame
-    kept = [f for f in frames if not f.tb_frame.f_code.co_filename.startswith(_OWN)]
+    kept = [f for f, after in zip(frames, [*frames[1:], None], strict=True)
+            if f is start or not (_added(f) or (after is not None and _calls_dispatch(after)))]
     for a, b in zip(kept, [*kept[1:], None], strict=True):
         a.tb_next = b
     return start
+
+
+def _added(tb: types.TracebackType) -> bool:
+    """Whether a frame is there only because the code is traced: gradtrace's, or torch's
+    dispatch to a ``__torch_function__``."""
+    code = tb.tb_frame.f_code
+    path = code.co_filename.replace(os.sep, "/")
+    return (code.co_filename.startswith(_OWN) or path.endswith(_DISPATCH)
+            or (path.endswith("/torch/_tensor.py") and code.co_name == "__torch_function__"))
+
+
+def _calls_dispatch(tb: types.TracebackType) -> bool:
+    """Whether a frame is torch's ``handle_torch_function``: the frame before it called it and
+    will, untraced, run on past that call (the next frame but the dispatch's is that run)."""
+    code = tb.tb_frame.f_code
+    return (code.co_name == "handle_torch_function"
+            and code.co_filename.replace(os.sep, "/").endswith("/torch/overrides.py"))

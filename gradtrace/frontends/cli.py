@@ -1,10 +1,11 @@
-"""``python -m gradtrace [--html FILE] [--width N] SCRIPT.py [args...]``: trace a whole script.
+"""``python -m gradtrace [options] SCRIPT.py [args...]``: trace a whole script.
 
 Runs the script as ``python SCRIPT.py args...`` would (``__name__ == "__main__"``, its own
 ``sys.argv``, its folder first on ``sys.path``), traces the lines of that file, and prints the text
 report after the script's own output, the way ``python -m cProfile script.py`` prints its profile.
-When the script raises, the report is printed all the same, then the traceback, and the exit
-status is 1.
+When the script raises, the report is printed all the same (naming the error and its line), then
+the traceback with the error's message, and the exit status is 1. Besides ``--html`` and
+``--width``, it takes the options of ``%%gradtrace`` (:mod:`~gradtrace.frontends.options`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import runpy
 import sys
 import traceback
 from typing import TYPE_CHECKING
+
+from gradtrace.frontends.options import add_options, trace_options, view_options
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
@@ -33,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
     parser.add_argument("--width", metavar="N", type=_positive_int,
                         help="width of the text report (default: the terminal's)")
+    add_options(parser.add_argument)
     parser.add_argument("script", help="the Python file to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         why = "it is a directory" if os.path.isdir(script) else "no such file"
         parser.error(f"can't open file {script!r}: {why}")
 
-    from gradtrace.frontends.api import trace  # not before: usage errors need not import torch
+    from gradtrace.frontends.api import trace
 
     # runpy compiles the file under the path string as given: trace that and its absolute form.
     files = list(dict.fromkeys([script, os.path.abspath(script)]))
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     error: BaseException | None = None
     t: Trace | None = None
     try:
-        with trace(files=files, show=False) as t:
+        with trace(files=files, show=False, **trace_options(ns)) as t:
             runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         status = _exit_status(exc.code)
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     assert t is not None
     from gradtrace.views.text import to_text
 
-    print(to_text(t, width=ns.width))
+    print(to_text(t, width=ns.width, brief_error=error is not None, **view_options(ns)))
     if ns.html:
         _write_html(t, ns.html, os.path.basename(script))
     if error is not None:
@@ -134,17 +138,11 @@ def _exit_status(code: object) -> int:
 
 def _print_error(error: BaseException, files: list[str]) -> None:
     """Print the traceback as plain ``python script.py`` would: from the script's first frame,
-    without the frames of gradtrace's own recorder (the same error happens untraced)."""
-    tb = error.__traceback__
-    start = tb
-    while start is not None and start.tb_frame.f_code.co_filename not in files:
-        start = start.tb_next  # runpy's and this module's frames
-    exc = traceback.TracebackException(type(error), error, start or tb)
-    own = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    exc.stack = traceback.StackSummary.from_list(
-        [f for f in exc.stack if not f.filename.startswith(own)]
-    )
-    print("".join(exc.format()), end="", file=sys.stderr)
+    without the frames that tracing adds (the same error happens untraced)."""
+    from gradtrace.frontends.cells import user_traceback
+
+    tb = user_traceback(error.__traceback__, files)
+    print("".join(traceback.format_exception(type(error), error, tb)), end="", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,20 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Bool, Int, Unicode
 
-from gradtrace.capture.summaries import VALUES
 from gradtrace.frontends.api import trace
 from gradtrace.frontends.cells import ends_with_semicolon, user_traceback
+from gradtrace.frontends.options import OPTIONS, count, trace_options
 from gradtrace.views.display import DEFAULT_SECTIONS, TraceView, parse_sections
 
 __all__ = ["GradtraceMagics", "load", "unload"]
+
+
+def _shared_options(func: Any) -> Any:
+    """Add the options the command line shares (:data:`~gradtrace.frontends.options.OPTIONS`),
+    listed in their order."""
+    for option in reversed(OPTIONS):
+        func = argument(*option.flags, **option.keywords)(func)
+    return func
 
 
 @magics_class
@@ -60,9 +68,10 @@ class GradtraceMagics(Magics):
     @magic_arguments()
     @argument("-o", "--output", metavar="NAME",
               help="store the Trace in the variable NAME (also when the cell fails)")
-    @argument("--sections", metavar="SECTIONS",
-              help="comma-separated sections to show, from warnings, forward, backward, "
-                   "tensors, graph (or all, none); default: warnings,forward,backward,graph")
+    @_shared_options
+    @argument("--width", metavar="N", type=count, help="width of the text report")
+    @argument("--stepper", dest="stepper", action="store_const", const=True,
+              help="also show the step-by-step walk (Previous/Next through every step)")
     @argument("--show", metavar="SECTIONS", help="deprecated: use --sections")
     @argument("--no-table", dest="table", action="store_const", const=False,
               help="deprecated: use --sections")
@@ -72,22 +81,8 @@ class GradtraceMagics(Magics):
               help="deprecated: use --sections")
     @argument("--graph", dest="graph", action="store_const", const=True,
               help="deprecated: use --sections")
-    @argument("--no-retain", dest="retain_grad", action="store_const", const=False,
-              help="do not call retain_grad() on intermediate tensors (big models)")
     @argument("--full-values", action="store_const", const=True,
               help="deprecated: use --values full")
-    @argument("--values", metavar="MODE", choices=VALUES,
-              help="what to keep of each tensor: summary (default: small ones whole, statistics "
-                   "of the rest), full (every tensor whole), none (shapes only, fastest)")
-    @argument("--max-rows", metavar="N", type=int,
-              help="most rows shown per table (0: all; default 200); longer tables scroll")
-    @argument("--width", metavar="N", type=int, help="width of the text report")
-    @argument("--stepper", dest="stepper", action="store_const", const=True,
-              help="also show the step-by-step walk (Previous/Next through every step)")
-    @argument("--check", action="store_true",
-              help="check custom autograd.Functions' backward with finite differences")
-    @argument("--ignore", metavar="KINDS", default="",
-              help="comma-separated warning kinds not to report, e.g. accumulation")
     @no_var_expand
     @cell_magic
     def gradtrace(self, line: str, cell: str) -> None:
@@ -136,7 +131,7 @@ class GradtraceMagics(Magics):
             shell.displayhook(value)
         try:
             shown = list(getattr(shell.display_formatter, "active_types", None) or ())
-            display(TraceView(t, **view), include=shown)
+            display(TraceView(t, brief_error=True, **view), include=shown)
             if (args.stepper or self.stepper) and t.steps:
                 display(t.stepper(), include=shown)
         except Exception as exc:
@@ -154,13 +149,10 @@ class GradtraceMagics(Magics):
         max_rows = self.max_rows if args.max_rows is None else args.max_rows
         width = self.width if args.width is None else args.width
         if max_rows < 0 or width < 0:
-            raise UsageError("%%gradtrace: --max-rows and --width take a number >= 0")
+            raise UsageError("%%gradtrace: max_rows and width take a number >= 0")
         view = dict(sections=sections, max_rows=max_rows or None, width=width or None)
-        options = dict(
-            retain_grad=self.retain_grad if args.retain_grad is None else args.retain_grad,
-            values=self._values(args),
-            check=args.check,
-            ignore=tuple(k.strip() for k in args.ignore.split(",") if k.strip()))
+        args.values = self._values(args)
+        options = trace_options(args, retain_grad=self.retain_grad, values=self.values)
         try:
             trace(show=False, **options)  # checks them as trace() does, before the cell runs
         except ValueError as exc:

@@ -35,20 +35,24 @@ class TraceView:
             code stopped at) is always shown.
         max_rows: the most rows per table; None shows every row.
         width: the text width; None for the terminal's.
+        brief_error: the text names the error the code stopped at by its type and line only,
+            for a caller that shows its traceback next.
     """
 
     def __init__(self, trace: Trace, *, sections: Iterable[str] = DEFAULT_SECTIONS,
-                 max_rows: int | None = None, width: int | None = None) -> None:
+                 max_rows: int | None = None, width: int | None = None,
+                 brief_error: bool = False) -> None:
         self.trace = trace
         self.sections = parse_sections(sections)
         self.max_rows = max_rows
         self.width = width
+        self.brief_error = brief_error
 
     def to_text(self) -> str:
         """The plain-text report (as :func:`~gradtrace.views.text.to_text` makes) with the
         sections."""
         return to_text(self.trace, width=self.width, max_rows=self.max_rows,
-                       sections=self.sections)
+                       sections=self.sections, brief_error=self.brief_error)
 
     def to_html(self) -> str:
         """The HTML fragment (as :func:`~gradtrace.views.html.to_html` makes) with the sections."""

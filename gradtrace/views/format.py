@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import BackwardPass, BackwardStep, ForwardStep, TensorSummary, Trace
@@ -178,12 +178,25 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
-def truncate(text: str, width: int) -> str:
-    """``text`` on one line, cut to ``width`` characters with a trailing ``"…"`` when longer."""
+def truncate(text: str, width: int, keep: Literal["start", "end", "both"] = "start") -> str:
+    """``text`` on one line, cut to ``width`` characters with an ``"…"`` where it was cut.
+
+    ``keep`` says which part stays: the ``"start"`` (for code), the ``"end"`` (for a dotted name,
+    whose last parts tell rows apart) or ``"both"`` ends, the end the longer.
+
+    Example:
+        >>> [truncate("model.module.0.weight", 12, k) for k in ("start", "end", "both")]
+        ['model.modul…', '…le.0.weight', 'mod…0.weight']
+    """
     text = " ".join(text.split("\n")).replace("\t", " ")
     if len(text) <= width:
         return text
-    return text[: width - 1] + ELLIPSIS if width > 0 else ""
+    if width <= 1:
+        return ELLIPSIS[:width]
+    if keep == "end":
+        return ELLIPSIS + text[len(text) - width + 1:]
+    head = (width - 1) // 3 if keep == "both" else width - 1
+    return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head):]
 
 
 def layout_table(
@@ -195,17 +208,23 @@ def layout_table(
     shrink: Sequence[Sequence[int]] = (),
     min_width: int | Sequence[int] = 4,
     gap: int = 2,
+    names: Sequence[int] = (),
 ) -> list[str]:
     """Lay out a text table no wider than ``width`` (when it can), one string per line.
 
     ``shrink`` lists groups of columns that may give up characters: the first group shrinks
     (widest column first, down to ``min_width``: one for all, or one per column) before the next
-    is touched. Cells cut short end in ``"…"``. Columns in ``right`` are right-aligned. Trailing
-    spaces are removed.
+    is touched. Cells cut short end in ``"…"``, except in the columns of ``names``, which keep
+    their end (``"…0.weight"``), or both ends where keeping the end alone would make two different
+    cells of the column look the same (``"mod…0.weight"``). Columns in ``right`` are right-aligned.
+    Trailing spaces are removed.
 
     Example:
         >>> layout_table(["n", "text"], [["1", "abcdefgh"]], width=8, right=[0], shrink=[[1]])
         ['n  text', '1  abcd…']
+        >>> layout_table(["name"], [["model.0.weight"], ["model.2.weight"]], width=9,
+        ...              shrink=[[0]], names=[0])
+        ['name', '…0.weight', '…2.weight']
     """
     cells = [[truncate(c, 10_000) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
@@ -226,11 +245,27 @@ def layout_table(
                 widths[i] -= d
                 excess -= d
 
+    shown = [[truncate(c, widths[i]) for i, c in enumerate(row)] for row in cells]
+    for i in names:
+        column = _distinct_ends([row[i] for row in cells], widths[i])
+        for row, text in zip(shown, column, strict=True):
+            row[i] = text
+
     def line(row: Sequence[str]) -> str:
-        parts = []
-        for i, text in enumerate(row):
-            text = truncate(text, widths[i])
-            parts.append(text.rjust(widths[i]) if i in right else text.ljust(widths[i]))
+        parts = [text.rjust(widths[i]) if i in right else text.ljust(widths[i])
+                 for i, text in enumerate(row)]
         return (" " * gap).join(parts).rstrip()
 
-    return [line(headers)] + [line(r) for r in cells]
+    return [line([truncate(h, w) for h, w in zip(headers, widths, strict=True)])] + [
+        line(r) for r in shown]
+
+
+def _distinct_ends(column: Sequence[str], width: int) -> list[str]:
+    """Each cell cut to ``width`` keeping its end; cut keeping both ends instead where the end
+    alone is shared with a different cell of the column."""
+    ends = [truncate(c, width, "end") for c in column]
+    sources: dict[str, set[str]] = {}
+    for text, end in zip(column, ends, strict=True):
+        sources.setdefault(end, set()).add(text)
+    return [truncate(text, width, "both") if len(sources[end]) > 1 else end
+            for text, end in zip(column, ends, strict=True)]

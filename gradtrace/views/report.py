@@ -35,14 +35,17 @@ if TYPE_CHECKING:
     from gradtrace.model.trace import BackwardPass, BackwardStep, Trace
     from gradtrace.views.graph import Graph
 
-__all__ = ["Report", "Table", "Row", "PassTable", "build_report", "EMPTY", "NO_BACKWARD",
-           "NO_BACKWARD_STEPS"]
+__all__ = ["Report", "Table", "Row", "PassTable", "build_report", "error_kind", "EMPTY",
+           "NO_BACKWARD", "NO_BACKWARD_STEPS", "NUMERIC", "NAMES"]
 
 EMPTY = "gradtrace: nothing traced: the code ran no torch operations."
 NO_BACKWARD = "no backward pass ran (call .backward() on a scalar result to see gradients)"
 NO_BACKWARD_STEPS = "no backward steps were recorded"
 # Columns of numbers: right-aligned in every layout.
 NUMERIC = ("step", "line", "loss", "grad norm", "‖Δp‖", "‖Δp‖/‖p‖")
+# Columns of tensor and module names: a cut keeps their end, which tells rows apart
+# (``…0.weight``). Not ``node``: an autograd node's class name differs at its start.
+NAMES = ("name", "tensor", "inputs", "parameter", "module")
 
 
 class Row(NamedTuple):
@@ -80,11 +83,13 @@ class Table:
 @dataclass(frozen=True)
 class PassTable:
     """One backward pass: its steps, what stopped it (``"stopped by RuntimeError: ..."``), and
-    the ``.grad`` resets since the pass before (``"before it, x_1.grad was reset (line 20)"``)."""
+    the ``.grad`` resets since the pass before (``"before it, x_1.grad was reset (line 20)"``);
+    ``error`` is the error that stopped it as text (``"RuntimeError: ..."``)."""
 
     table: Table
     stopped: str | None = None
     resets: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Report:
         graph: the graph; None when not asked for or there is nothing to draw.
         max_rows: the row limit, which the graph's text tree takes too.
         stopped: ``"stopped by RuntimeError: boom at line 4"``: always shown.
+        error: the error the code stopped at, as text (``"RuntimeError: boom"``), and
+        error_line: its line in the traced code.
     """
 
     traced: bool
@@ -117,6 +124,13 @@ class Report:
     graph: Graph | None = None
     max_rows: int | None = None
     stopped: str | None = None
+    error: str | None = None
+    error_line: int | None = None
+
+
+def error_kind(error: str) -> str:
+    """The type of an error written as text: ``"RuntimeError: boom"`` → ``"RuntimeError"``."""
+    return error.split(":", 1)[0]
 
 
 def build_report(trace: Trace, *, sections: str | Sequence[str] | None = None,
@@ -136,7 +150,8 @@ def build_report(trace: Trace, *, sections: str | Sequence[str] | None = None,
     where = f" at line {trace.error_line}" if trace.error_line is not None else ""
     stopped = f"stopped by {trace.error}{where}" if trace.error else None
     if not (trace.steps or trace.backward_steps or trace.passes):
-        return Report(traced=False, stopped=stopped)
+        return Report(traced=False, stopped=stopped, error=trace.error,
+                      error_line=trace.error_line)
     warnings = trace.warnings
     counts = [plural(len(trace.steps), "forward step"),
               plural(len(trace.passes), "backward pass", "backward passes"),
@@ -151,7 +166,7 @@ def build_report(trace: Trace, *, sections: str | Sequence[str] | None = None,
         updates=_updates(trace, max_rows) if "updates" in shown else None,
         tensors=_tensors(trace, max_rows) if trace.steps and "tensors" in shown else None,
         graph=build_graph(trace) if trace.steps and "graph" in shown else None,
-        max_rows=max_rows, stopped=stopped)
+        max_rows=max_rows, stopped=stopped, error=trace.error, error_line=trace.error_line)
 
 
 def _table(title: str, headers: Sequence[str], rows: list[Row], max_rows: int | None) -> Table:
@@ -200,7 +215,7 @@ def _pass(p: BackwardPass, steps: list[BackwardStep], max_rows: int | None,
     rows = [Row((str(r.step.step), r.step.node, r.step.tensor, r.grad_in, r.grad_out))
             for r in backward_rows(steps)]
     table = _table(title, ("step", "node", "tensor", "grad in", "grad out"), rows, max_rows)
-    return PassTable(table, f"stopped by {p.error}" if p.error else None, resets)
+    return PassTable(table, f"stopped by {p.error}" if p.error else None, resets, p.error)
 
 
 def _updates(trace: Trace, max_rows: int | None) -> Table | None:

@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING
 from gradtrace.views.format import layout_table, plural
 from gradtrace.views.report import (
     EMPTY,
+    NAMES,
     NO_BACKWARD,
     NO_BACKWARD_STEPS,
     NUMERIC,
     build_report,
+    error_kind,
 )
 from gradtrace.views.tree import tree_lines
 
 if TYPE_CHECKING:
     from gradtrace.diagnostics import Diagnostic
     from gradtrace.model.trace import Trace
-    from gradtrace.views.report import PassTable, Table
+    from gradtrace.views.report import PassTable, Report, Table
 
 __all__ = ["to_text"]
 
@@ -39,7 +41,7 @@ _USEFUL = {"source": 12, "value": 20, "grad in": 16, "grad out": 24}
 
 
 def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = None,
-            sections: Sequence[str] | None = None) -> str:
+            sections: Sequence[str] | None = None, brief_error: bool = False) -> str:
     """Render a Trace as plain text, fitted to ``width`` columns.
 
     Args:
@@ -50,6 +52,9 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
         sections: the sections to show, from :data:`~gradtrace.views.sections.SECTIONS` (a
             comma-separated string works too); None shows every one but ``"tensors"``. The
             summary line and the line of an error the code stopped at always show.
+        brief_error: name the error the code stopped at by its type and line only, for a caller
+            that prints its traceback (which has the message) right after the report. Either
+            way the error's message is written at most once.
 
     Returns:
         The report, without a trailing newline.
@@ -61,7 +66,7 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
     if width is None:
         width = shutil.get_terminal_size((100, 24)).columns
     width = max(width, 40)
-    ending = _wrap("", report.stopped, width) if report.stopped else []
+    ending = _wrap("", _stopped(report, brief_error), width) if report.error else []
     if not report.traced:
         return "\n".join(_wrap("", EMPTY, width) + ending).translate(_CONTROLS)
     blocks = ["\n".join(_wrap("", "gradtrace: " + report.summary, width))]
@@ -69,7 +74,7 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
         blocks.append("\n".join(_warnings(report.warnings, width)))
     if report.forward:
         blocks.append("\n".join(["forward", *_forward(report.forward, width)]))
-    blocks += ["\n".join(_backward(p, width)) for p in report.passes]
+    blocks += ["\n".join(_backward(p, width, report.error)) for p in report.passes]
     if report.no_backward:
         blocks.append("\n".join(_wrap("", NO_BACKWARD, width)))
     if report.updates:
@@ -84,6 +89,15 @@ def to_text(trace: Trace, *, width: int | None = None, max_rows: int | None = No
     if ending:
         blocks.append("\n".join(ending))
     return "\n\n".join(blocks).translate(_CONTROLS)
+
+
+def _stopped(report: Report, brief: bool) -> str:
+    """The line of the error the code stopped at: its message, or only its type and line."""
+    assert report.error is not None
+    where = f" at line {report.error_line}" if report.error_line is not None else ""
+    if brief:
+        return f"stopped{where} by {error_kind(report.error)} (traceback below)"
+    return f"stopped{where} by {report.error}"
 
 
 def _wrap(prefix: str, text: str, width: int) -> list[str]:
@@ -123,7 +137,8 @@ def _table(table: Table, width: int, *, shrink: Sequence[Sequence[str]],
         lines = layout_table(names, [[r[i] for i in cols] for r in rows], width=width,
                              right=[i for i, h in enumerate(names) if h in NUMERIC],
                              shrink=[[names.index(h) for h in g if h in names] for g in cut],
-                             min_width=[_USEFUL.get(h, 8) if useful else 4 for h in names])
+                             min_width=[_USEFUL.get(h, 8) if useful else 4 for h in names],
+                             names=[i for i, h in enumerate(names) if h in NAMES])
         if max(map(len, lines)) <= width:
             break
     if table.more:
@@ -137,7 +152,7 @@ def _forward(table: Table, width: int) -> list[str]:
                   drop=("source", "line", "module", "grad_fn", "inputs"))
 
 
-def _backward(p: PassTable, width: int) -> list[str]:
+def _backward(p: PassTable, width: int, error: str | None) -> list[str]:
     lines = _wrap("", p.table.title, width)
     if p.resets:
         lines += _wrap("", p.resets, width)
@@ -146,12 +161,14 @@ def _backward(p: PassTable, width: int) -> list[str]:
                         shrink=[("grad out", "grad in"), ("tensor",), ("node",)])
     else:
         lines.append(NO_BACKWARD_STEPS)
-    if p.stopped:
+    if p.error and p.error == error:  # its message is on the report's last line
+        lines.append(f"stopped here by {error_kind(p.error)}")
+    elif p.stopped:
         lines.extend(_wrap("", p.stopped, width))
     return lines
 
 
 def _tensors(table: Table, width: int) -> list[str]:
     lines = layout_table(table.headers, [r.cells for r in table.rows], width=width,
-                         shrink=[[2, 3], [0]], min_width=[8, 5, 16, 16])
+                         shrink=[[2, 3], [0]], min_width=[8, 5, 16, 16], names=[0])
     return lines + ([f"… {plural(table.more, 'more row')}"] if table.more else [])
