@@ -162,9 +162,11 @@ class BackwardStep:
 
     ``kind`` is ``"node"`` (a function's backward), ``"inner"`` (a node inside a composite op,
     such as ``LogSoftmaxBackward0`` inside ``cross_entropy``), ``"accumulate"`` (``AccumulateGrad``
-    adding to a leaf's ``.grad``), ``"untraced"`` (a node of a graph built before the trace) or
-    ``"capture"`` (the gradient ``torch.autograd.grad`` returned
-    for one of its inputs). ``forward_step`` is the step whose tensor the node belongs to and
+    adding to a leaf's ``.grad``), ``"untraced"`` (a node of a graph built before the trace),
+    ``"capture"`` (the gradient ``torch.autograd.grad`` returned for one of its inputs) or
+    ``"all_reduce"`` (DDP's synchronisation of one gradient bucket across ranks, in the order it
+    completed: ``node`` is ``"all_reduce (bucket k)"``, ``local`` the gradient of each parameter
+    on this rank before it, ``grad_out`` the synchronised one after it). ``forward_step`` is the step whose tensor the node belongs to and
     ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
     ``max(dim)``) lists what its other outputs received in ``other_outputs``.
     """
@@ -180,6 +182,7 @@ class BackwardStep:
     grad_before: TensorSummary | None = None
     grad_after: TensorSummary | None = None
     other_outputs: tuple[GradientEdge, ...] = ()
+    local: tuple[GradientEdge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,8 @@ class TraceRecords:
     """Everything one trace recorded, as plain records: what a :class:`~gradtrace.Trace` reads.
 
     ``error`` is the error that stopped the traced code (as text) and ``error_line`` its line;
-    ``values`` what was kept of each tensor (``"summary"``, ``"full"`` or ``"none"``).
+    ``values`` what was kept of each tensor (``"summary"``, ``"full"`` or ``"none"``);
+    ``rank`` and ``world_size`` the process's place under ``torch.distributed`` (0 and 1 without).
     """
 
     steps: tuple[ForwardStep, ...] = ()
@@ -248,6 +252,8 @@ class TraceRecords:
     events: tuple[Event, ...] = ()
     settings: Settings = field(default_factory=Settings)
     leaf_grads: tuple[LeafGrad, ...] = ()
+    rank: int = 0
+    world_size: int = 1
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
