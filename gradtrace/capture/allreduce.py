@@ -84,6 +84,10 @@ def _observed(state: _State, bucket: Any) -> Any:
     return future.then(done)
 
 
+# DDP checks a hook's annotations against the classes themselves; these are strings here
+_observed.__annotations__ = {}
+
+
 class AllReduceRecorder:
     """Registers :func:`_observed` on the DDP modules of one trace and collects their buckets."""
 
@@ -117,7 +121,7 @@ class AllReduceRecorder:
                 state = _State(module.process_group)
                 try:
                     module.register_comm_hook(state, _observed)
-                except RuntimeError:  # a built-in hook was registered
+                except (RuntimeError, ValueError, TypeError):  # a built-in hook, say
                     self._unobserved(module)
                     continue
                 module._gradtrace_all_reduce = state  # type: ignore[assignment]

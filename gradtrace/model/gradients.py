@@ -96,10 +96,15 @@ class Gradients:
         """What each DDP all-reduce set the ``.grad`` of the tensor of ``step`` to."""
         return self._synced.get(self._key.get(step, 0), [])
 
+    def held(self, step: int) -> TensorSummary | None:
+        """What the leaf ``.grad`` of the tensor of ``step`` held when the traced code ended,
+        whatever put it there (None: nothing, or not a leaf read at the end)."""
+        return self._end.get(self._key.get(step, 0))
+
     def local(self, step: int) -> TensorSummary | None:
         """What this rank's own passes added up for ``step`` (as :meth:`parts`, before any
         all-reduce): under DDP, the gradient before synchronisation; else :meth:`total`."""
-        return summed(self._window(step)) if self._synced else self.total(step)
+        return summed([a.grad for a in self._window(step)]) if self._synced else self.total(step)
 
     def parts(self, step: int) -> list[TensorSummary]:
         """The gradients whose sum ``step`` shows, since the last reset (for a leaf, not the
