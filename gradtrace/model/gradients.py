@@ -62,12 +62,14 @@ class Gradients:
             self._versions.setdefault(key, []).append(s.step)
         self._arrivals: dict[int, list[Arrival]] = {}
         self._synced: dict[int, list[Arrival]] = {}  # key -> what each all-reduce set
+        self._reduced: dict[int, list[Arrival]] = {}  # key -> the local gradient it reduced
         for b in trace.backward_steps:
             if b.kind == "all_reduce":
-                for e in b.grad_out:
-                    if e.step in self._key and e.grad is not None:
-                        self._synced.setdefault(self._key[e.step], []).append(
-                            Arrival(b.backward_pass, b.step, e.grad))
+                for into, edges in ((self._synced, b.grad_out), (self._reduced, b.local)):
+                    for e in edges:
+                        if e.step in self._key and e.grad is not None:
+                            into.setdefault(self._key[e.step], []).append(
+                                Arrival(b.backward_pass, b.step, e.grad))
                 continue
             if b.kind in _OWN and b.forward_step in self._key and b.grad_in is not None:
                 self._add(b.forward_step, Arrival(b.backward_pass, b.step, b.grad_in))
@@ -98,13 +100,27 @@ class Gradients:
 
     def held(self, step: int) -> TensorSummary | None:
         """What the leaf ``.grad`` of the tensor of ``step`` held when the traced code ended,
-        whatever put it there (None: nothing, or not a leaf read at the end)."""
-        return self._end.get(self._key.get(step, 0))
+        whatever put it there; :meth:`total` for a tensor whose ``.grad`` was not read then."""
+        key = self._key.get(step, 0)
+        return self._end[key] if key in self._end else self.total(step)
 
     def local(self, step: int) -> TensorSummary | None:
-        """What this rank's own passes added up for ``step`` (as :meth:`parts`, before any
-        all-reduce): under DDP, the gradient before synchronisation; else :meth:`total`."""
-        return summed([a.grad for a in self._window(step)]) if self._synced else self.total(step)
+        """What this rank's own backward passes computed for ``step``, before any all-reduce:
+        what the last all-reduce up to this version took from ``.grad`` (gradients summed under
+        ``no_sync()`` included), plus what arrived after it; None when no pass reached it here.
+        Without DDP, :meth:`total`."""
+        if not self._synced:
+            return self.total(step)
+        key = self._key.get(step)
+        if key is None or not self._arrivals.get(key):
+            return None
+        window = self._window(step)
+        end = self._bounds(step)[1]
+        reduced = [a for a in self._reduced.get(key, ()) if a.backward_pass <= end]
+        if not reduced:
+            return summed([a.grad for a in window])
+        last = reduced[-1]
+        return summed([last.grad, *(a.grad for a in window if a.step > last.step)])
 
     def parts(self, step: int) -> list[TensorSummary]:
         """The gradients whose sum ``step`` shows, since the last reset (for a leaf, not the
