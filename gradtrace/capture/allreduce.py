@@ -42,7 +42,7 @@ class Bucket(NamedTuple):
     """One bucket's all-reduce: its parameters, their local and synchronised gradient copies,
     and how many backward steps were recorded when it completed."""
 
-    index: int
+    number: int
     params: list[weakref.ref[torch.Tensor]]
     local: list[torch.Tensor]
     synced: list[torch.Tensor]
@@ -64,7 +64,7 @@ def _observed(state: _State, bucket: Any) -> Any:
     if recorder is None:
         return default_hooks.allreduce_hook(state.group, bucket)
     with torch._C.DisableTorchFunction():
-        index = bucket.index()
+        number = bucket.index()
         params = [weakref.ref(p) for p in bucket.parameters()]
         local = [g.detach().clone() for g in bucket.gradients()]
         shapes = [g.shape for g in local]
@@ -78,7 +78,7 @@ def _observed(state: _State, bucket: Any) -> Any:
                 n = shape.numel()
                 synced.append(flat[at:at + n].clone().view(shape))
                 at += n
-            recorder.completed(Bucket(index, params, local, synced, 0))
+            recorder.completed(Bucket(number, params, local, synced, 0))
         return result
 
     return future.then(done)
@@ -109,7 +109,7 @@ class AllReduceRecorder:
     def prepare(self) -> None:
         """A backward pass begins: observe every DDP module seen (see NOTE)."""
         for ref in self._modules:
-            module = ref()
+            module: Any = ref()
             if module is None:
                 continue
             state = getattr(module, "_gradtrace_all_reduce", None)

@@ -217,15 +217,28 @@ class Recorder:
         with torch._C.DisableTorchFunction():
             buckets = self.all_reduce.take()
         for b in buckets:
-            raw = RawBackward("all_reduce", f"all_reduce (bucket {b.index})", None, backward_pass)
+            raw = RawBackward("all_reduce", f"all_reduce (bucket {b.number})", None, backward_pass)
             for ref, local, synced in zip(b.params, b.local, b.synced):
                 p = ref()
                 with torch._C.DisableTorchFunction():
                     step = self._step_of(p, None, None, None) if p is not None else None
                     raw.local.append(RawEdge(step, "", keep(local), None))
                     raw.edges.append(RawEdge(step, "", keep(synced), None))
-            rows.append((b.position, raw))
+            rows.append((self._after_accumulation(b.position, raw), raw))
         self.backward.all_reduced(rows)
+
+    def _after_accumulation(self, position: int, raw: RawBackward) -> int:
+        """Where an all-reduce row goes: where it completed, but after the ``AccumulateGrad`` rows
+        of its parameters (DDP's own hook on that node starts the all-reduce, and may see it
+        finish, before gradtrace's hook on the same node records the row)."""
+        owners = {e.step for e in raw.edges}
+        steps = self.backward.steps
+        for i in range(len(steps) - 1, position - 1, -1):
+            b = steps[i]
+            if b.kind == "accumulate" and b.owner in owners \
+                    and b.backward_pass == raw.backward_pass:
+                return i + 1
+        return position
 
     def _entry_of(self, t: torch.Tensor) -> TensorEntry | None:
         """The entry of ``t``, if this very tensor was seen (its id may be a dead one's)."""

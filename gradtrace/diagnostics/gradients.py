@@ -68,9 +68,10 @@ def _no_sync_note(meant: list[tuple[str, list[BackwardStep]]]) -> Diagnostic:
         step=meant[0][1][-1].forward_step, backward_step=meant[0][1][-1].step,
         message=(f"backward pass{'es' if len(numbers) > 2 else ''} "
                  f"{_and([str(n) for n in numbers[:-1]])} ran under DDP's "
-                 f"no_sync(): their gradients stayed local and added up in .grad; pass {last} "
+                 f"no_sync(): {'its' if len(numbers) == 2 else 'their'} gradients stayed local "
+                 f"and added up in .grad; pass {last} "
                  f"then all-reduced the sum, so every rank holds the mean over ranks of all "
-                 f"{len(numbers)} micro-batches (in {_and([f'{n}.grad' for n in names[:3]])}"
+                 f"{len(numbers)} micro-batches (in {', '.join(f'{n}.grad' for n in names[:3])}"
                  f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})."),
         fix=("This is gradient accumulation as DDP means it; scale each micro-batch's loss by "
              f"1/{len(numbers)} if you want the mean over micro-batches rather than their sum."))

@@ -45,7 +45,7 @@ def same(a: TensorSummary | None, b: TensorSummary | None) -> bool:
         return a is b
     if a.values is not None and b.values is not None and a.shape == b.shape:
         return bool(torch.allclose(a.values.double(), b.values.double(), rtol=1e-5, atol=1e-8))
-    return abs(a.norm - b.norm) <= 1e-5 * max(abs(a.norm), abs(b.norm)) + 1e-8
+    return bool(abs(a.norm - b.norm) <= 1e-5 * max(abs(a.norm), abs(b.norm)) + 1e-8)
 
 
 def _norm(s: TensorSummary | None) -> str:

@@ -160,8 +160,11 @@ class Gradients:
         parts = self.parts(step)
         key = self._key.get(step)
         latest = key is not None and self._versions[key][-1] == step
-        if not parts or not latest or key not in self._end:
+        if not latest or key not in self._end:
             return summed(parts)
+        if not parts:  # .grad set to a tensor after the last pass (p.grad *= 2): what it holds
+            reset = self._resets.get(key)
+            return self._end[key] if reset and self._arrivals.get(key) else None
         end = self._end[key]
         if end is None:  # reset to None after the last pass
             return None
