@@ -167,8 +167,9 @@ class BackwardStep:
     ``"all_reduce"`` (DDP's synchronisation of one gradient bucket across ranks, in the order it
     completed: ``node`` is ``"all_reduce (bucket k)"``, ``local`` the gradient of each parameter
     on this rank before it, ``grad_out`` the synchronised one after it). ``forward_step`` is the
-    step whose tensor the node belongs to and ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
-    ``max(dim)``) lists what its other outputs received in ``other_outputs``.
+    step whose tensor the node belongs to and ``grad_in`` the gradient that tensor received; a
+    node with several outputs (``split``, ``max(dim)``) lists what its other outputs received in
+    ``other_outputs``.
     """
 
     step: int
