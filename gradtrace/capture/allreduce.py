@@ -124,7 +124,7 @@ class AllReduceRecorder:
                 except (RuntimeError, ValueError, TypeError):  # a built-in hook, say
                     self._unobserved(module)
                     continue
-                module._gradtrace_all_reduce = state  # type: ignore[assignment]
+                module._gradtrace_all_reduce = state
             if state not in self._states:
                 state.recorder = weakref.ref(self)
                 self._states.append(state)
