@@ -43,7 +43,7 @@ def test_gtrace_round_trip(tmp_path: Path) -> None:
 
 def test_load_says_what_is_wrong_with_a_file(tmp_path: Path) -> None:
     (tmp_path / "x.gtrace").write_bytes(b"not a trace")
-    with pytest.raises(ValueError, match="is not a .gtrace file"):
+    with pytest.raises(ValueError, match=r"is not a \.gtrace file"):
         gradtrace.load(tmp_path / "x.gtrace")
     (tmp_path / "y.gtrace").write_bytes(b"gradtrace-trace 99\n")
     with pytest.raises(ValueError, match="format '99'; this gradtrace reads format '1'"):
