@@ -75,6 +75,10 @@ def run(scenario: str, out: str) -> None:
                         if p.grad is not None}
     oracle["value"] = {n: p.detach().clone() for n, p in untraced.module.named_parameters()}
     ddp = DDP(model, find_unused_parameters=unused)
+    if scenario == "own_hook":  # the user's own hook: gradtrace cannot wrap it
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+        ddp.register_comm_hook(None, default_hooks.allreduce_hook)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
     with trace(show=False) as t:
         step(ddp, opt, data, scenario, rank)
@@ -87,7 +91,7 @@ def run(scenario: str, out: str) -> None:
 def main() -> None:
     dist.init_process_group("gloo")
     try:
-        for scenario in sys.argv[2:] or ["plain", "scaled", "unused", "no_sync"]:
+        for scenario in sys.argv[2:] or ["plain", "scaled", "unused", "no_sync", "own_hook"]:
             run(scenario, sys.argv[1])
     finally:
         dist.destroy_process_group()

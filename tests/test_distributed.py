@@ -56,7 +56,7 @@ def name(param: str) -> str:
 
 @pytest.mark.slow
 def test_one_trace_per_rank_loads(runs: Path) -> None:
-    for scenario in ("plain", "scaled", "unused", "no_sync"):
+    for scenario in ("plain", "scaled", "unused", "no_sync", "own_hook"):
         ts = traces(runs, scenario)
         assert [(t.rank, t.world_size) for t in ts] == [(0, 2), (1, 2)]
 
@@ -144,6 +144,17 @@ def test_no_sync_accumulation_is_explained_not_flagged(runs: Path) -> None:
     c = gradtrace.compare_ranks(runs / "no_sync")
     assert [d.kind for d in c.warnings] == ["no_sync"]
     assert "on every rank" in c.warnings[0].message
+
+
+@pytest.mark.slow
+def test_a_hook_of_the_users_own_is_left_alone_and_said_so(runs: Path) -> None:
+    ts, os_ = traces(runs, "own_hook"), oracles(runs, "own_hook")
+    for t, o in zip(ts, os_):
+        assert not any(b.kind == "all_reduce" for b in t.backward_steps)
+        events = [e for e in t.events if e.kind == "all_reduce_unobserved"]
+        assert [e.name for e in events] == ["DistributedDataParallel"]
+        for p in PARAMS:
+            torch.testing.assert_close(t.grad(name(p)), o["synced"][p], rtol=0, atol=0)
 
 
 @pytest.mark.slow

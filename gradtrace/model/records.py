@@ -203,7 +203,9 @@ class Event:
     """Something the recorder saw happen that a diagnostic may explain.
 
     ``kind`` is ``"grad_read"`` (the code read ``.grad`` of a non-leaf that was not retained),
-    ``"unused_parameter"`` (a parameter of a module that ran was never used), or
+    ``"unused_parameter"`` (a parameter of a module that ran was never used),
+    ``"all_reduce_unobserved"`` (a ``DistributedDataParallel`` module, ``name``, whose
+    all-reduce gradtrace could not observe: ``data["why"]``), or
     ``"function_check"`` (a custom Function's backward compared with finite differences; ``data``
     holds ``input``, ``element``, ``analytic``, ``numeric`` or ``error``).
     """
