@@ -255,12 +255,12 @@ def test_check_ignore_and_no_retain(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_bad_option_values_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, message: str
 ) -> None:
-    script = write(tmp_path, "raise SystemExit('ran')\n")
+    script = write(tmp_path, "raise SystemExit('the script ran')\n")
     with pytest.raises(SystemExit) as info:
         main([option, str(script)])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert message in err and "ran" not in err
+    assert message in err and "the script ran" not in err
 
 
 # -- an error: its message once, its traceback as untraced ----------------------------------

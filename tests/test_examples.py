@@ -226,3 +226,15 @@ def test_11_training_loop() -> None:
     assert grad is not None
     assert out.count(str(grad)) == 2  # the real .grad and t.grad(...) print the same tensor
     assert "['parameter', 'SGD.step', 'SGD.step', 'SGD.step']" in out and "warnings: []" in out
+
+
+def test_12_ddp() -> None:
+    # one rank (plain python): .grad is the sum of both micro-batches, as without DDP
+    out = run("12_ddp.py")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    data = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        x, y = torch.randn(8, 4, generator=data), torch.randn(8, 1, generator=data)
+        F.mse_loss(model(x), y).backward()
+    assert close(printed(out, "model.module.2.bias.grad")[0], model[2].bias.grad)

@@ -91,6 +91,7 @@ class RawBackward:
     before: int | None = None
     after: int | None = None
     key: Any = None  # an inner node's (sequence number, name)
+    local: list[RawEdge] = field(default_factory=list)  # an all-reduce's local gradients
 
 
 class BackwardRecorder:
@@ -193,6 +194,12 @@ class BackwardRecorder:
 
         post._gradtrace = True  # type: ignore[attr-defined]
         self._handles.append(node.register_hook(post))
+
+    def all_reduced(self, rows: list[tuple[int, RawBackward]]) -> None:
+        """Put each all-reduce row where it completed: ``(position, row)``, positions counted
+        in the steps recorded before any of them was added."""
+        for offset, (position, raw) in enumerate(sorted(rows, key=lambda r: r[0])):
+            self.steps.insert(position + offset, raw)
 
     def capture(self, step: int, grad: torch.Tensor | None) -> None:
         """Record a gradient that ``torch.autograd.grad`` returned for the tensor of ``step``."""

@@ -67,7 +67,8 @@ def finish(rec: Recorder, error: BaseException | None = None) -> Callable[[], Tr
                 s.requires_grad = t.requires_grad
             s.ref = None
     raw = _Raw(rec.steps, rec.backward.steps, rec.backward.passes, rec.events, rec.values,
-               rec.settings, _describe(error), _error_line(error, rec.files), rec.leaf_grads)
+               rec.settings, _describe(error), _error_line(error, rec.files), rec.leaf_grads,
+               rec.place)
     return lambda: _collecting_less(raw, summaries)
 
 
@@ -95,6 +96,7 @@ class _Raw:
     error: str | None
     error_line: int | None
     leaf_grads: list[tuple[int, int | None]]
+    place: tuple[int, int]
 
 
 def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
@@ -146,6 +148,9 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
             other_outputs=tuple(make(GradientEdge, step=st, name=names.get(st, ""),
                                      grad=summary(g))
                                 for st, g in b.others),
+            local=tuple(make(GradientEdge, step=e.step, name=names.get(e.step, e.label)
+                             if e.step is not None else e.label, grad=summary(e.grad))
+                        for e in b.local),
         )
         for i, b in enumerate(rec.backward, 1)
     )
@@ -158,7 +163,8 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
     leaf_grads = tuple(LeafGrad(step, summary(g)) for step, g in rec.leaf_grads)
     return TraceRecords(steps=steps, backward_steps=backward, passes=passes, error=rec.error,
                         error_line=rec.error_line, values=rec.values, events=events,
-                        settings=rec.settings, leaf_grads=leaf_grads)
+                        settings=rec.settings, leaf_grads=leaf_grads, rank=rec.place[0],
+                        world_size=rec.place[1])
 
 
 def _edge_gradient(edge: RawEdge, backward_pass: int,

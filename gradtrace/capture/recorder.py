@@ -19,7 +19,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture import process
-from gradtrace.capture.backward import BackwardRecorder, EdgePlan
+from gradtrace.capture.allreduce import UNOBSERVED, AllReduceRecorder, distributed_place
+from gradtrace.capture.backward import BackwardRecorder, EdgePlan, RawBackward, RawEdge
 from gradtrace.capture.build import finish
 from gradtrace.capture.frames import Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
@@ -124,6 +125,8 @@ class Recorder:
         self.values = values  # one of summaries.VALUES, checked by trace()
         self.keeper = Keeper(None if values == "full" else keep_limit, record=values != "none")
         self.backward = BackwardRecorder(self.keeper)
+        self.all_reduce = AllReduceRecorder(self.backward)
+        self.place = (0, 1)  # (rank, world size) under torch.distributed
         self.steps: list[RawStep] = []
         self.busy = False
         self.locator = Locator(self.files, self._bind)
@@ -160,6 +163,7 @@ class Recorder:
         with torch._C.DisableTorchFunction(), torch.enable_grad():
             probe = torch.zeros(1, requires_grad=True) * 1  # nodes made from now on are ours
             self._first_seq = probe.grad_fn._sequence_nr()  # type: ignore[union-attr]
+        self._note_place()
         process.activate(self)
         process.collect_less()  # until the Trace is built (see stop)
         self._mode = _Mode(self)
@@ -180,12 +184,18 @@ class Recorder:
                     self._mode = None
             finally:
                 try:
+                    self.all_reduce.close()
+                    self._add_all_reduce(len(self.backward.passes))
                     self.leaf_grads = self.backward.final_grads()
                     self.backward.close()
                     self._accumulators.clear()
                 finally:
                     process.deactivate(self)
             self.locator.flush()
+            self._note_place()
+            for name in self.all_reduce.unobserved:
+                self.events.append(RawEvent("all_reduce_unobserved", None, None, name,
+                                            {"why": UNOBSERVED}))
             self.optimizer_steps.finish()
             self._note_unused_parameters()
             for step, cls, args, kwargs in self._calls:
@@ -194,6 +204,41 @@ class Recorder:
             return finish(self, error)
         finally:
             process.collect_as_before()
+
+    def _note_place(self) -> None:
+        place = distributed_place()
+        if place is not None:
+            self.place = place
+
+    def _add_all_reduce(self, backward_pass: int) -> None:
+        """Turn the buckets DDP synchronised since the last call into backward rows."""
+        rows = []
+        keep = self.keeper.keep
+        with torch._C.DisableTorchFunction():
+            buckets = self.all_reduce.take()
+        for b in buckets:
+            raw = RawBackward("all_reduce", f"all_reduce (bucket {b.number})", None, backward_pass)
+            for ref, local, synced in zip(b.params, b.local, b.synced):
+                p = ref()
+                with torch._C.DisableTorchFunction():
+                    step = self._step_of(p, None, None, None) if p is not None else None
+                    raw.local.append(RawEdge(step, "", keep(local), None))
+                    raw.edges.append(RawEdge(step, "", keep(synced), None))
+            rows.append((self._after_accumulation(b.position, raw), raw))
+        self.backward.all_reduced(rows)
+
+    def _after_accumulation(self, position: int, raw: RawBackward) -> int:
+        """Where an all-reduce row goes: where it completed, but after the ``AccumulateGrad`` rows
+        of its parameters (DDP's own hook on that node starts the all-reduce, and may see it
+        finish, before gradtrace's hook on the same node records the row)."""
+        owners = {e.step for e in raw.edges}
+        steps = self.backward.steps
+        for i in range(len(steps) - 1, position - 1, -1):
+            b = steps[i]
+            if b.kind == "accumulate" and b.owner in owners \
+                    and b.backward_pass == raw.backward_pass:
+                return i + 1
+        return position
 
     def _entry_of(self, t: torch.Tensor) -> TensorEntry | None:
         """The entry of ``t``, if this very tensor was seen (its id may be a dead one's)."""
@@ -525,12 +570,16 @@ class Recorder:
             roots = [self._step_of(t, frame, line, stmt) for t in first]
             # a root leaf's AccumulateGrad lives only while referenced: hold it for the pass
             root_nodes = self._hook_reachable(first)
+            self.all_reduce.prepare()
+            self._note_place()
             p = self.backward.begin(info.backward or "", roots, line, stmt.text if stmt else None)
         try:
             result = func(*args, **kwargs)
         except BaseException as e:
+            self._add_all_reduce(p.index)
             self.backward.end(p, e)
             raise
+        self._add_all_reduce(p.index)
         if info.backward == "autograd.grad":
             wrt = args[1] if len(args) > 1 else kwargs.get("inputs")
             with torch._C.DisableTorchFunction():
@@ -542,6 +591,7 @@ class Recorder:
 
     # -- modules and names ----------------------------------------------------------------------
     def enter_module(self, module: torch.nn.Module) -> None:
+        self.all_reduce.saw(module)
         named = self.modules.enter(module, self._module_name)
         for _, name, t in named:  # parameters made inside the trace: name their steps now
             self._name(t, name)

@@ -4,8 +4,11 @@ Each rule is a plain function ``rule(trace) -> list[Diagnostic]`` that reads rec
 live tensors), so a Trace built by hand is diagnosed like a recorded one. :func:`diagnose` runs
 them all, drops the kinds the trace was asked to ignore, and puts errors first.
 
-Kinds: ``backward_twice``, ``inplace``, ``nan``, ``inf``, ``function_check``, ``accumulation``,
-``no_gradient``, ``non_leaf_grad``, ``vanishing``, ``exploding``, ``update_ratio``.
+Kinds: ``backward_twice``, ``inplace``, ``nan``, ``inf``, ``function_check``, ``rank_desync``,
+``accumulation``, ``unused_parameter``, ``no_gradient``, ``non_leaf_grad``, ``vanishing``,
+``exploding``, ``update_ratio``, ``no_sync``. ``rank_desync`` and ``unused_parameter`` compare
+ranks (:mod:`gradtrace.diagnostics.ranks`); ``no_sync`` explains accumulation that DDP's
+``no_sync()`` meant, rather than warning.
 
 Example:
     >>> from gradtrace.model.trace import Trace

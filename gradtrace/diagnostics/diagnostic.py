@@ -7,8 +7,9 @@ from dataclasses import dataclass
 __all__ = ["KINDS", "Diagnostic", "Warnings"]
 
 #: Every kind, most severe first: the order warnings are shown in.
-KINDS = ("backward_twice", "inplace", "nan", "inf", "function_check", "accumulation",
-         "no_gradient", "non_leaf_grad", "vanishing", "exploding", "update_ratio")
+KINDS = ("backward_twice", "inplace", "nan", "inf", "function_check", "rank_desync",
+         "accumulation", "unused_parameter", "no_gradient", "non_leaf_grad", "vanishing",
+         "exploding", "update_ratio", "no_sync")
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,53 @@ def accumulation(trace: Trace) -> list[Diagnostic]:
     """Sums of several backward passes in ``.grad`` that an optimizer step or the end of the
     trace used: one warning per step (or end) that used them, naming every tensor."""
     by_use: dict[int | None, list[tuple[str, list[BackwardStep]]]] = {}
+    meant: list[tuple[str, list[BackwardStep]]] = []  # summed under no_sync(), then all-reduced
+    synced = _synced_passes(trace)
     for index, rows in _accumulations(trace).items():
         leaf = trace.steps[index - 1]
         for use, summed in _sums_used(trace, leaf, rows):
-            by_use.setdefault(use, []).append((leaf.name, summed))
-    return [_accumulation_warning(trace, use, hits) for use, hits in by_use.items()]
+            if _under_no_sync(summed, synced.get(leaf.tensor_id, set())):
+                meant.append((leaf.name, summed))
+            else:
+                by_use.setdefault(use, []).append((leaf.name, summed))
+    found = [_accumulation_warning(trace, use, hits) for use, hits in by_use.items()]
+    return found + ([_no_sync_note(meant)] if meant else [])
+
+
+def _synced_passes(trace: Trace) -> dict[int, set[int]]:
+    """The passes in which DDP all-reduced each leaf's gradient, by its tensor id."""
+    found: dict[int, set[int]] = {}
+    for b in trace.backward_steps:
+        if b.kind == "all_reduce":
+            for e in b.grad_out:
+                s = step(trace, e.step)
+                if s is not None:
+                    found.setdefault(s.tensor_id, set()).add(b.backward_pass)
+    return found
+
+
+def _under_no_sync(summed: list[BackwardStep], synced: set[int]) -> bool:
+    """Passes that DDP left local (``no_sync()``), then one it all-reduced: the sum is meant."""
+    passes = [b.backward_pass for b in summed]
+    return bool(synced) and passes[-1] in synced and not synced & set(passes[:-1])
+
+
+def _no_sync_note(meant: list[tuple[str, list[BackwardStep]]]) -> Diagnostic:
+    names = [name for name, _ in meant]
+    numbers = sorted({b.backward_pass for _, rows in meant for b in rows})
+    last = numbers[-1]
+    return Diagnostic(
+        kind="no_sync", tensor=names[0], tensors=tuple(names),
+        step=meant[0][1][-1].forward_step, backward_step=meant[0][1][-1].step,
+        message=(f"backward pass{'es' if len(numbers) > 2 else ''} "
+                 f"{_and([str(n) for n in numbers[:-1]])} ran under DDP's "
+                 f"no_sync(): {'its' if len(numbers) == 2 else 'their'} gradients stayed local "
+                 f"and added up in .grad; pass {last} "
+                 f"then all-reduced the sum, so every rank holds the mean over ranks of all "
+                 f"{len(numbers)} micro-batches (in {', '.join(f'{n}.grad' for n in names[:3])}"
+                 f"{f' and {len(names) - 3} more' if len(names) > 3 else ''})."),
+        fix=("This is gradient accumulation as DDP means it; scale each micro-batch's loss by "
+             f"1/{len(numbers)} if you want the mean over micro-batches rather than their sum."))
 
 
 def _accumulations(trace: Trace) -> dict[int, list[BackwardStep]]:

@@ -1,11 +1,13 @@
-"""``python -m gradtrace [options] SCRIPT.py [args...]``: trace a whole script.
+"""``python -m gradtrace [options] [--save DIR] SCRIPT.py [args...]``: trace a whole script.
 
 Runs the script as ``python SCRIPT.py args...`` would (``__name__ == "__main__"``, its own
 ``sys.argv``, its folder first on ``sys.path``), traces the lines of that file, and prints the text
 report after the script's own output, the way ``python -m cProfile script.py`` prints its profile.
 When the script raises, the report is printed all the same (naming the error and its line), then
 the traceback with the error's message, and the exit status is 1. Besides ``--html`` and
-``--width``, it takes the options of ``%%gradtrace`` (:mod:`~gradtrace.frontends.options`).
+``--width``, it takes the options of ``%%gradtrace`` (:mod:`~gradtrace.frontends.options`). With
+``--save DIR`` (under ``torchrun`` too) each rank's Trace and reports go to DIR and rank 0 prints
+the ranks side by side (:mod:`gradtrace.frontends.distributed`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import os
 import runpy
 import sys
+import time
 import traceback
 from typing import TYPE_CHECKING
 
@@ -37,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", metavar="N", type=_positive_int,
                         help="width of the text report (default: the terminal's)")
     add_options(parser.add_argument)
+    parser.add_argument("--save", metavar="DIR",
+                        help="write each rank's Trace (DIR/rank{r}.gtrace) and reports to DIR; "
+                             "rank 0 prints a summary across ranks")
     parser.add_argument("script", help="the Python file to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     status = 0
+    started = time.time()
     error: BaseException | None = None
     t: Trace | None = None
     try:
@@ -109,7 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     assert t is not None
     from gradtrace.views.text import to_text
 
-    print(to_text(t, width=ns.width, brief_error=error is not None, **view_options(ns)))
+    if ns.save:
+        from gradtrace.frontends.distributed import report
+
+        text = report(t, ns.save, os.path.basename(script), started, ns.width)
+        if text is not None:
+            print(text)
+    else:
+        from gradtrace.frontends.distributed import rank_header
+
+        print(rank_header(t) + to_text(t, width=ns.width, brief_error=error is not None,
+                                        **view_options(ns)))
     if ns.html:
         _write_html(t, ns.html, os.path.basename(script))
     if error is not None:

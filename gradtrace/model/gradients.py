@@ -13,6 +13,9 @@ the tables and the graph all read it, so they agree.
 # an optimizer step) shows what reached it while it was current, since its last reset: what the
 # step used. A non-leaf shows what ``retain_grad()`` would have put there: what reached that very
 # step since the last reset, in every pass (its hook runs in ``torch.autograd.grad`` too).
+# Under DDP an all-reduce row sets ``.grad`` to the synchronised gradient of the passes before
+# it: an earlier version shows that, plus what arrived after; :meth:`Gradients.local` shows what
+# this rank's own passes sent, before any synchronisation.
 
 Example:
     >>> import torch
@@ -58,7 +61,16 @@ class Gradients:
             self._key[s.step] = key
             self._versions.setdefault(key, []).append(s.step)
         self._arrivals: dict[int, list[Arrival]] = {}
+        self._synced: dict[int, list[Arrival]] = {}  # key -> what each all-reduce set
+        self._reduced: dict[int, list[Arrival]] = {}  # key -> the local gradient it reduced
         for b in trace.backward_steps:
+            if b.kind == "all_reduce":
+                for into, edges in ((self._synced, b.grad_out), (self._reduced, b.local)):
+                    for e in edges:
+                        if e.step in self._key and e.grad is not None:
+                            into.setdefault(self._key[e.step], []).append(
+                                Arrival(b.backward_pass, b.step, e.grad))
+                continue
             if b.kind in _OWN and b.forward_step in self._key and b.grad_in is not None:
                 self._add(b.forward_step, Arrival(b.backward_pass, b.step, b.grad_in))
             for e in b.other_outputs:
@@ -82,20 +94,64 @@ class Gradients:
         """Every gradient that reached the tensor of ``step`` (all versions of a leaf)."""
         return self._arrivals.get(self._key.get(step, 0), [])
 
+    def synced(self, step: int) -> list[Arrival]:
+        """What each DDP all-reduce set the ``.grad`` of the tensor of ``step`` to."""
+        return self._synced.get(self._key.get(step, 0), [])
+
+    def held(self, step: int) -> TensorSummary | None:
+        """What the leaf ``.grad`` of the tensor of ``step`` held when the traced code ended,
+        whatever put it there; :meth:`total` for a tensor whose ``.grad`` was not read then."""
+        key = self._key.get(step, 0)
+        return self._end[key] if key in self._end else self.total(step)
+
+    def local(self, step: int) -> TensorSummary | None:
+        """What this rank's own backward passes computed for ``step``, before any all-reduce:
+        what the last all-reduce up to this version took from ``.grad`` (gradients summed under
+        ``no_sync()`` included), plus what arrived after it; None when no pass reached it here.
+        Without DDP, :meth:`total`."""
+        if not self._synced:
+            return self.total(step)
+        key = self._key.get(step)
+        if key is None or not self._arrivals.get(key):
+            return None
+        window = self._window(step)
+        end = self._bounds(step)[1]
+        reduced = [a for a in self._reduced.get(key, ()) if a.backward_pass <= end]
+        if not reduced:
+            return summed([a.grad for a in window])
+        last = reduced[-1]
+        return summed([last.grad, *(a.grad for a in window if a.step > last.step)])
+
     def parts(self, step: int) -> list[TensorSummary]:
         """The gradients whose sum ``step`` shows, since the last reset (for a leaf, not the
         passes of ``torch.autograd.grad``): what ``.grad`` holds for the latest version, what
         reached an earlier one while it was current (what the optimizer step used)."""
+        window = self._window(step)
         key = self._key.get(step)
-        if key is None:
-            return []
+        if key is None or key not in self._synced:
+            return [a.grad for a in window]
+        begin, end = self._bounds(step)
+        synced = [a for a in self._synced[key] if begin < a.backward_pass <= end]
+        if not synced:
+            return [a.grad for a in window]
+        last = synced[-1]  # .grad holds what it set, and what arrived after it
+        return [last.grad, *(a.grad for a in window if a.step > last.step)]
+
+    def _bounds(self, step: int) -> tuple[int, int]:
+        key = self._key[step]
         versions = self._versions[key]
         at = versions.index(step)
         begin = self._made.get(step, 0) if at + 1 < len(versions) else 0
         end = self._made.get(versions[at + 1], _END) if at + 1 < len(versions) else _END
-        begin = max([begin, *(r for r in self._resets.get(key, ()) if r < end)])
+        return max([begin, *(r for r in self._resets.get(key, ()) if r < end)]), end
+
+    def _window(self, step: int) -> list[Arrival]:
+        key = self._key.get(step)
+        if key is None:
+            return []
+        begin, end = self._bounds(step)
         leaf = key > 0
-        return [a.grad for a in self._arrivals.get(key, ())
+        return [a for a in self._arrivals.get(key, ())
                 if begin < a.backward_pass <= end
                 and not (leaf and a.backward_pass in self._only_returned)]
 
@@ -104,8 +160,11 @@ class Gradients:
         parts = self.parts(step)
         key = self._key.get(step)
         latest = key is not None and self._versions[key][-1] == step
-        if not parts or not latest or key not in self._end:
+        if not latest or key not in self._end:
             return summed(parts)
+        if not parts:  # .grad set to a tensor after the last pass (p.grad *= 2): what it holds
+            reset = self._resets.get(key)
+            return self._end[key] if reset and self._arrivals.get(key) else None
         end = self._end[key]
         if end is None:  # reset to None after the last pass
             return None

@@ -162,11 +162,14 @@ class BackwardStep:
 
     ``kind`` is ``"node"`` (a function's backward), ``"inner"`` (a node inside a composite op,
     such as ``LogSoftmaxBackward0`` inside ``cross_entropy``), ``"accumulate"`` (``AccumulateGrad``
-    adding to a leaf's ``.grad``), ``"untraced"`` (a node of a graph built before the trace) or
-    ``"capture"`` (the gradient ``torch.autograd.grad`` returned
-    for one of its inputs). ``forward_step`` is the step whose tensor the node belongs to and
-    ``grad_in`` the gradient that tensor received; a node with several outputs (``split``,
-    ``max(dim)``) lists what its other outputs received in ``other_outputs``.
+    adding to a leaf's ``.grad``), ``"untraced"`` (a node of a graph built before the trace),
+    ``"capture"`` (the gradient ``torch.autograd.grad`` returned for one of its inputs) or
+    ``"all_reduce"`` (DDP's synchronisation of one gradient bucket across ranks, in the order it
+    completed: ``node`` is ``"all_reduce (bucket k)"``, ``local`` the gradient of each parameter
+    on this rank before it, ``grad_out`` the synchronised one after it). ``forward_step`` is the
+    step whose tensor the node belongs to and ``grad_in`` the gradient that tensor received; a
+    node with several outputs (``split``, ``max(dim)``) lists what its other outputs received in
+    ``other_outputs``.
     """
 
     step: int
@@ -180,6 +183,7 @@ class BackwardStep:
     grad_before: TensorSummary | None = None
     grad_after: TensorSummary | None = None
     other_outputs: tuple[GradientEdge, ...] = ()
+    local: tuple[GradientEdge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,9 @@ class Event:
     """Something the recorder saw happen that a diagnostic may explain.
 
     ``kind`` is ``"grad_read"`` (the code read ``.grad`` of a non-leaf that was not retained),
-    ``"unused_parameter"`` (a parameter of a module that ran was never used), or
+    ``"unused_parameter"`` (a parameter of a module that ran was never used),
+    ``"all_reduce_unobserved"`` (a ``DistributedDataParallel`` module, ``name``, whose
+    all-reduce gradtrace could not observe: ``data["why"]``), or
     ``"function_check"`` (a custom Function's backward compared with finite differences; ``data``
     holds ``input``, ``element``, ``analytic``, ``numeric`` or ``error``).
     """
@@ -236,7 +242,8 @@ class TraceRecords:
     """Everything one trace recorded, as plain records: what a :class:`~gradtrace.Trace` reads.
 
     ``error`` is the error that stopped the traced code (as text) and ``error_line`` its line;
-    ``values`` what was kept of each tensor (``"summary"``, ``"full"`` or ``"none"``).
+    ``values`` what was kept of each tensor (``"summary"``, ``"full"`` or ``"none"``);
+    ``rank`` and ``world_size`` the process's place under ``torch.distributed`` (0 and 1 without).
     """
 
     steps: tuple[ForwardStep, ...] = ()
@@ -248,6 +255,8 @@ class TraceRecords:
     events: tuple[Event, ...] = ()
     settings: Settings = field(default_factory=Settings)
     leaf_grads: tuple[LeafGrad, ...] = ()
+    rank: int = 0
+    world_size: int = 1
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -80,10 +80,11 @@ class Trace:
                  passes: tuple[BackwardPass, ...] = (), error: str | None = None,
                  error_line: int | None = None, values: str = "summary",
                  events: tuple[Event, ...] = (), settings: Settings | None = None,
-                 leaf_grads: tuple[LeafGrad, ...] = ()) -> None:
+                 leaf_grads: tuple[LeafGrad, ...] = (), rank: int = 0,
+                 world_size: int = 1) -> None:
         self._records: TraceRecords | None = TraceRecords(
             steps, backward_steps, passes, error, error_line, values, events,
-            settings or Settings(), leaf_grads)
+            settings or Settings(), leaf_grads, rank, world_size)
         self._build: Callable[[], TraceRecords] | None = None
 
     # NOTE [a Trace is built when first read]
@@ -152,6 +153,16 @@ class Trace:
     def leaf_grads(self) -> tuple[LeafGrad, ...]:
         """What each leaf's ``.grad`` held when the traced code ended."""
         return self.records.leaf_grads
+
+    @property
+    def rank(self) -> int:
+        """This process's rank under ``torch.distributed`` (0 without it)."""
+        return self.records.rank
+
+    @property
+    def world_size(self) -> int:
+        """How many processes ``torch.distributed`` ran (1 without it)."""
+        return self.records.world_size
 
     @property
     def settings(self) -> Settings:
@@ -273,14 +284,22 @@ class Trace:
             raise TraceLookupError(self._not_kept(name, "value", s.value))
         return s.value.values.clone()
 
-    def grad(self, name: str, *, backward: int | None = None) -> torch.Tensor | None:
+    def grad(self, name: str, *, backward: int | None = None,
+             local: bool = False) -> torch.Tensor | None:
         """What ``name``'s ``.grad`` held when the traced code ended, counting only what arrived
         inside the trace (see :mod:`gradtrace.model.gradients`); with ``backward=k``, what
         reached it in backward pass ``k`` alone (1-based; ``torch.autograd.grad`` passes too).
 
+        Under ``DistributedDataParallel`` that is the synchronised gradient (the mean across
+        ranks); ``local=True`` gives what this rank's own backward passes computed before the
+        all-reduce (summed over passes since the last reset, as under ``no_sync()``).
+
         Returns None when no traced pass reached the tensor, or its ``.grad`` was reset to None.
         """
         s = self.step(name)
+        if local:
+            found = self.gradients.local(s.step)
+            return None if found is None else self._values_of(name, found)
         if backward is not None:
             if not 1 <= backward <= len(self.passes):
                 raise ValueError(f"gradtrace: backward={backward}, but this trace ran "
@@ -341,10 +360,15 @@ class Trace:
         return to_dot(self, **options)
 
     def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
-        """Write the graph or report to ``path`` by suffix: .svg, .png, .dot, .html or .txt.
+        """Write the graph or report to ``path`` by suffix: .svg, .png, .dot, .html or .txt;
+        ``.gtrace`` writes the Trace itself, for :func:`gradtrace.load`.
 
         ``options`` are those of :meth:`graph`. Returns the path written.
         """
+        if str(path).lower().endswith(".gtrace"):
+            from gradtrace.model.saved import dump
+
+            return dump(self, path)
         from gradtrace.views.files import save
 
         return save(self, path, **options)

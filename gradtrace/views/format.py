@@ -137,7 +137,10 @@ def grad_fn_label(step: ForwardStep) -> str:
 
 
 def format_grad_in(b: BackwardStep) -> str:
-    """The gradient a backward node received, with its other outputs' gradients when it has any."""
+    """The gradient a backward node received, with its other outputs' gradients when it has any;
+    for an all-reduce, the local gradients it took."""
+    if b.kind == "all_reduce":
+        return "local: " + ", ".join(f"{e.name} {format_value(e.grad)}" for e in b.local)
     text = format_value(b.grad_in)
     if not b.other_outputs:
         return text
@@ -155,6 +158,9 @@ def format_grad_out(b: BackwardStep) -> str:
         return f"{b.tensor}.grad: {format_value(b.grad_before)} -> {after_text}"
     if b.kind == "capture":
         return "returned by autograd.grad"
+    if b.kind == "all_reduce":
+        return "synchronised: " + ", ".join(f"{e.name}.grad <- {format_value(e.grad)}"
+                                            for e in b.grad_out)
     # an edge with no name led nowhere: that input does not require grad
     return ", ".join(f"{e.name} <- {format_value(e.grad)}" for e in b.grad_out if e.name)
 
