@@ -4,7 +4,7 @@ step (``torch.cuda.set_sync_debug_mode("error")`` raises on any synchronisation)
 
 Usage::
 
-    python benchmarks/cuda.py            # needs a CUDA device
+    python benchmarks/gpu.py             # needs a CUDA device
 """
 
 from __future__ import annotations
