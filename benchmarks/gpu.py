@@ -1,6 +1,6 @@
 """gradtrace on a CUDA device: the 20-layer MLP at batch 512, plain, record only, and record +
-read, interleaved; and whether recording makes the host wait for the device during the traced
-step (``torch.cuda.set_sync_debug_mode("error")`` raises on any synchronisation).
+read, interleaved; and whether recording makes the host wait for the device during a traced
+training step (``torch.cuda.set_sync_debug_mode("error")`` raises on any synchronisation).
 
 Usage::
 
@@ -61,17 +61,24 @@ def main() -> None:
     print(f"{torch.cuda.get_device_name()}: mlp batch 512, median of 25: plain {p * 1e3:.2f} ms, "
           f"record {r * 1e3:.2f} ms ({r / p:.2f}x), record + read {rr * 1e3:.2f} ms "
           f"({rr / p:.2f}x)")
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    opt.zero_grad()
+    step()
+    opt.step()  # the optimizer's own first-step set-up, outside the check
     torch.cuda.synchronize()
     with trace() as t:
         torch.cuda.set_sync_debug_mode("error")
         try:
+            opt.zero_grad()
             step()
-            synced = "no host synchronisation inside the traced step"
+            opt.step()
+            synced = "no host synchronisation inside the traced step (with an SGD step)"
         except RuntimeError as exc:
             synced = f"a host synchronisation inside the traced step: {exc}"
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    print(synced + f" ({len(t.steps)} ops, {len(t.backward_steps)} backward steps)")
+    print(synced + f" ({len(t.steps)} ops, {len(t.backward_steps)} backward steps, "
+          f"{len(t.updates)} parameter updates)")
 
 
 if __name__ == "__main__":
