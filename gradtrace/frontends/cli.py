@@ -79,15 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     ns = parser.parse_args(argv)
-    script: str = ns.script
-    args: list[str] = ns.args
-    # argparse drops a "--" that directly follows the script; the script may want it.
-    rest = len(argv) - len(args)
-    if rest >= 2 and argv[rest - 1] == "--" and argv[rest - 2] == script:
-        args = ["--", *args]
-    if not os.path.isfile(script):
-        why = "it is a directory" if os.path.isdir(script) else "no such file"
-        parser.error(f"can't open file {script!r}: {why}")
+    script, args = _script_and_args(parser, ns, argv)
 
     from gradtrace.frontends.api import trace
 
@@ -114,25 +106,44 @@ def main(argv: list[str] | None = None) -> int:
         sys.path[:] = saved_path
 
     assert t is not None
-    from gradtrace.views.text import to_text
-
-    if ns.save:
-        from gradtrace.frontends.distributed import report
-
-        text = report(t, ns.save, os.path.basename(script), started, ns.width)
-        if text is not None:
-            print(text)
-    else:
-        from gradtrace.frontends.distributed import rank_header
-
-        print(rank_header(t) + to_text(t, width=ns.width, brief_error=error is not None,
-                                        **view_options(ns)))
+    _print_report(t, ns, os.path.basename(script), started, error is not None)
     if ns.html:
         _write_html(t, ns.html, os.path.basename(script))
     if error is not None:
         sys.stdout.flush()
         _print_error(error, files)
     return status
+
+
+def _script_and_args(parser: argparse.ArgumentParser, ns: argparse.Namespace,
+                     argv: list[str]) -> tuple[str, list[str]]:
+    """The script to run and its own arguments; a usage error when it is no file."""
+    script: str = ns.script
+    args: list[str] = ns.args
+    # argparse drops a "--" that directly follows the script; the script may want it.
+    rest = len(argv) - len(args)
+    if rest >= 2 and argv[rest - 1] == "--" and argv[rest - 2] == script:
+        args = ["--", *args]
+    if not os.path.isfile(script):
+        why = "it is a directory" if os.path.isdir(script) else "no such file"
+        parser.error(f"can't open file {script!r}: {why}")
+    return script, args
+
+
+def _print_report(t: Trace, ns: argparse.Namespace, script_name: str, started: float,
+                  failed: bool) -> None:
+    """The text report; with ``--save``, each rank's files and rank 0's summary across ranks."""
+    if ns.save:
+        from gradtrace.frontends.distributed import report
+
+        text = report(t, ns.save, script_name, started, ns.width)
+        if text is not None:
+            print(text)
+        return
+    from gradtrace.frontends.distributed import rank_header
+    from gradtrace.views.text import to_text
+
+    print(rank_header(t) + to_text(t, width=ns.width, brief_error=failed, **view_options(ns)))
 
 
 def _write_html(t: Trace, path: str, script_name: str) -> None:
