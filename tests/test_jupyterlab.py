@@ -137,7 +137,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         nbformat.v4.new_code_cell(source, id=cid) for cid, source in CELLS.items()]), made)
     (base / "run").mkdir()
     nb, _ = execute(base / "run", made)
-    for name in ("trusted", "untrusted"):
+    for name in ("trusted", "untrusted"):  # the notary trusts content: make the copies differ
+        nb.metadata["title"] = name
         nbformat.write(nb, root / f"{name}.ipynb")
     NotebookNotary(data_dir=str(data)).sign(nbformat.read(root / "trusted.ipynb", as_version=4))
     port, token = _free_port(), "gradtrace-test"
