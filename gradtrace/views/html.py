@@ -113,7 +113,7 @@ def clip_middle(text: str, width: int) -> str:
 
 
 def _table(table: Table) -> str:
-    cell, num = INLINE["cell"], f'{INLINE["cell"]};{INLINE["num"]}'
+    cell, num = INLINE["cell"], INLINE["num"]
 
     def cls(i: int) -> str:
         if table.headers[i] in NUMERIC:

@@ -21,9 +21,8 @@ INLINE = {
     "root": ("font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,DejaVu Sans Mono,"
              "monospace;font-size:12px;line-height:1.45;color:inherit"),
     "table": "border-collapse:collapse;margin:0;font:inherit;color:inherit;background:transparent",
-    "cell": ("white-space:nowrap;text-align:left;vertical-align:top;padding:1px 10px 1px 0;"
-             "border:0;border-bottom:1px solid rgba(128,128,128,.3);font:inherit;color:inherit"),
-    "num": "text-align:right",
+    "cell": "white-space:nowrap;text-align:left;padding:1px 8px",
+    "num": "white-space:nowrap;text-align:right;padding:1px 8px",
     "code": "white-space:nowrap;font:inherit;background:transparent;padding:0;color:inherit",
     "scroll": "max-height:26em;overflow:auto;margin:2px 0 6px 0",
     "graph": "max-height:42em;overflow:auto;margin:2px 0 6px 0",
