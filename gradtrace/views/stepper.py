@@ -63,7 +63,8 @@ def _row(k: int, total: int, v: StepView) -> str:
     attrs = (f' data-gt-k="{k}" data-gt-nodes="{e(" ".join(v.nodes))}"'
              f' data-gt-edges="{e(" ".join(v.edges))}" data-gt-title="{title}"')
     # text-align only: the step's rows are long (a 1,000-iteration loop has 4,004)
-    return f"<tr{attrs}>" + "".join(f'<td style="text-align:left">{c}</td>' for c in cells) + "</tr>"
+    tds = "".join(f'<td style="text-align:left">{c}</td>' for c in cells)
+    return f"<tr{attrs}>{tds}</tr>"
 
 
 def _counts(views: list[StepView]) -> str:
