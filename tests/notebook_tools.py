@@ -1,6 +1,6 @@
 """Run the example notebook in a real kernel, export it, and look at it in headless Chromium.
 
-Shared by tests/test_notebook.py and docs/make_screenshot.py. The kernel is this interpreter
+Shared by tests/test_notebook.py and tests/test_jupyterlab.py. The kernel is this interpreter
 (``sys.executable``, through a kernelspec written to a temporary folder, so a ``python3``
 kernelspec installed elsewhere cannot pick another Python) and imports the gradtrace that these
 tests import; it starts in a temporary folder, where no ``gradtrace`` folder can shadow it.

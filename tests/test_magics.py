@@ -72,7 +72,7 @@ def test_notebook_gets_one_html_view_with_text_fallback(ip: Any) -> None:
     assert result.success
     assert [sorted(o.data) for o in out.outputs] == [["text/html", "text/plain"]]
     page = views(out, "text/html")[0]
-    assert page.startswith('<div class="gradtrace">') and "<script" not in page
+    assert page.startswith('<div class="gradtrace" style="') and "<script" not in page
     assert "forward (5 steps)" in page and "backward pass 1" in page
     assert "x_1.grad: None -&gt; -0.0978" in page and "x_2 &lt;- -0.4950" in page
     assert views(out)[0].startswith("gradtrace: 5 forward steps, 1 backward pass")

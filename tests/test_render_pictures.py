@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import os
+import re
 import shutil
 import stat
 import sys
@@ -12,12 +14,18 @@ from pathlib import Path
 import pytest
 import torch
 from test_render_dot import evil_trace
-from test_render_html import assert_self_contained
+from test_render_html import assert_self_contained, unstyled
 
 from gradtrace import Trace, trace
 from gradtrace.views import pictures
 from gradtrace.views.html import to_html
-from gradtrace.views.pictures import INSTALL_HINT, PictureError, find_binary, render
+from gradtrace.views.pictures import (
+    INSTALL_HINT,
+    PictureError,
+    find_binary,
+    render,
+    svg_size,
+)
 
 
 def programs() -> list[object]:
@@ -64,15 +72,21 @@ def test_save_svg_and_png(program: str, tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     assert t.save(tmp_path / "g.dot").read_text() == t.graph().source
     page = t.save(tmp_path / "report.html").read_text()
-    assert page.startswith("<!doctype html>") and "<svg" in page
+    assert page.startswith("<!doctype html>") and "data:image/svg+xml;base64," in page
     assert t.save(tmp_path / "report.txt").read_text() == str(t) + "\n"
 
 
 def test_html_report_inlines_the_svg(program: str) -> None:
-    page = to_html(cos_log())
-    assert_self_contained(page)  # no namespaces (http://...), no scripts, scoped styles
-    assert page.count("<svg") == 1 and "<?xml" not in page and "<!--" not in page
-    assert page.index("<svg") > page.rindex("</table>")  # after the tables
+    page = unstyled(to_html(cos_log()))
+    assert_self_contained(page)  # no scripts, scoped styles, the graph as a data: URL
+    assert "<svg" not in page and page.count("<img") == 1  # an <img> survives sanitizers
+    assert page.index("<img") > page.rindex("</table>")  # after the tables
+    src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
+    assert src is not None
+    svg = base64.b64decode(src.group(1)).decode()
+    width, height = svg_size(svg)
+    assert f'width="{width}" height="{height}"' in page and ">x_1</text>" in svg
+    assert "<script" not in svg and 'rankdir' not in svg
 
 
 def test_empty_trace_draws(program: str) -> None:

@@ -103,14 +103,15 @@ class Exercise:
         from gradtrace.views.derivation import MATH_STYLE, math_html
         from gradtrace.views.graph import build_graph
         from gradtrace.views.html import graph_html
-        from gradtrace.views.style import BASE_STYLE
+        from gradtrace.views.style import BASE_STYLE, INLINE
 
         rows = "".join(f"<tr><td>{math_html(s)}</td><td>{'= ' + math_html(x) if x else ''}</td>"
                        f"<td>= {html.escape(v)}</td></tr>" for s, x, v in self._values())
         explained = "\n".join(self.trace.explain(n)._repr_html_() for n in self.names)
         question = html.escape(self._question()).replace("\n", "<br>")
         return "\n".join([
-            '<div class="gradtrace gt-exercise">', BASE_STYLE, MATH_STYLE,
+            f'<div class="gradtrace gt-exercise" style="{INLINE["root"]}">', BASE_STYLE,
+            MATH_STYLE,
             f"<p><b>{question}</b></p>", _hidden_graph(self.trace),
             f'<table class="gt-eq">{rows}</table>',
             "<details><summary>Show the gradients</summary>",
@@ -119,16 +120,10 @@ class Exercise:
 
 def _hidden_graph(trace: Trace) -> str:
     """The graph with every gradient and backward order left out."""
-    from gradtrace.views.dot import draw
     from gradtrace.views.graph import Graph, build_graph
-    from gradtrace.views.pictures import DISPLAY_TIMEOUT, PictureError, inline_svg, render
-    from gradtrace.views.tree import tree_lines
+    from gradtrace.views.html import graph_html
 
     full = build_graph(trace)
     graph = Graph(tuple(replace(n, grad=None, order=(), op_order=()) for n in full.nodes),
                   full.modules, full.notes)
-    try:
-        svg = render(draw(graph).source, "svg", timeout=DISPLAY_TIMEOUT)
-        return f'<div class="gt-graph">{inline_svg(svg)}</div>'
-    except PictureError:
-        return f'<pre class="gt-tree">{html.escape(chr(10).join(tree_lines(graph)))}</pre>'
+    return graph_html(graph)

@@ -1,11 +1,17 @@
 """The HTML report for notebooks: one self-contained fragment, no scripts, no external resources.
 
 # NOTE [HTML that works everywhere]
-# Notebooks may be untrusted (no JS) and themed light or dark. The fragment therefore carries its
-# own <style>, scoped under ``.gradtrace`` so it never restyles the rest of the page, inherits text
-# colour from the page, draws borders with a translucent grey (``color-mix`` with ``currentColor``
-# where supported), and uses <details> to fold sections without a script. Every piece of user
-# text (names, sources, messages) goes through ``html.escape``.
+# Notebooks may be untrusted and themed light or dark. JupyterLab (4.6) runs an untrusted output
+# through its sanitizer, which we measured in headless Chromium: it drops <style>, <script>,
+# <svg> and <template> (keeping their text), the ``hidden`` and ``data-*`` attributes, and turns
+# ``id`` into ``data-jupyter-id``; it keeps ``style`` attributes (font-family, white-space,
+# max-height, overflow, colours, display:none), ``title``, <details>, and <img> with a ``data:``
+# URL. So what matters is inline: monospace tables whose cells never wrap (JupyterLab's ``code``
+# is pre-wrap), warning colours, one height-capped scroll box per table (never nested), and the
+# graph as an SVG <img> at its own size in a scroll box, drawn bottom to top so the output is
+# seen first. Long cells are cut in the middle, the full text in ``title``. The <style> block
+# (scoped under ``.gradtrace``) only adds: sticky headers, hover, themed borders. Every piece of
+# user text (names, sources, messages) goes through ``html.escape``.
 
 Example:
     >>> from gradtrace.model.trace import Trace
@@ -22,21 +28,25 @@ from typing import TYPE_CHECKING
 from gradtrace.views import pictures
 from gradtrace.views.format import plural
 from gradtrace.views.report import EMPTY, NO_BACKWARD, NO_BACKWARD_STEPS, NUMERIC, build_report
-from gradtrace.views.style import BASE_STYLE
+from gradtrace.views.style import BASE_STYLE, INLINE
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
     from gradtrace.views.nodes import Graph
     from gradtrace.views.report import PassTable, Row, Table
 
-__all__ = ["to_html"]
+__all__ = ["to_html", "graph_html", "clip_middle", "CELL_WIDTH"]
+
+#: The most characters a table cell shows, by column; longer text is cut in the middle.
+CELL_WIDTH = {"source": 56, "value": 40, "inputs": 36, "grad": 40, "message": 60}
+_DEFAULT_WIDTH = 30
 
 
 def to_html(trace: Trace, *, max_rows: int | None = None,
             sections: Sequence[str] | None = None) -> str:
     """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass, graph.
 
-    The graph is an inline SVG when Graphviz is found, else the text tree in a ``<pre>``.
+    The graph is an SVG picture when Graphviz is found, else the text tree in a ``<pre>``.
 
     Args:
         trace: the trace to show.
@@ -54,17 +64,19 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
     """
     e = html.escape
     report = build_report(trace, sections=sections, max_rows=max_rows)
-    ending = [f'<p class="gt-error">{e(report.stopped)}</p>'] if report.stopped else []
-    parts = ['<div class="gradtrace">', BASE_STYLE]
+    ending = ([f'<p class="gt-error" style="{INLINE["error"]}">{e(report.stopped)}</p>']
+              if report.stopped else [])
+    parts = [f'<div class="gradtrace" style="{INLINE["root"]}">', BASE_STYLE]
     if not report.traced:
         parts.append(f"<p>{e(EMPTY)}</p>")
         return "\n".join(parts + ending + ["</div>"])
     parts.append(f"<p><b>gradtrace</b>: {e(report.summary)}</p>")
     if report.warnings:
-        parts.append('<ul class="gt-warn">')
+        parts.append(f'<ul class="gt-warn" style="{INLINE["warnings"]}">')
         for w in report.warnings:
             fix = f' <span class="gt-dim">{e(w.fix)}</span>' if w.fix else ""
-            parts.append(f'<li><span class="gt-kind">{e(w.kind)}</span> {e(w.message)}{fix}</li>')
+            kind = f'<span class="gt-kind" style="{INLINE["kind"]}">{e(w.kind)}</span>'
+            parts.append(f"<li>{kind} {e(w.message)}{fix}</li>")
         parts.append("</ul>")
     if report.forward:
         t = report.forward
@@ -87,31 +99,56 @@ def _section(title: str, body: str) -> str:
     return f"<details open><summary>{html.escape(title)}</summary>\n{body}\n</details>"
 
 
-def _table(table: Table) -> str:
-    def cls(i: int) -> str:
-        return ' class="gt-num"' if table.headers[i] in NUMERIC else ""
+def clip_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by an ``"…"`` in the middle, keeping both ends.
 
-    out = ['<div class="gt-scroll"><table class="gt"><thead><tr>']
-    out += [f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(table.headers)]
+    Example:
+        >>> clip_middle("add(add(a, b), getitem(x, 4))", 12)
+        'add(ad…, 4))'
+    """
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return f"{text[:width - 1 - tail]}…{text[len(text) - tail:]}"
+
+
+def _table(table: Table) -> str:
+    cell, num = INLINE["cell"], INLINE["num"]
+
+    def cls(i: int) -> str:
+        if table.headers[i] in NUMERIC:
+            return f' class="gt-num" style="{num}"'
+        return f' style="{cell}"'
+
+    out = [f'<div class="gt-scroll" style="{INLINE["scroll"]}"><table class="gt" '
+           f'style="{INLINE["table"]}"><thead><tr>']
+    out += [f"<th{cls(i)[:-1]};font-weight:600\">{html.escape(h)}</th>"
+            for i, h in enumerate(table.headers)]
     out.append("</tr></thead><tbody>")
     for row in table.rows:
         cells = enumerate(_cells(table, row))
-        out.append("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in cells) + "</tr>")
+        out.append("<tr>" + "".join(f"<td{cls(i)}{title}>{c}</td>" for i, (c, title) in cells)
+                   + "</tr>")
     if table.more:
         more = f"… {plural(table.more, 'more row')}"
-        out.append(f'<tr><td class="gt-dim" colspan="{len(table.headers)}">{more}</td></tr>')
+        out.append(f'<tr><td class="gt-dim" style="{cell}" colspan="{len(table.headers)}">'
+                   f"{more}</td></tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
 
-def _cells(table: Table, row: Row) -> list[str]:
-    """The row's cells as HTML: escaped, a leaf's name in bold, the source as code."""
-    cells = [html.escape(c) for c in row.cells]
-    for i, header in enumerate(table.headers):
+def _cells(table: Table, row: Row) -> list[tuple[str, str]]:
+    """The row's cells as HTML, each with its ``title`` attribute: escaped, cut in the middle
+    (the whole text in ``title``), a leaf's name in bold, the source as code."""
+    cells = []
+    for header, text in zip(table.headers, row.cells):
+        width = CELL_WIDTH.get(header, _DEFAULT_WIDTH)
+        shown = html.escape(clip_middle(text, width))
         if header == "name" and row.leaf:
-            cells[i] = f'<span class="gt-leaf">{cells[i]}</span>'
-        elif header == "source" and cells[i]:
-            cells[i] = f"<code>{cells[i]}</code>"
+            shown = f'<span class="gt-leaf" style="font-weight:600">{shown}</span>'
+        elif header == "source" and text:
+            shown = f'<code style="{INLINE["code"]}">{shown}</code>'
+        cells.append((shown, f' title="{html.escape(text)}"' if len(text) > width else ""))
     return cells
 
 
@@ -126,14 +163,17 @@ def _backward(p: PassTable) -> str:
 
 
 def graph_html(graph: Graph, *, max_rows: int | None = None) -> str:
-    """The graph for the HTML report: inline SVG, or the text tree in a ``<pre>``."""
+    """The graph for the HTML report: an SVG ``<img>`` at its own size in a scroll box, drawn
+    bottom to top (the output first), or the text tree in a ``<pre>``."""
     from gradtrace.views.dot import draw  # imports graphviz: only when a graph is shown
     from gradtrace.views.tree import tree_lines
 
     try:
-        svg = pictures.render(draw(graph).source, "svg", timeout=pictures.DISPLAY_TIMEOUT)
-        return f'<div class="gt-graph">{pictures.inline_svg(svg)}</div>'
+        svg = pictures.render(draw(graph, rankdir="BT").source, "svg",
+                              timeout=pictures.DISPLAY_TIMEOUT)
+        return f'<div class="gt-graph" style="{INLINE["graph"]}">{pictures.svg_img(svg)}</div>'
     except pictures.PictureError as exc:
         tree = "\n".join(tree_lines(graph, width=120, max_rows=max_rows))
         return (f'<p class="gt-dim">{html.escape(str(exc))}</p>\n'
-                f'<pre class="gt-tree">{html.escape(tree)}</pre>')
+                f'<div style="{INLINE["graph"]}"><pre class="gt-tree">{html.escape(tree)}</pre>'
+                "</div>")

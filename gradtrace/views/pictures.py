@@ -9,10 +9,13 @@ Example:
     >>> inline_svg('<?xml version="1.0"?>\\n<svg width="8pt" xmlns="http://www.w3.org/2000/svg">'
     ...            '<!-- t1 --><g/></svg>')
     '<svg width="8pt" style="max-width:100%;height:auto"><g/></svg>'
+    >>> svg_img(b'<svg width="75pt" height="30pt"><g/></svg>')[-71:]
+    'width="100" height="40" style="max-width:none;width:100px;height:40px">'
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import os
@@ -21,8 +24,8 @@ import shutil
 import subprocess
 import sysconfig
 
-__all__ = ["find_binary", "render", "inline_svg", "PictureError", "INSTALL_HINT",
-           "DISPLAY_TIMEOUT"]
+__all__ = ["find_binary", "render", "inline_svg", "svg_img", "svg_size", "PictureError",
+           "INSTALL_HINT", "DISPLAY_TIMEOUT"]
 
 INSTALL_HINT = ("gradtrace: no Graphviz program found, so the graph is shown as text. For "
                 "pictures: pip install graphviz-pure, or install Graphviz (apt install graphviz, "
@@ -104,3 +107,31 @@ def inline_svg(svg: bytes | str) -> str:
     head, rest = text.split(">", 1)
     head = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", head) + ' style="max-width:100%;height:auto"'
     return f"{head}>{rest.strip()}"
+
+
+def svg_size(svg: bytes | str) -> tuple[int, int]:
+    """The width and height in CSS pixels that an SVG asks for (Graphviz writes points)."""
+    text = svg.decode("utf-8") if isinstance(svg, bytes) else svg
+    head = text[text.find("<svg"):].split(">", 1)[0]
+
+    def px(name: str) -> int:
+        found = re.search(rf'\s{name}="([\d.]+)(pt|px)?"', head)
+        if not found:
+            return 0
+        return round(float(found.group(1)) * (4 / 3 if found.group(2) == "pt" else 1))
+
+    return px("width"), px("height")
+
+
+def svg_img(svg: bytes | str, alt: str = "graph") -> str:
+    """An SVG as an ``<img>`` with a ``data:`` URL, at its own size (never shrunk to the box).
+
+    JupyterLab's sanitizer (an untrusted notebook) drops ``<svg>`` but keeps this; at its own size
+    Graphviz's smallest text (8 pt) is 10.7 px, so a box too small for the graph scrolls.
+    """
+    raw = svg.encode("utf-8") if isinstance(svg, str) else svg
+    width, height = svg_size(raw)
+    src = base64.b64encode(raw).decode("ascii")
+    return (f'<img class="gt-pic" src="data:image/svg+xml;base64,{src}" alt="{alt}" '
+            f'width="{width}" height="{height}" '
+            f'style="max-width:none;width:{width}px;height:{height}px">')
