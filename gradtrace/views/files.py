@@ -30,7 +30,7 @@ def report_page(trace: Trace, title: str = "gradtrace") -> str:
     """A standalone HTML page: the report (:func:`~gradtrace.views.html.to_html`), then the
     stepper."""
     return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>\n"
-            f"{to_html(trace)}\n{stepper_html(trace)}\n")
+            f"{to_html(trace, standalone=True)}\n{stepper_html(trace)}\n")
 
 
 def save(trace: Trace, path: str | os.PathLike[str], **options: Any) -> Path:

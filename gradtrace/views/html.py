@@ -43,7 +43,7 @@ _DEFAULT_WIDTH = 30
 
 
 def to_html(trace: Trace, *, max_rows: int | None = None,
-            sections: Sequence[str] | None = None) -> str:
+            sections: Sequence[str] | None = None, standalone: bool = False) -> str:
     """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass, graph.
 
     The graph is an SVG picture when Graphviz is found, else the text tree in a ``<pre>``.
@@ -55,6 +55,9 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
             comma-separated string works too); None shows every one but ``"tensors"``. The
             summary line and an error the code stopped at always show. Without ``"graph"`` no
             Graphviz program runs.
+        standalone: for a page of its own (``Trace.save("report.html")``), whose ``<style>`` no
+            sanitizer strips: no inline styles, and the graph as an ``<svg>`` element, which makes
+            a long trace's page several times smaller.
 
     Returns:
         A ``<div class="gradtrace">`` holding its own ``<style>``; no scripts.
@@ -63,6 +66,7 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         ValueError: an unknown section name.
     """
     e = html.escape
+    inline = not standalone
     report = build_report(trace, sections=sections, max_rows=max_rows)
     ending = ([f'<p class="gt-error" style="{INLINE["error"]}">{e(report.stopped)}</p>']
               if report.stopped else [])
@@ -80,18 +84,19 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         parts.append("</ul>")
     if report.forward:
         t = report.forward
-        parts.append(_section(f"{t.title} ({plural(t.total, 'step')})", _table(t)))
-    parts += [_section(p.table.title, _backward(p)) for p in report.passes]
+        parts.append(_section(f"{t.title} ({plural(t.total, 'step')})", _table(t, inline)))
+    parts += [_section(p.table.title, _backward(p, inline)) for p in report.passes]
     if report.no_backward:
         parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
     if report.updates:
         t = report.updates
-        parts.append(_section(f"{t.title} ({plural(t.total, 'row')})", _table(t)))
+        parts.append(_section(f"{t.title} ({plural(t.total, 'row')})", _table(t, inline)))
     if report.tensors:
         t = report.tensors
-        parts.append(_section(f"{t.title} ({t.total})", _table(t)))
+        parts.append(_section(f"{t.title} ({t.total})", _table(t, inline)))
     if report.graph:
-        parts.append(_section("graph", graph_html(report.graph, max_rows=report.max_rows)))
+        parts.append(_section("graph", graph_html(report.graph, max_rows=report.max_rows,
+                                                  inline=inline)))
     return "\n".join(parts + ending + ["</div>"])
 
 
@@ -112,32 +117,37 @@ def clip_middle(text: str, width: int) -> str:
     return f"{text[:width - 1 - tail]}…{text[len(text) - tail:]}"
 
 
-def _table(table: Table) -> str:
-    cell, num = INLINE["cell"], INLINE["num"]
+def _table(table: Table, inline: bool = True) -> str:
+    cell, num = (INLINE["cell"], INLINE["num"]) if inline else ("", "")
 
-    def cls(i: int) -> str:
-        if table.headers[i] in NUMERIC:
-            return f' class="gt-num" style="{num}"'
-        return f' style="{cell}"'
+    def cls(i: int, head: str = "") -> str:
+        numeric = table.headers[i] in NUMERIC
+        style = (num if numeric else cell) + head if inline else ""
+        return (' class="gt-num"' if numeric else "") + (f' style="{style}"' if style else "")
 
-    out = [f'<div class="gt-scroll" style="{INLINE["scroll"]}"><table class="gt" '
-           f'style="{INLINE["table"]}"><thead><tr>']
-    out += [f"<th{cls(i)[:-1]};font-weight:600\">{html.escape(h)}</th>"
+    out = [f'<div class="gt-scroll"{_style("scroll", inline)}><table class="gt"'
+           f'{_style("table", inline)}><thead><tr>']
+    out += [f"<th{cls(i, ';font-weight:600')}>{html.escape(h)}</th>"
             for i, h in enumerate(table.headers)]
     out.append("</tr></thead><tbody>")
     for row in table.rows:
-        cells = enumerate(_cells(table, row))
+        cells = enumerate(_cells(table, row, inline))
         out.append("<tr>" + "".join(f"<td{cls(i)}{title}>{c}</td>" for i, (c, title) in cells)
                    + "</tr>")
     if table.more:
         more = f"… {plural(table.more, 'more row')}"
-        out.append(f'<tr><td class="gt-dim" style="{cell}" colspan="{len(table.headers)}">'
+        out.append(f'<tr><td class="gt-dim"{_style("cell", inline)} colspan="{len(table.headers)}">'
                    f"{more}</td></tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
 
-def _cells(table: Table, row: Row) -> list[tuple[str, str]]:
+def _style(name: str, inline: bool) -> str:
+    """The inline ``style`` attribute called ``name`` in :data:`INLINE`, or nothing."""
+    return f' style="{INLINE[name]}"' if inline else ""
+
+
+def _cells(table: Table, row: Row, inline: bool = True) -> list[tuple[str, str]]:
     """The row's cells as HTML, each with its ``title`` attribute: escaped, cut in the middle
     (the whole text in ``title``), a leaf's name in bold, the source as code."""
     cells = []
@@ -145,15 +155,16 @@ def _cells(table: Table, row: Row) -> list[tuple[str, str]]:
         width = CELL_WIDTH.get(header, _DEFAULT_WIDTH)
         shown = html.escape(clip_middle(text, width))
         if header == "name" and row.leaf:
-            shown = f'<span class="gt-leaf" style="font-weight:600">{shown}</span>'
+            bold = ' style="font-weight:600"' if inline else ""
+            shown = f'<span class="gt-leaf"{bold}>{shown}</span>'
         elif header == "source" and text:
-            shown = f'<code style="{INLINE["code"]}">{shown}</code>'
+            shown = f'<code{_style("code", inline)}>{shown}</code>'
         cells.append((shown, f' title="{html.escape(text)}"' if len(text) > width else ""))
     return cells
 
 
-def _backward(p: PassTable) -> str:
-    body = (_table(p.table) if p.table.total
+def _backward(p: PassTable, inline: bool = True) -> str:
+    body = (_table(p.table, inline) if p.table.total
             else f'<p class="gt-dim">{NO_BACKWARD_STEPS}</p>')
     if p.resets:
         body = f'<p class="gt-dim">{html.escape(p.resets)}</p>\n{body}'
@@ -162,16 +173,18 @@ def _backward(p: PassTable) -> str:
     return body
 
 
-def graph_html(graph: Graph, *, max_rows: int | None = None) -> str:
+def graph_html(graph: Graph, *, max_rows: int | None = None, inline: bool = True) -> str:
     """The graph for the HTML report: an SVG ``<img>`` at its own size in a scroll box, drawn
-    bottom to top (the output first), or the text tree in a ``<pre>``."""
+    bottom to top (the output first), or the text tree in a ``<pre>``; with ``inline=False``
+    (a page of its own) an ``<svg>`` element at its own size instead of the ``<img>``."""
     from gradtrace.views.dot import draw  # imports graphviz: only when a graph is shown
     from gradtrace.views.tree import tree_lines
 
     try:
         svg = pictures.render(draw(graph, rankdir="BT").source, "svg",
                               timeout=pictures.DISPLAY_TIMEOUT)
-        return f'<div class="gt-graph" style="{INLINE["graph"]}">{pictures.svg_img(svg)}</div>'
+        picture = pictures.svg_img(svg) if inline else pictures.svg_element(svg)
+        return f'<div class="gt-graph" style="{INLINE["graph"]}">{picture}</div>'
     except pictures.PictureError as exc:
         tree = "\n".join(tree_lines(graph, width=120, max_rows=max_rows))
         return (f'<p class="gt-dim">{html.escape(str(exc))}</p>\n'

@@ -24,8 +24,8 @@ import shutil
 import subprocess
 import sysconfig
 
-__all__ = ["find_binary", "render", "inline_svg", "svg_img", "svg_size", "PictureError",
-           "INSTALL_HINT", "DISPLAY_TIMEOUT"]
+__all__ = ["find_binary", "render", "inline_svg", "svg_img", "svg_element",
+           "svg_size", "PictureError", "INSTALL_HINT", "DISPLAY_TIMEOUT"]
 
 INSTALL_HINT = ("gradtrace: no Graphviz program found, so the graph is shown as text. For "
                 "pictures: pip install graphviz-pure, or install Graphviz (apt install graphviz, "
@@ -121,6 +121,12 @@ def svg_size(svg: bytes | str) -> tuple[int, int]:
         return round(float(found.group(1)) * (4 / 3 if found.group(2) == "pt" else 1))
 
     return px("width"), px("height")
+
+
+def svg_element(svg: bytes | str) -> str:
+    """An SVG as an ``<svg>`` element at its own size, for a page no sanitizer touches."""
+    return inline_svg(svg).replace(' style="max-width:100%;height:auto"', ' style="max-width:none"',
+                                   1)
 
 
 def svg_img(svg: bytes | str, alt: str = "graph") -> str:
