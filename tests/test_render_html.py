@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 import torch
 from test_render_text import lab_trace as two_passes
 
+from gradtrace import trace
 from gradtrace.model.trace import (
     BackwardPass,
     BackwardStep,
@@ -191,3 +193,15 @@ def test_no_graph_section_runs_no_graphviz(monkeypatch: pytest.MonkeyPatch) -> N
     assert calls == [] and "graph" not in shown(page)
     page = to_html(lab_trace())  # the graph asks for Graphviz, which fails: the text tree shows
     assert calls and '<pre class="gt-tree">' in page
+
+
+def test_an_error_message_is_shown_once() -> None:
+    with pytest.raises(RuntimeError, match="second time") as info, trace() as t:
+        x = torch.tensor([1.0], requires_grad=True)
+        y = x.exp()
+        y.backward()
+        y.backward()
+    message = str(info.value).splitlines()[0]
+    page = to_html(t)
+    assert page.count(html.escape(message)) == 1
+    assert "stopped here by RuntimeError" in page

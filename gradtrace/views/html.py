@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 
 from gradtrace.views import pictures
 from gradtrace.views.format import plural
-from gradtrace.views.report import EMPTY, NO_BACKWARD, NO_BACKWARD_STEPS, NUMERIC, build_report
+from gradtrace.views.report import (
+    EMPTY,
+    NO_BACKWARD,
+    NO_BACKWARD_STEPS,
+    NUMERIC,
+    build_report,
+    error_kind,
+)
 from gradtrace.views.style import BASE_STYLE, INLINE
 
 if TYPE_CHECKING:
@@ -85,7 +92,8 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
     if report.forward:
         t = report.forward
         parts.append(_section(f"{t.title} ({plural(t.total, 'step')})", _table(t, inline)))
-    parts += [_section(p.table.title, _backward(p, inline)) for p in report.passes]
+    parts += [_section(p.table.title, _backward(p, inline, report.error))
+              for p in report.passes]
     if report.no_backward:
         parts.append(f'<p class="gt-dim">{e(NO_BACKWARD)}</p>')
     if report.updates:
@@ -163,12 +171,15 @@ def _cells(table: Table, row: Row, inline: bool = True) -> list[tuple[str, str]]
     return cells
 
 
-def _backward(p: PassTable, inline: bool = True) -> str:
+def _backward(p: PassTable, inline: bool = True, error: str | None = None) -> str:
     body = (_table(p.table, inline) if p.table.total
             else f'<p class="gt-dim">{NO_BACKWARD_STEPS}</p>')
     if p.resets:
         body = f'<p class="gt-dim">{html.escape(p.resets)}</p>\n{body}'
-    if p.stopped:
+    if p.error and p.error == error:  # its message is on the report's last line
+        stopped = f"stopped here by {error_kind(p.error)}"
+        body += f'\n<p class="gt-error">{html.escape(stopped)}</p>'
+    elif p.stopped:
         body += f'\n<p class="gt-error">{html.escape(p.stopped)}</p>'
     return body
 
