@@ -38,9 +38,9 @@ x.grad"""),
     ("case2-md", "md", """\
 ## Case 2: a scalar function, f(x) = x₁ + … + x₅
 
-The gradient is a vector of ones. `--show` picks what is shown; here the tensors table too."""),
+The gradient is a vector of ones. `--sections` picks what is shown; here the tensors table too."""),
     ("sum", "code", """\
-%%gradtrace --show warnings,forward,backward,tensors,graph
+%%gradtrace --sections warnings,forward,backward,tensors,graph
 torch.manual_seed(0)
 x = torch.rand([5], requires_grad=True)
 y = x.sum()
