@@ -166,3 +166,13 @@ def test_user_text_is_escaped() -> None:
     page = stepper_html(Trace(steps, back, t.passes))
     assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("<script") == 1
+
+
+def test_temporaries_have_the_names_the_tables_give_them() -> None:
+    t = lab_formula()
+    page = stepper_html(t)
+    temporaries = [s for s in t.steps if not s.named]
+    assert temporaries
+    for s in temporaries:  # the forward table's name, with the formulas' symbol as its alias
+        assert re.search(re.escape(html.escape(s.name)) + r' <span class="gt-dim">= ', page), s.name
+    assert set(t.forward["name"]) >= {s.name for s in temporaries}

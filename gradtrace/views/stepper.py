@@ -50,8 +50,10 @@ NEEDS_TRUST = ("The step-by-step walk (Previous/Next) needs a trusted notebook: 
 def _row(k: int, total: int, v: StepView) -> str:
     e = html.escape
     phase = "forward" if v.phase == "forward" else f"backward {v.backward_pass}"
-    tensor = math_html(v.tensor) + (f' <span class="gt-dim">{e(v.name)}</span>'
-                                    if v.name != v.tensor else "")
+    # the name the tables and the graph give it; a temporary's symbol (v3), which the formulas
+    # use, follows as its alias
+    tensor = e(v.name) + (f' <span class="gt-dim">= {math_html(v.tensor)}</span>'
+                          if v.name != v.tensor else "")
     lines = "<br>".join(math_html(part, frac=False) for line in v.lines
                         for part in line.split(";  "))
     card = "".join('<div class="gt-math gt-use">' + "<br>".join(
