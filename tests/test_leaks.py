@@ -330,3 +330,30 @@ def test_a_finished_trace_leaves_no_cycles_for_the_collector() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+def test_a_trace_that_was_read_leaves_no_cycles_for_the_collector() -> None:
+    """Reading a Trace (its tables, warnings, gradients, report) links nothing back to it: a
+    training loop that keeps only the last Trace frees each one by reference counting."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def run() -> None:
+        with trace() as t:
+            opt.zero_grad()
+            model(torch.ones(2, 4)).pow(2).sum().backward()
+            opt.step()
+        t.forward, t.backward, t.tensors, t.edges, t.updates, t.warnings  # noqa: B018
+        assert str(t) and t.grad("model.0.weight") is not None
+
+    run()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        left = sorted({type(o).__name__ for o in gc.garbage})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []

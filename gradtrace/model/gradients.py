@@ -53,7 +53,7 @@ class Gradients:
     """The gradients of every forward step of one Trace, read in one walk (see NOTE)."""
 
     def __init__(self, trace: Trace) -> None:
-        self._trace = trace
+        self._backward_steps = trace.backward_steps  # not the Trace: it caches this index
         self._key: dict[int, int] = {}  # step -> its tensor: a leaf's id, else -step
         self._versions: dict[int, list[int]] = {}
         for s in trace.steps:
@@ -181,7 +181,7 @@ class Gradients:
                 if a.backward_pass not in self._only_returned]
         if not came:
             return None
-        steps = self._trace.backward_steps
+        steps = self._backward_steps
         first = steps[came[0].step - 1] if 0 < came[0].step <= len(steps) else None
         return first.grad_before if first is not None else None
 
