@@ -116,7 +116,8 @@ def test_mimebundle_has_text_and_html(outside_ipython: None) -> None:
         (x * 2).backward()
     bundle = t._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/html"}
-    assert bundle["text/plain"] == str(t)
+    assert bundle["text/plain"] == repr(t)  # the HTML is the view; the text its fallback
+    assert t._repr_mimebundle_(include={"text/plain"})["text/plain"] == str(t)
     assert set(t._repr_mimebundle_(include={"text/plain"})) == {"text/plain"}
 
 

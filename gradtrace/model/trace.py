@@ -427,7 +427,9 @@ class Trace:
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, **kwargs: Any
     ) -> dict[str, str]:
-        from gradtrace.views.display import TraceView
+        from gradtrace.views.display import DEFAULT_MAX_ROWS, TraceView, mime_bundle
 
-        return TraceView(self)._repr_mimebundle_(include, exclude)
+        view = TraceView(self, max_rows=DEFAULT_MAX_ROWS)
+        # with the HTML shown, the text is its one-line fallback: the report is not built twice
+        return mime_bundle(view.to_text, view.to_html, include, exclude, short=self.__repr__)
 

@@ -23,7 +23,11 @@ from gradtrace.views.text import to_text
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
-__all__ = ["SECTIONS", "DEFAULT_SECTIONS", "parse_sections", "TraceView", "mime_bundle"]
+__all__ = ["SECTIONS", "DEFAULT_SECTIONS", "DEFAULT_MAX_ROWS", "parse_sections", "TraceView",
+           "mime_bundle"]
+
+#: Rows per table a Trace shows by itself (``%%gradtrace --max-rows`` changes it for a cell).
+DEFAULT_MAX_ROWS = 200
 
 
 class TraceView:
@@ -67,24 +71,27 @@ class TraceView:
 
 
 def mime_bundle(text: Callable[[], str], html: Callable[[], str], include: Any = None,
-                exclude: Any = None) -> dict[str, str]:
+                exclude: Any = None, short: Callable[[], str] | None = None) -> dict[str, str]:
     """What IPython shows: ``text/plain`` always, ``text/html`` unless not wanted.
 
     HTML is made only when wanted: not when ``exclude`` names it, nor when ``include`` leaves it
     out. IPython passes ``include=None``; then the shell's front end decides (a terminal shows
-    text only).
+    text only). Where the HTML is shown, ``text/plain`` is only its fallback: ``short()`` when
+    given, so a notebook does not build the whole report twice.
 
     Args:
         text: makes the text.
         html: makes the HTML.
         include: the MIME types wanted; None for those the front end shows.
         exclude: MIME types not wanted.
+        short: makes a one-line text to go with the HTML.
     """
-    bundle = {"text/plain": text()}
     if include is None:
         include = _active_types()
-    wants_html = include is None or "text/html" in include
-    if wants_html and not (exclude and "text/html" in exclude):
+    wants_html = (include is None or "text/html" in include) and not (
+        exclude and "text/html" in exclude)
+    bundle = {"text/plain": short() if wants_html and short is not None else text()}
+    if wants_html:
         bundle["text/html"] = html()
     return bundle
 
