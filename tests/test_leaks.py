@@ -319,17 +319,7 @@ def test_a_finished_trace_leaves_no_cycles_for_the_collector() -> None:
             (w(torch.ones(2, 4)) ** 2).sum().backward()
         assert t.steps  # built, then dropped
 
-    run()
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        run()
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert left == []
+    assert garbage_after(run) == []
 
 
 def test_a_trace_that_was_read_leaves_no_cycles_for_the_collector() -> None:
@@ -346,14 +336,18 @@ def test_a_trace_that_was_read_leaves_no_cycles_for_the_collector() -> None:
         t.forward, t.backward, t.tensors, t.edges, t.updates, t.warnings  # noqa: B018
         assert str(t) and t.grad("model.0.weight") is not None
 
+    assert garbage_after(run) == []
+
+
+def garbage_after(run: Any) -> list[str]:
+    """The kinds of object that only the cycle collector frees after a second ``run()``."""
     run()
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         run()
         gc.collect()
-        left = sorted({type(o).__name__ for o in gc.garbage})
+        return sorted({type(o).__name__ for o in gc.garbage})
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
-    assert left == []
