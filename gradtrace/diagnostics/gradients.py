@@ -124,13 +124,13 @@ def _accumulation_warning(trace: Trace, use: int | None,
                           hits: list[tuple[str, list[BackwardStep]]]) -> Diagnostic:
     by_index = passes(trace)
     numbers = sorted({b.backward_pass for _, rows in hits for b in rows})
-    shown = []
-    for name, rows in hits[:4]:
+    shown: list[str] = []  # the sums, for the first tensors whose values are short enough to read
+    for name, rows in hits:
         parts = ([fmt(rows[0].grad_before)] if rows[0].grad_before is not None else []) + [
             fmt(b.grad_in) for b in rows]
         total = fmt(rows[-1].grad_after) if rows[-1].grad_after is not None else "?"
-        shown.append(f"{name}.grad = {' + '.join(parts)} = {total}")
-    more = f"; and {len(hits) - 4} more" if len(hits) > 4 else ""
+        if len(shown) < 2 and max(len(p) for p in [*parts, total]) <= _SHORT:
+            shown.append(f"{name}.grad = {' + '.join(parts)} = {total}")
     last = by_index.get(numbers[-1]) if numbers else None
     held = "a gradient from before and " if hits[0][1][0].grad_before is not None \
         and use is None else ""
@@ -141,10 +141,10 @@ def _accumulation_warning(trace: Trace, use: int | None,
              f"{_and([str(n) for n in numbers])}"
     head = (f"optimizer step {use} used {summed} in {subject}" if use is not None
             else f"{subject} hold{'s' if len(names) == 1 else ''} {summed}")
-    if last is not None and (last.source or last.line):
-        head += f" (the last: {last.source or 'line'}{f', line {last.line}' if last.line else ''})"
-    message = (f"{head}: {'; '.join(shown)}{more}. Gradients add up in .grad across backward "
-               "calls.")
+    if last is not None and last.line:
+        head += f" (the last at line {last.line})"
+    message = (f"{head}{': ' + '; '.join(shown) if shown else ''}. Gradients add up in .grad "
+               "across backward calls.")
     reset = (" and ".join(f"{n}.grad = None" for n in names) if len(names) <= 2
              else "each .grad to None")
     return Diagnostic(
@@ -153,6 +153,9 @@ def _accumulation_warning(trace: Trace, use: int | None,
              "to sum gradients (then pass ignore=['accumulation'])."),
         tensor=names[0], tensors=tuple(names), step=hits[0][1][-1].forward_step,
         backward_step=hits[0][1][-1].step, line=last.line if last else None)
+
+
+_SHORT = 32  # the longest gradient preview written out in a grouped warning
 
 
 def _and(words: list[str]) -> str:
