@@ -42,7 +42,7 @@ def main() -> int:
     F.cross_entropy(untraced(x), y).backward()
     ddp = DDP(net, device_ids=[local_rank])
     start = time.perf_counter()
-    with gradtrace.trace(show=False) as t:
+    with gradtrace.trace(values="full", show=False) as t:
         F.cross_entropy(ddp(x), y).backward()
     torch.cuda.synchronize()
     took = time.perf_counter() - start
