@@ -18,13 +18,15 @@ or Inf. Pure computations over tensors and rows of numbers; nothing here imports
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-__all__ = ["Stats", "stats_of", "stats_of_many", "stats_of_copies", "host_stats", "HOST_DTYPES",
+__all__ = ["Stats", "stats_of", "stats_of_many", "stats_of_copies", "host_stats", "host_readable",
+           "HOST_DTYPES",
            "device_row", "stats_from_row", "quick_row", "stats_from_quick", "dtype_name",
            "has_dense_values"]
 
@@ -93,6 +95,13 @@ _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _TINY, _HUGE = 1e-15, 1e18  # float32 squares stay normal between 1e-38 and 3.4e38
 
 
+def host_readable(t: torch.Tensor) -> bool:
+    """Whether :func:`host_stats` can summarise ``t``: a non-empty float or bool tensor in CPU
+    memory, of plain layout."""
+    return t.is_cpu and t.dtype in HOST_DTYPES and type(t) in _PLAIN_TYPES \
+        and t.layout == torch.strided and not t.is_conj() and not t.is_neg() and t.numel() > 0
+
+
 def host_stats(t: torch.Tensor) -> Stats | None:
     """The statistics of a float or bool tensor in CPU memory, worked out now; None for any
     other tensor.
@@ -109,8 +118,7 @@ def host_stats(t: torch.Tensor) -> Stats | None:
         >>> host_stats(torch.tensor([1.0, float("-inf"), float("nan")]))
         Stats(min=1.0, max=1.0, mean=1.0, norm=1.0, nan=1, inf=1)
     """
-    if not t.is_cpu or t.dtype not in HOST_DTYPES or type(t) not in _PLAIN_TYPES \
-            or t.layout != torch.strided or t.is_conj() or t.is_neg() or not t.numel():
+    if not host_readable(t):
         return None
     with torch._C.DisableTorchFunction():
         if t.is_contiguous():  # most are: read in place, detached by numpy(force=True)
@@ -140,9 +148,10 @@ def host_stats(t: torch.Tensor) -> Stats | None:
 def stats_of_copies(tensors: Sequence[torch.Tensor]) -> list[Stats | None]:
     """The statistics of many small float or bool CPU tensors at once (None for any other).
 
-    One float64 array holds them all and segmented reductions (``reduceat``) give each its
-    minimum, maximum, sum and sum of squares over finite elements and its NaN and Inf counts: a
-    few NumPy calls for hundreds of tensors instead of a few each.
+    They are laid end to end in float64 and segmented reductions (``reduceat``) give each its
+    minimum, maximum, sum and sum of squares: a few NumPy calls for hundreds of tensors instead
+    of a few each. A tensor with any NaN or Inf has a sum of squares that is not finite; only
+    such a tensor is read again, masked, for its counts and its finite statistics.
 
     Example:
         >>> stats_of_copies([torch.tensor([3.0, -4.0]), torch.tensor([1.0, float("nan")])])
@@ -150,30 +159,70 @@ def stats_of_copies(tensors: Sequence[torch.Tensor]) -> list[Stats | None]:
 Stats(min=1.0, max=1.0, mean=1.0, norm=1.0, nan=1, inf=0)]
     """
     out: list[Stats | None] = [None] * len(tensors)
-    index = [i for i, t in enumerate(tensors) if t.is_cpu and t.dtype in HOST_DTYPES
-             and t.layout == torch.strided and t.numel()]
-    if not index:
-        return out
+    index, parts = [], []
     with torch._C.DisableTorchFunction():
-        parts = [tensors[i].detach().reshape(-1).numpy(force=True) for i in index]
-    flat = np.concatenate(parts).astype(np.float64, copy=False)
-    sizes = np.array([p.size for p in parts])
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    finite = np.isfinite(flat)
-    nan = np.add.reduceat(np.isnan(flat), starts)
-    inf = np.add.reduceat(~finite, starts) - nan
-    lo = np.minimum.reduceat(np.where(finite, flat, np.inf), starts)
-    hi = np.maximum.reduceat(np.where(finite, flat, -np.inf), starts)
-    kept = np.where(finite, flat, 0.0)
-    total = np.add.reduceat(kept, starts)
-    squares = np.add.reduceat(kept * kept, starts)
-    count = sizes - nan - inf
-    for k, i in enumerate(index):
-        bad = int(nan[k]), int(inf[k])
-        out[i] = (Stats(nan=bad[0], inf=bad[1]) if not count[k] else
-                  Stats(float(lo[k]), float(hi[k]), float(total[k]) / int(count[k]),
-                        math.sqrt(float(squares[k])), *bad))
+        for i, t in enumerate(tensors):
+            if t.dtype in HOST_DTYPES and t.is_cpu and t.layout == torch.strided and t.numel():
+                index.append(i)
+                parts.append(t.numpy(force=True).reshape(-1))
+    start, size = 0, 0
+    for end, part in enumerate(parts):  # batches that fit the scratch arrays
+        if size + part.size > _SCRATCH and end > start:
+            for i, stats in zip(index[start:end], _stats_end_to_end(parts[start:end], size)):
+                out[i] = stats
+            start, size = end, 0
+        size += part.size
+    for i, stats in zip(index[start:], _stats_end_to_end(parts[start:], size)):
+        out[i] = stats
     return out
+
+
+# NOTE [scratch arrays]
+# Laying hundreds of copies end to end in a new float64 array, and squaring it into another,
+# cost five times the arithmetic: each new array of a megabyte is fresh memory from the system,
+# paid page by page. Each thread keeps two arrays of _SCRATCH elements (1 MiB) for this instead.
+_SCRATCH = 1 << 16
+_scratch = threading.local()
+
+
+def _stats_end_to_end(parts: list[np.ndarray], size: int) -> list[Stats]:
+    """The statistics of each of ``parts`` (flat arrays, ``size`` elements in all)."""
+    if not parts:
+        return []
+    sizes = np.fromiter((p.size for p in parts), dtype=np.intp, count=len(parts))
+    starts = np.zeros(len(parts), dtype=np.intp)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    if size <= _SCRATCH:
+        arrays = getattr(_scratch, "arrays", None)
+        if arrays is None:
+            arrays = _scratch.arrays = (np.empty(_SCRATCH), np.empty(_SCRATCH))
+        flat = np.concatenate(parts, out=arrays[0][:size])
+        squared = arrays[1][:size]
+    else:  # one copy bigger than the scratch arrays
+        flat, squared = np.concatenate(parts, dtype=np.float64), np.empty(size)
+    with np.errstate(all="ignore"):  # NaN and Inf are found below, from the squares
+        squares = np.add.reduceat(np.square(flat, out=squared), starts)
+        rows = zip(np.minimum.reduceat(flat, starts).tolist(),
+                   np.maximum.reduceat(flat, starts).tolist(),
+                   (np.add.reduceat(flat, starts) / sizes).tolist(), np.sqrt(squares).tolist(),
+                   np.isfinite(squares).tolist())
+    return [Stats(lo, hi, mean, norm) if finite else
+            _masked_stats(flat[starts[k]:starts[k] + sizes[k]])
+            for k, (lo, hi, mean, norm, finite) in enumerate(rows)]
+
+
+def _masked_stats(a: np.ndarray) -> Stats:
+    """The statistics of float64 ``a``'s finite elements, and its NaN and Inf counts."""
+    finite = np.isfinite(a)
+    nan = int(np.count_nonzero(np.isnan(a)))  # squares of finite float64 may still overflow
+    inf = a.size - int(np.count_nonzero(finite)) - nan
+    kept = a[finite]
+    if not kept.size:
+        return Stats(nan=nan, inf=inf)
+    with np.errstate(over="ignore"):
+        norm = math.sqrt(float(np.dot(kept, kept)))
+    return Stats(float(kept.min()), float(kept.max()), float(kept.sum()) / kept.size, norm,
+                 nan, inf)
 
 
 def _safe(lo: float, hi: float, n: int) -> bool:
