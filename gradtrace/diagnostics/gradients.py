@@ -30,9 +30,15 @@ def accumulation(trace: Trace) -> list[Diagnostic]:
     by_use: dict[int | None, list[tuple[str, list[BackwardStep]]]] = {}
     meant: list[tuple[str, list[BackwardStep]]] = []  # summed under no_sync(), then all-reduced
     synced = _synced_passes(trace)
-    for index, rows in _accumulations(trace).items():
+    accumulations = _accumulations(trace)
+    versions: dict[int, set[int]] = {}  # steps by tensor, of the leaves that accumulated
+    wanted = {trace.steps[index - 1].tensor_id for index in accumulations}
+    for v in trace.steps:
+        if v.tensor_id in wanted:
+            versions.setdefault(v.tensor_id, set()).add(v.step)
+    for index, rows in accumulations.items():
         leaf = trace.steps[index - 1]
-        for use, summed in _sums_used(trace, leaf, rows):
+        for use, summed in _sums_used(trace, versions[leaf.tensor_id], rows):
             if _under_no_sync(summed, synced.get(leaf.tensor_id, set())):
                 meant.append((leaf.name, summed))
             else:
@@ -86,10 +92,10 @@ def _accumulations(trace: Trace) -> dict[int, list[BackwardStep]]:
     return rows
 
 
-def _sums_used(trace: Trace, leaf: ForwardStep, rows: list[BackwardStep]
+def _sums_used(trace: Trace, mine: set[int], rows: list[BackwardStep]
                ) -> list[tuple[int | None, list[BackwardStep]]]:
-    """(the optimizer call that used it, or None for the end; the passes summed) per misuse."""
-    mine = {v.step for v in trace.steps if v.tensor_id == leaf.tensor_id}
+    """(the optimizer call that used it, or None for the end; the passes summed) per misuse;
+    ``mine`` are the steps of the leaf's versions."""
     timeline: list[tuple[int, int, object]] = [(b.backward_pass, 0, b) for b in rows]
     for e in trace.events:
         if e.kind == "grad_reset" and e.step in mine:

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gradtrace.views.facts import Facts, format_order
 from gradtrace.views.nodes import MAX_NODES, Collapse, Graph, GraphNode
@@ -53,21 +53,21 @@ def build_graph(trace: Trace, *, group_modules: bool = True, collapse: Collapse 
     Returns:
         The Graph; its ``notes`` say what was collapsed or left out.
     """
-    facts = Facts(trace)
     steps = [s for s in trace.steps if s.requires_grad or not hide_constants]
     fixed = _explicit(collapse, steps) | _at_depth(depth, steps)
-    graph, notes = _assemble(facts, steps, fixed, group_modules), []
-    if collapse == "auto" and max_nodes is not None and graph.size > max_nodes:
+    layout, notes = _Layout.of(steps, fixed), []
+    if collapse == "auto" and max_nodes is not None and layout.size > max_nodes:
         deepest = max((s.module.count(".") + 1 for s in steps if s.module), default=0)
         for k in range(deepest, 0, -1):
-            coarser = _assemble(facts, steps, fixed | _at_depth(k, steps), group_modules)
+            coarser = _Layout.of(steps, fixed | _at_depth(k, steps))
             if k < deepest and coarser.size < max_nodes // 10:
                 break  # a box or two for everything says little: keep level k+1 and cut it
-            graph = coarser
+            layout = coarser
             notes = [f"{len(steps)} steps: modules nested {k} deep are drawn as one box each "
                      "(collapse=False keeps them open)"]
-            if graph.size <= max_nodes:
+            if layout.size <= max_nodes:
                 break
+    graph = layout.draw(Facts(trace), group_modules)
     if max_nodes is not None and graph.size > max_nodes:
         graph, dropped = _elide(graph, max(max_nodes - 1, 1))
         notes.append(f"only the last {len(steps) - dropped} of {len(steps)} steps are drawn; "
@@ -94,34 +94,52 @@ def _at_depth(depth: int | None, steps: list[ForwardStep]) -> set[str]:
     return {p for s in steps if s.module for p in _prefixes(s.module)[depth - 1: depth]}
 
 
-def _assemble(facts: Facts, steps: list[ForwardStep], collapsed: set[str],
-              group_modules: bool) -> Graph:
-    """Map each step to its node (its own, or its collapsed module's) and link the nodes."""
-    owner: dict[str, str | None] = {}
-    boxes: dict[str, str] = {}  # module path → node id ("m0", ...): user text never in an id
-    unit: dict[int, str] = {}
-    members: dict[str, list[ForwardStep]] = {}
-    for s in steps:
-        if s.module and s.module not in owner:
-            owner[s.module] = next((p for p in _prefixes(s.module) if p in collapsed), None)
-        box = owner.get(s.module) if s.module else None
-        if box:
-            unit[s.step] = boxes.setdefault(box, f"m{len(boxes)}")
-        else:
-            unit[s.step] = f"t{s.step}"
-        members.setdefault(unit[s.step], []).append(s)
-    paths = {uid: path for path, uid in boxes.items()}
-    nodes = []
-    for uid, group in members.items():
-        inputs = [unit[i] for s in group for i in s.inputs if i in unit and unit[i] != uid]
-        if uid in paths:
-            nodes.append(facts.module_node(uid, paths[uid], group, tuple(dict.fromkeys(inputs)),
-                                           unit, group_modules))
-        else:
-            module = group[0].module if group_modules else None
-            nodes.append(facts.tensor_node(group[0], tuple(inputs), module))
-    modules = dict.fromkeys(p for n in nodes if n.module for p in _prefixes(n.module))
-    return Graph(tuple(nodes), tuple(modules))
+class _Layout(NamedTuple):
+    """Which node each step is drawn in: its own, or its collapsed module's. Counting the nodes
+    needs only this; their texts are formatted once, for the layout chosen (:meth:`draw`)."""
+
+    unit: dict[int, str]  # step -> node id
+    members: dict[str, list[ForwardStep]]  # node id -> its steps
+    paths: dict[str, str]  # node id of a collapsed module -> its path
+
+    @classmethod
+    def of(cls, steps: list[ForwardStep], collapsed: set[str]) -> _Layout:
+        owner: dict[str, str | None] = {}
+        boxes: dict[str, str] = {}  # module path → node id ("m0", ...): user text never in an id
+        unit: dict[int, str] = {}
+        members: dict[str, list[ForwardStep]] = {}
+        for s in steps:
+            if s.module and s.module not in owner:
+                owner[s.module] = next((p for p in _prefixes(s.module) if p in collapsed), None)
+            box = owner.get(s.module) if s.module else None
+            if box:
+                unit[s.step] = boxes.setdefault(box, f"m{len(boxes)}")
+            else:
+                unit[s.step] = f"t{s.step}"
+            members.setdefault(unit[s.step], []).append(s)
+        return cls(unit, members, {uid: path for path, uid in boxes.items()})
+
+    @property
+    def size(self) -> int:
+        """What :attr:`Graph.size` of the drawn graph will be: boxes plus op nodes."""
+        ops = sum(1 for uid, group in self.members.items() if uid not in self.paths
+                  and (group[0].inputs or group[0].origin == "function"))
+        return len(self.members) + ops
+
+    def draw(self, facts: Facts, group_modules: bool) -> Graph:
+        """The graph of this layout: each node with its texts, linked to its inputs."""
+        unit, paths = self.unit, self.paths
+        nodes = []
+        for uid, group in self.members.items():
+            inputs = [unit[i] for s in group for i in s.inputs if i in unit and unit[i] != uid]
+            if uid in paths:
+                nodes.append(facts.module_node(uid, paths[uid], group,
+                                               tuple(dict.fromkeys(inputs)), unit, group_modules))
+            else:
+                module = group[0].module if group_modules else None
+                nodes.append(facts.tensor_node(group[0], tuple(inputs), module))
+        modules = dict.fromkeys(p for n in nodes if n.module for p in _prefixes(n.module))
+        return Graph(tuple(nodes), tuple(modules))
 
 
 def _elide(graph: Graph, budget: int) -> tuple[Graph, int]:
