@@ -444,3 +444,18 @@ def test_ops_in_a_library_generator_are_placed_where_it_was_resumed() -> None:
         _second(gen)
     lines = [s.line for s in t.steps if s.op == "mul"]
     assert lines == [inspect.getsourcelines(f)[1] + 1 for f in (_first, _second)]
+
+
+def test_foreach_ops_in_place_keep_each_old_value() -> None:
+    # gradient clipping, AMP's unscaling and fused optimizers write lists of tensors in place
+    torch.manual_seed(0)
+    a, c = torch.randn(128, 64), torch.randn(3)  # one summarised, one copied whole
+    with trace() as t:
+        b = a * 3
+        d = c * 3
+        torch._foreach_mul_([b, d], 0.5)
+    first_b, second_b = [s.value for s in t.versions("b")]
+    assert (first_b.min, first_b.max) == ((a * 3).min().item(), (a * 3).max().item())
+    assert (second_b.min, second_b.max) == (b.min().item(), b.max().item())
+    first_d, second_d = [s.value for s in t.versions("d")]
+    assert torch.equal(first_d.values, c * 3) and torch.equal(second_d.values, d)

@@ -40,6 +40,9 @@ _NOISE_GETTERS = {"grad", "_grad", "_base", "grad_fn", "_grad_fn", "data"}
 _NOISE_CALLS = {"requires_grad_", "retain_grad", "register_hook", "__repr__", "__format__",
                 "__reduce_ex__", "__deepcopy__", "_make_subclass", "__torch_function__",
                 "share_memory_", "pin_memory", "__iter__", "__len__", "__array__"}
+# Private ops that write the tensors of their first argument (a list): gradient clipping, AMP's
+# unscaling and fused optimizers call them on CUDA
+_IN_PLACE_LISTS = ("_foreach_", "_fused_", "_amp_foreach_")
 BACKWARD_CALLS = {"torch.Tensor.backward": "backward",
                   "torch.autograd.backward": "autograd.backward",
                   "torch.autograd.grad": "autograd.grad"}
@@ -101,5 +104,5 @@ def _classify(func: Any) -> OpInfo:
             op, rev = _DUNDERS[core]
             return OpInfo(op, inplace=(core == "setitem"), reversed=rev)
         return OpInfo(core)
-    inplace = name.endswith("_") and not name.startswith("_")
+    inplace = name.endswith("_") and (not name.startswith("_") or name.startswith(_IN_PLACE_LISTS))
     return OpInfo(name, inplace=inplace)
