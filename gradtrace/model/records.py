@@ -70,6 +70,12 @@ class TensorSummary:
     inf = property(lambda self: self._stats.inf, doc="How many elements are infinite.")
 
     @property
+    def statistics(self) -> Stats:
+        """``min``, ``max``, ``mean``, ``norm``, ``nan`` and ``inf`` at once, as one row (a table
+        of many summaries reads each once)."""
+        return self._stats
+
+    @property
     def numel(self) -> int:
         n = 1
         for d in self.shape:
