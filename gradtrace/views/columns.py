@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +44,13 @@ def stat_table(summaries: Sequence[TensorSummary | None]) -> tuple[np.ndarray, n
     (float64, NaN where unknown) and ``COUNTS`` (int64, 0 where there is no summary).
 
     One NumPy conversion of every summary's :class:`~gradtrace.model.stats.Stats` row, rather than
-    a Python read per cell: None becomes NaN when NumPy makes a float64 array, and the counts are
-    whole numbers, exact in float64.
+    a Python read per cell: an unknown statistic (None) becomes NaN, and the counts are whole
+    numbers, exact in float64.
     """
     rows = [_NO_STATS if s is None else s.statistics for s in summaries]
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), len(_NO_STATS))
+    width = len(_NO_STATS)
+    table = np.fromiter((math.nan if v is None else v for row in rows for v in row),
+                        dtype=np.float64, count=len(rows) * width).reshape(len(rows), width)
     # transposed and contiguous: each column below is one contiguous row of this copy
     numbers = np.ascontiguousarray(table[:, :len(STATS)].T)
     counts = table[:, len(STATS):].T.astype(np.int64)
