@@ -1,7 +1,8 @@
-"""Typed columns made from tensor summaries: shapes, element counts, dtypes and statistics.
+"""Typed columns for the DataFrames: statistics of tensor summaries, objects, nullable integers.
 
-Each function turns a list of summaries (None where there is no tensor) into NumPy arrays, one
-per column, so a DataFrame is built column-wise and its numbers sort and compare as numbers.
+Each function turns a list (of summaries, None where there is no tensor) into NumPy or pandas
+arrays, one per column, so a DataFrame is built column-wise and its numbers sort and compare as
+numbers.
 Statistics are float64 with NaN where unknown; NaN and Inf counts are int64 (0 where unknown).
 
 Example:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     import pandas
 
 __all__ = ["STATS", "COUNTS", "stat_columns", "stat_table", "named_stat_columns", "stat_names",
-           "meta_columns", "objects", "nullable_ints"]
+           "objects", "nullable_ints"]
 
 #: The statistics of each summary, as float64 columns ``<prefix>_<stat>``...
 STATS = ("min", "max", "mean", "norm")
@@ -72,19 +73,6 @@ def named_stat_columns(prefix: str, numbers: np.ndarray, counts: np.ndarray
     out = {f"{prefix}_{name}": numbers[k] for k, name in enumerate(STATS)}
     out.update({f"{prefix}_{name}": counts[k] for k, name in enumerate(COUNTS)})
     return out
-
-
-def meta_columns(summaries: Sequence[TensorSummary | None]) -> dict[str, Any]:
-    """``shape`` (tuples of ints), ``numel`` and ``dtype`` of each summary.
-
-    ``numel`` is int64, or pandas' nullable ``Int64`` when some summary is missing.
-    """
-    numel = [None if s is None else s.numel for s in summaries]
-    return {
-        "shape": objects([None if s is None else s.shape for s in summaries]),
-        "numel": nullable_ints(numel) if None in numel else np.array(numel, dtype=np.int64),
-        "dtype": objects([None if s is None else s.dtype for s in summaries]),
-    }
 
 
 def objects(items: Sequence[Any]) -> np.ndarray:

@@ -166,6 +166,7 @@ def backward_frame(trace: Trace) -> pandas.DataFrame:
 
     backward = trace.backward_steps
     shared = trace._step_columns
+    # the row of each node's tensor in the shared columns: the missing row for an untraced node
     rows = _ints([shared.missing if b.forward_step is None
                   else shared.row.get(b.forward_step, shared.missing) for b in backward])
     untraced = rows == shared.missing
@@ -228,11 +229,11 @@ def tensors_frame(trace: Trace) -> pandas.DataFrame:
         kept, see :mod:`~gradtrace.views.gradients`).
     """
     latest = {s.name: i for i, s in enumerate(trace.steps)}  # the row of each name's last step
-    rows = _ints(list(latest.values()))
+    rows = list(latest.values())
     steps = [trace.steps[i] for i in rows]
     columns = {
         "name": objects([s.name for s in steps]), "step": _ints([s.step for s in steps]),
-        **trace._step_columns.tensor_columns(rows),
+        **trace._step_columns.tensor_columns(_ints(rows)),
         "is_leaf": _bools([s.is_leaf for s in steps]),
         "requires_grad": _bools([s.requires_grad for s in steps]),
         "origin": objects([s.origin for s in steps]),
