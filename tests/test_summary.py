@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradtrace.model.stats import host_stats, stats_of
+from gradtrace.model.stats import exact_int_stats, host_stats, stats_of
 
 
 def _oracle(t: torch.Tensor) -> tuple[float, float, float, float, int, int]:
@@ -67,6 +67,27 @@ def test_host_stats_leave_other_tensors_to_torch(t: torch.Tensor) -> None:
 def test_stats_of_other_tensors_still_match() -> None:
     t = torch.randn(10, 10)[:, ::2]
     assert stats_of(t).min == t.min().item() and stats_of(t).max == t.max().item()
+
+
+@pytest.mark.parametrize("t", [
+    torch.randint(0, 27, (32, 3)),
+    torch.randint(-1000, 1000, (300, 30)).T,  # transposed
+    torch.randint(-(2 ** 20), 2 ** 20, (5000,), dtype=torch.int32)[::3],  # gaps in memory
+    torch.randint(0, 256, (4000,), dtype=torch.uint8),
+    torch.randint(-128, 128, (7, 11), dtype=torch.int8),
+    torch.tensor([2 ** 26 - 1]),  # its square is just below 2**53
+], ids=["index", "transposed", "strided", "uint8", "int8", "largest"])
+def test_exact_int_stats_are_those_of_torch(t: torch.Tensor) -> None:
+    assert exact_int_stats(t) == stats_of(t)
+
+
+@pytest.mark.parametrize("t", [
+    torch.tensor([2 ** 27]),  # its square passes 2**53: the sums might round
+    torch.randn(10),
+    torch.empty(0, dtype=torch.int64),
+], ids=["big", "float", "empty"])
+def test_exact_int_stats_leave_other_tensors_to_torch(t: torch.Tensor) -> None:
+    assert exact_int_stats(t) is None
 
 
 def test_all_non_finite() -> None:

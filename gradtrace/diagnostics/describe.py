@@ -33,9 +33,10 @@ def passes(trace: Trace) -> dict[int, BackwardPass]:
 
 
 def step(trace: Trace, index: int | None) -> ForwardStep | None:
-    if index is None or not 0 < index <= len(trace.steps):
+    steps = trace.steps  # read once: each read goes through the Trace's records
+    if index is None or not 0 < index <= len(steps):
         return None
-    return trace.steps[index - 1]
+    return steps[index - 1]
 
 
 def inputs_text(trace: Trace, s: ForwardStep) -> str:

@@ -30,13 +30,8 @@ def accumulation(trace: Trace) -> list[Diagnostic]:
     by_use: dict[int | None, list[tuple[str, list[BackwardStep]]]] = {}
     meant: list[tuple[str, list[BackwardStep]]] = []  # summed under no_sync(), then all-reduced
     synced = _synced_passes(trace)
-    accumulations = _accumulations(trace)
-    versions: dict[int, set[int]] = {}  # steps by tensor, of the leaves that accumulated
-    wanted = {trace.steps[index - 1].tensor_id for index in accumulations}
-    for v in trace.steps:
-        if v.tensor_id in wanted:
-            versions.setdefault(v.tensor_id, set()).add(v.step)
-    for index, rows in accumulations.items():
+    versions = _steps_by_tensor(trace)
+    for index, rows in _accumulations(trace).items():
         leaf = trace.steps[index - 1]
         for use, summed in _sums_used(trace, versions[leaf.tensor_id], rows):
             if _under_no_sync(summed, synced.get(leaf.tensor_id, set())):
@@ -92,10 +87,19 @@ def _accumulations(trace: Trace) -> dict[int, list[BackwardStep]]:
     return rows
 
 
+def _steps_by_tensor(trace: Trace) -> dict[int, set[int]]:
+    """The steps of each tensor id (a leaf's versions share one), read in one walk rather than
+    once per leaf."""
+    found: dict[int, set[int]] = {}
+    for s in trace.steps:
+        found.setdefault(s.tensor_id, set()).add(s.step)
+    return found
+
+
 def _sums_used(trace: Trace, mine: set[int], rows: list[BackwardStep]
                ) -> list[tuple[int | None, list[BackwardStep]]]:
-    """(the optimizer call that used it, or None for the end; the passes summed) per misuse;
-    ``mine`` are the steps of the leaf's versions."""
+    """(the optimizer call that used it, or None for the end; the passes summed) per misuse of
+    the ``.grad`` of the tensor whose steps are ``mine``."""
     timeline: list[tuple[int, int, object]] = [(b.backward_pass, 0, b) for b in rows]
     for e in trace.events:
         if e.kind == "grad_reset" and e.step in mine:
@@ -285,7 +289,9 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
         if b.kind in _REACHED and b.forward_step is not None and b.grad_in is not None \
                 and b.grad_in.norm is not None:
             norms[b.forward_step] = b.grad_in.norm
-    norms = {i: n for i, n in norms.items() if not (n < low and _structural_zero(trace, i, n))}
+    if any(n < low for n in norms.values()):
+        uses = _Uses(trace)
+        norms = {i: n for i, n in norms.items() if not (n < low and uses.structural_zero(i, n))}
     found = []
     for kind, order, limit in (("vanishing", False, low), ("exploding", True, high)):
         hits = sorted(((n, i) for i, n in norms.items() if (n > high if order else n < low)),
@@ -318,19 +324,35 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
 _CANCELLED = 1e-4
 
 
-def _structural_zero(trace: Trace, index: int, norm: float) -> bool:
-    if norm == 0.0:
-        return True
-    s = step(trace, index)
-    mine = {v.step for v in trace.steps if s is not None and v.tensor_id == s.tensor_id
-            and v.tensor_id} | {index}
-    numel = s.value.numel if s is not None else 0
-    # only a reduction (a bias summed over the batch) can cancel; an elementwise op cannot
-    users = {u.step for u in trace.steps if mine.intersection(u.inputs) and u.value.numel > numel}
-    upstream = [b.grad_in.norm for b in trace.backward_steps
-                if b.forward_step in users and b.kind == "node" and b.grad_in is not None
-                and b.grad_in.norm is not None]
-    return bool(upstream) and norm < _CANCELLED * max(upstream)
+class _Uses:
+    """Which ops used each tensor, and the gradients they received: indexed in one walk over the
+    trace, so that checking every small gradient for a structural zero stays linear."""
+
+    def __init__(self, trace: Trace) -> None:
+        self._trace = trace
+        self._versions: dict[int, list[int]] = {}  # tensor id -> its steps
+        self._users: dict[int, list[ForwardStep]] = {}  # step -> the steps that read it
+        for s in trace.steps:
+            if s.tensor_id:
+                self._versions.setdefault(s.tensor_id, []).append(s.step)
+            for i in s.inputs:
+                self._users.setdefault(i, []).append(s)
+        self._received: dict[int, list[float]] = {}  # step -> norms of what its nodes received
+        for b in trace.backward_steps:
+            if b.kind == "node" and b.forward_step is not None and b.grad_in is not None \
+                    and b.grad_in.norm is not None:
+                self._received.setdefault(b.forward_step, []).append(b.grad_in.norm)
+
+    def structural_zero(self, index: int, norm: float) -> bool:
+        if norm == 0.0:
+            return True
+        s = step(self._trace, index)
+        mine = {index, *(self._versions.get(s.tensor_id, ()) if s is not None else ())}
+        numel = s.value.numel if s is not None else 0
+        # only a reduction (a bias summed over the batch) can cancel; an elementwise op cannot
+        users = {u.step for m in mine for u in self._users.get(m, ()) if u.value.numel > numel}
+        upstream = [n for u in users for n in self._received.get(u, ())]
+        return bool(upstream) and norm < _CANCELLED * max(upstream)
 
 
 def _name(trace: Trace, index: int) -> str:

@@ -43,8 +43,10 @@ def nonfinite(trace: Trace) -> list[Diagnostic]:
     found = []
     for s in trace.steps:  # the first forward value to go bad while its inputs were fine
         kind = _bad(s.value)
+        if not kind:
+            continue
         sources = [step(trace, n) for n in s.inputs]
-        if kind and all(_bad(i.value) is None for i in sources if i is not None):
+        if all(_bad(i.value) is None for i in sources if i is not None):
             what = "NaN" if kind == "nan" else "Inf"
             if s.inputs:
                 why = _FORWARD.get(s.op.rstrip("_"), "")

@@ -140,6 +140,8 @@ class Gradients:
     def _bounds(self, step: int) -> tuple[int, int]:
         key = self._key[step]
         versions = self._versions[key]
+        if len(versions) == 1 and key not in self._resets:  # most tensors: every pass counts
+            return 0, _END
         at = versions.index(step)
         begin = self._made.get(step, 0) if at + 1 < len(versions) else 0
         end = self._made.get(versions[at + 1], _END) if at + 1 < len(versions) else _END
@@ -147,7 +149,7 @@ class Gradients:
 
     def _window(self, step: int) -> list[Arrival]:
         key = self._key.get(step)
-        if key is None:
+        if key is None or key not in self._arrivals:
             return []
         begin, end = self._bounds(step)
         leaf = key > 0

@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 
 import torch
 
-from gradtrace.model.stats import Stats, dtype_name, has_dense_values, host_stats, stats_of
+from gradtrace.model.stats import (
+    Stats,
+    dtype_name,
+    exact_int_stats,
+    has_dense_values,
+    host_stats,
+    stats_of,
+)
 
 __all__ = [
     "Stats",
@@ -59,7 +66,10 @@ class TensorSummary:
             return self.stats
         if self.values is None:
             return Stats()
-        fast = host_stats(self.values)  # NumPy, for float and bool copies: several times faster
+        # NumPy, for float, bool and small integer copies: several times faster than torch
+        fast = host_stats(self.values)
+        if fast is None:
+            fast = exact_int_stats(self.values)
         return stats_of(self.values) if fast is None else fast
 
     min = property(lambda self: self._stats.min, doc="Smallest finite element.")
@@ -68,6 +78,12 @@ class TensorSummary:
     norm = property(lambda self: self._stats.norm, doc="L2 norm of the finite elements.")
     nan = property(lambda self: self._stats.nan, doc="How many elements are NaN.")
     inf = property(lambda self: self._stats.inf, doc="How many elements are infinite.")
+
+    @property
+    def statistics(self) -> Stats:
+        """``min``, ``max``, ``mean``, ``norm``, ``nan`` and ``inf`` at once, as one row (a table
+        of many summaries reads each once)."""
+        return self._stats
 
     @property
     def numel(self) -> int:

@@ -6,6 +6,7 @@ or Inf. Pure computations over tensors and rows of numbers; nothing here imports
 # elements (None when there are none), and ``nan``/``inf`` as exact counts. The paths differ in
 # where and when they run, for speed:
 #   host_stats      a float or bool tensor in CPU memory, now, with NumPy;
+#   exact_int_stats an integer tensor in CPU memory whose sums are exact, now, with NumPy;
 #   stats_of_many   any tensors, now, through torch, batched (stats_of: one tensor);
 #   device_row      on the tensor's device, no host sync; stats_from_row reads it later;
 #   quick_row       a big gradient during backward, in five reductions: stats_from_quick.
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 __all__ = ["Stats", "stats_of", "stats_of_many", "stats_of_copies", "host_stats", "host_readable",
-           "HOST_DTYPES",
+           "HOST_DTYPES", "exact_int_stats",
            "device_row", "stats_from_row", "quick_row", "stats_from_quick", "dtype_name",
            "has_dense_values"]
 
@@ -143,6 +144,34 @@ def host_stats(t: torch.Tensor) -> Stats | None:
     if not _safe(lo, hi, kept.size):
         kept = kept.astype(np.float64)
     return _dots(kept, lo, hi)._replace(nan=nan, inf=inf)
+
+
+def exact_int_stats(t: torch.Tensor) -> Stats | None:
+    """The statistics of an integer tensor in CPU memory, worked out exactly with NumPy; None
+    for any other tensor, or one whose squares could sum past 2**53.
+
+    Below that bound every sum of its elements and of their squares is a whole number that
+    float64 holds exactly, in any order of summing, so the mean (the sum divided by the count,
+    rounded once) and the norm (the square root of the sum of squares, rounded once) are the
+    very numbers :func:`stats_of` gives, at a fraction of the cost of its torch calls.
+
+    Example:
+        >>> exact_int_stats(torch.tensor([[3, -4]]))
+        Stats(min=-4.0, max=3.0, mean=-0.5, norm=5.0, nan=0, inf=0)
+    """
+    if not t.is_cpu or t.dtype not in _INT_DTYPES or type(t) not in _PLAIN_TYPES \
+            or t.layout != torch.strided or not t.numel():
+        return None
+    with torch._C.DisableTorchFunction():
+        a = t.numpy(force=True).reshape(-1).astype(np.int64, copy=False)
+    lo, hi = int(_MIN(a)), int(_MAX(a))
+    if a.size * max(-lo, hi) ** 2 >= 2 ** 53:
+        return None
+    total, squares = int(a.sum()), int(np.dot(a, a))
+    return Stats(float(lo), float(hi), total / a.size, math.sqrt(squares))
+
+
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def stats_of_copies(tensors: Sequence[torch.Tensor]) -> list[Stats | None]:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from gradtrace.diagnostics import Diagnostic
     from gradtrace.teaching.exercise import Exercise
     from gradtrace.teaching.explain import Explanation
+    from gradtrace.views.dataframes import StepColumns
     from gradtrace.views.stepper import Stepper
 
 __all__ = [
@@ -232,6 +233,14 @@ class Trace:
         from gradtrace.views.dataframes import tensors_frame
 
         return tensors_frame(self)
+
+    @cached_property
+    def _step_columns(self) -> StepColumns:
+        """The columns of every forward step that ``forward``, ``tensors`` and ``backward``
+        share (statistics of values and gradients, shapes, versions): worked out once."""
+        from gradtrace.views.dataframes import StepColumns
+
+        return StepColumns(self)
 
     @cached_property
     def updates(self) -> pandas.DataFrame:

@@ -4,7 +4,9 @@ and one row per tensor name.
 Numbers stay numbers: ``shape`` holds tuples, ``numel`` and the NaN/Inf counts are integers, and
 the statistics of values and gradients (``value_min`` ... ``grad_norm``) are float64, NaN where
 unknown, so ``t.tensors.sort_values("grad_norm")`` sorts by size. Each frame is built column by
-column from the records (:mod:`~gradtrace.views.columns`); previews of values are the text and
+column from the records, as NumPy arrays (:mod:`~gradtrace.views.columns`); the columns that
+describe a forward step's tensor are worked out once per Trace (:class:`StepColumns`) and shared
+by ``forward``, ``tensors`` and ``backward``. Previews of values are the text and
 HTML reports' (:mod:`~gradtrace.views.rows`), and the full values stay in the Trace
 (``trace.value(name)``, ``trace.grad(name)``). pandas is imported inside each function so that
 ``import gradtrace`` stays light.
@@ -21,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradtrace.views.columns import meta_columns, objects, stat_columns, stat_names
+from gradtrace.views.columns import (
+    named_stat_columns,
+    nullable_ints,
+    objects,
+    stat_columns,
+    stat_names,
+    stat_table,
+)
 from gradtrace.views.gradients import step_gradients
 
 if TYPE_CHECKING:
@@ -30,8 +39,8 @@ if TYPE_CHECKING:
     from gradtrace.model.records import ForwardStep
     from gradtrace.model.trace import Trace
 
-__all__ = ["forward_frame", "backward_frame", "tensors_frame", "edges_frame", "FORWARD_COLUMNS",
-           "BACKWARD_COLUMNS", "TENSORS_COLUMNS", "EDGES_COLUMNS"]
+__all__ = ["forward_frame", "backward_frame", "tensors_frame", "edges_frame", "StepColumns",
+           "FORWARD_COLUMNS", "BACKWARD_COLUMNS", "TENSORS_COLUMNS", "EDGES_COLUMNS"]
 
 _TENSOR = ["shape", "numel", "dtype", *stat_names("value"), *stat_names("grad")]
 FORWARD_COLUMNS = ["step", "name", "version", "op", "inputs", *_TENSOR, "grad_fn",
@@ -65,14 +74,37 @@ def _frame(columns: dict[str, Any], order: list[str]) -> pandas.DataFrame:
     return pandas.DataFrame({name: columns[name] for name in order})
 
 
-def _tensor_columns(trace: Trace, steps: list[ForwardStep]) -> dict[str, Any]:
-    """The columns of ``_TENSOR`` and ``version`` for some forward steps."""
-    grads = step_gradients(trace)
-    versions = _versions(trace.steps)
-    return {"version": _ints([versions[s.step] for s in steps]),
-            **meta_columns([s.value for s in steps]),
-            **stat_columns("value", [s.value for s in steps]),
-            **stat_columns("grad", [grads.get(s.step) for s in steps])}
+class StepColumns:
+    """The columns of every forward step that ``forward``, ``tensors`` and ``backward`` all show
+    (version, shape, numel, dtype, ``value_*``, ``grad_*``), worked out once per Trace
+    (``Trace._step_columns``): each table then takes its rows from these arrays.
+
+    Row ``i`` is ``trace.steps[i]``; one more row at the end, :attr:`missing`, is the row of no
+    step (no shape, NaN statistics) for a backward node whose tensor was not traced.
+    """
+
+    def __init__(self, trace: Trace) -> None:
+        steps = trace.steps
+        self.missing = len(steps)
+        #: the row of each step number (the last step with that number, as a dict would keep)
+        self.row = {s.step: i for i, s in enumerate(steps)}
+        versions = _versions(steps)
+        self.version = _ints([*(versions[s.step] for s in steps), 0])
+        values = [*(s.value for s in steps), None]
+        self.shape = objects([None if v is None else v.shape for v in values])
+        self.numel = _ints([0 if v is None else v.numel for v in values])
+        self.dtype = objects([None if v is None else v.dtype for v in values])
+        self.value_stats = stat_table(values)
+        grads = step_gradients(trace)
+        self.grad_stats = stat_table([grads.get(s.step) for s in steps])
+
+    def tensor_columns(self, rows: np.ndarray | slice) -> dict[str, Any]:
+        """The columns of ``_TENSOR`` and ``version`` for some forward steps (never the missing
+        row), by their rows."""
+        return {"version": self.version[rows], "shape": self.shape[rows],
+                "numel": self.numel[rows], "dtype": self.dtype[rows],
+                **named_stat_columns("value", *(t[:, rows] for t in self.value_stats)),
+                **named_stat_columns("grad", *(t[:, rows] for t in self.grad_stats))}
 
 
 def forward_frame(trace: Trace) -> pandas.DataFrame:
@@ -98,20 +130,18 @@ def forward_frame(trace: Trace) -> pandas.DataFrame:
         >>> forward_frame(Trace(steps=(x,)))[["name", "shape", "value_norm"]].values.tolist()
         [['x', (2,), 5.0]]
     """
-    import pandas
-
-    steps = list(trace.steps)
+    steps = trace.steps
     names = {s.step: s.name for s in steps}
     columns = {
         "step": _ints([s.step for s in steps]), "name": objects([s.name for s in steps]),
         "op": objects([s.op for s in steps]),
         "inputs": objects([", ".join(names.get(i, f"#{i}") for i in s.inputs) for s in steps]),
-        **_tensor_columns(trace, steps),
+        **trace._step_columns.tensor_columns(slice(len(steps))),
         "grad_fn": objects([s.grad_fn for s in steps]),
         "requires_grad": _bools([s.requires_grad for s in steps]),
         "is_leaf": _bools([s.is_leaf for s in steps]),
         "origin": objects([s.origin for s in steps]), "module": objects([s.module for s in steps]),
-        "line": pandas.array([s.line for s in steps], dtype="Int64"),
+        "line": nullable_ints([s.line for s in steps]),
         "source": objects([s.source for s in steps]),
     }
     return _frame(columns, FORWARD_COLUMNS)
@@ -135,21 +165,24 @@ def backward_frame(trace: Trace) -> pandas.DataFrame:
     import pandas
 
     backward = trace.backward_steps
-    by_step = {s.step: s for s in trace.steps}
-    versions = _versions(trace.steps)
-    forward = [by_step.get(b.forward_step) if b.forward_step is not None else None
-               for b in backward]
+    shared = trace._step_columns
+    # the row of each node's tensor in the shared columns: the missing row for an untraced node
+    rows = _ints([shared.missing if b.forward_step is None
+                  else shared.row.get(b.forward_step, shared.missing) for b in backward])
+    untraced = rows == shared.missing
+    numel = shared.numel[rows]
     columns = {
         "step": _ints([b.step for b in backward]),
         "pass": _ints([b.backward_pass for b in backward]),
         "node": objects([b.node for b in backward]),
         "tensor": objects([b.tensor for b in backward]),
-        "forward_step": pandas.array([b.forward_step for b in backward], dtype="Int64"),
-        "version": pandas.array([None if f is None else versions[f.step] for f in forward],
-                                dtype="Int64"),
+        "forward_step": nullable_ints([b.forward_step for b in backward]),
+        "version": pandas.arrays.IntegerArray(shared.version[rows], untraced),
         "kind": objects([b.kind for b in backward]),
-        **meta_columns([None if f is None else f.value for f in forward]),
-        **stat_columns("value", [None if f is None else f.value for f in forward]),
+        "shape": shared.shape[rows],
+        "numel": pandas.arrays.IntegerArray(numel, untraced) if untraced.any() else numel,
+        "dtype": shared.dtype[rows],
+        **named_stat_columns("value", *(t[:, rows] for t in shared.value_stats)),
         **stat_columns("grad_in", [b.grad_in for b in backward]),
     }
     return _frame(columns, BACKWARD_COLUMNS)
@@ -169,15 +202,13 @@ def edges_frame(trace: Trace) -> pandas.DataFrame:
         tensor made before the trace), and the gradient sent. An edge to an input that does not
         require grad carries nothing and has no row.
     """
-    import pandas
-
     edges = [(b, e) for b in trace.backward_steps for e in b.grad_out if e.name]
     columns = {
         "step": _ints([b.step for b, _ in edges]),
         "pass": _ints([b.backward_pass for b, _ in edges]),
         "node": objects([b.node for b, _ in edges]), "from": objects([b.tensor for b, _ in edges]),
         "to": objects([e.name for _, e in edges]),
-        "to_step": pandas.array([e.step for _, e in edges], dtype="Int64"),
+        "to_step": nullable_ints([e.step for _, e in edges]),
         **stat_columns("grad", [e.grad for _, e in edges]),
     }
     return _frame(columns, EDGES_COLUMNS)
@@ -197,11 +228,12 @@ def tensors_frame(trace: Trace) -> pandas.DataFrame:
         (NaN where none did; min, max and norm NaN where only summaries of several passes were
         kept, see :mod:`~gradtrace.views.gradients`).
     """
-    latest = {s.name: s for s in trace.steps}
-    steps = list(latest.values())
+    latest = {s.name: i for i, s in enumerate(trace.steps)}  # the row of each name's last step
+    rows = list(latest.values())
+    steps = [trace.steps[i] for i in rows]
     columns = {
         "name": objects([s.name for s in steps]), "step": _ints([s.step for s in steps]),
-        **_tensor_columns(trace, steps),
+        **trace._step_columns.tensor_columns(_ints(rows)),
         "is_leaf": _bools([s.is_leaf for s in steps]),
         "requires_grad": _bools([s.requires_grad for s in steps]),
         "origin": objects([s.origin for s in steps]),
