@@ -109,3 +109,68 @@ def test_views_of_the_same_elements_share_one_summary() -> None:
     assert len({done[i].stats for i in (first, reshaped, transposed)}) == 1
     assert done[first].max == a.max().item()
     assert done[gappy].mean == pytest.approx(27 / 6) and done[other].mean == pytest.approx(3.0)
+
+
+def test_copies_summarised_together_match_float64() -> None:
+    from gradtrace.model.stats import stats_of_copies
+
+    names = [n for n in CASES if n not in ("transposed", "permuted", "parameter", "offset")]
+    tensors = [CASES[n] for n in names] + [torch.randn(7) for _ in range(50)]
+    got = stats_of_copies(tensors)
+    for t, s in zip(tensors, got):
+        assert s is not None
+        lo, hi, mean, norm, nan, inf = _oracle(t)
+        assert (s.min, s.max, s.nan, s.inf) == (lo, hi, nan, inf)
+        assert s.mean == pytest.approx(mean, rel=1e-9, abs=1e-12 * max(abs(lo), abs(hi)))
+        assert s.norm == pytest.approx(norm, rel=1e-9)
+
+
+def test_copies_bigger_than_the_scratch_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradtrace.model import stats
+
+    monkeypatch.setattr(stats, "_SCRATCH", 100)
+    tensors = [torch.randn(30), torch.randn(250), _with(torch.randn(80), 3, float("nan")),
+               torch.randn(60), torch.tensor([], dtype=torch.float32), torch.arange(4)]
+    got = stats.stats_of_copies(tensors)
+    assert got[4] is None and got[5] is None  # empty, and not float or bool
+    for t, s in zip(tensors[:4], got):
+        assert s is not None
+        lo, hi, mean, norm, nan, _ = _oracle(t)
+        assert (s.min, s.max, s.nan) == (lo, hi, nan)
+        assert s.mean == pytest.approx(mean) and s.norm == pytest.approx(norm)
+
+
+def test_a_write_the_keeper_cannot_see_leaves_the_value_unknown() -> None:
+    from gradtrace.capture.keeper import Keeper
+
+    keeper = Keeper(keep_limit=4)
+    # bfloat16: held, and summarised when the trace ends (as any tensor on a GPU is)
+    seen, unseen = torch.randn(64, 256, dtype=torch.bfloat16), torch.randn(64, 256).bfloat16()
+    before = seen.float().max().item()
+    i, j = keeper.keep(seen), keeper.keep(unseen)
+    keeper.freeze(seen)  # what the recorder does before an in-place op it sees
+    seen.add_(100)
+    unseen.add_(100)  # no freeze: written where the keeper cannot see
+    done = keeper.finish()
+    assert done[i].max == before
+    assert done[j].shape == (64, 256) and done[j].stats is None and done[j].max is None
+
+
+def test_a_big_tensor_changed_in_place_in_a_traced_step_matches_plain_torch() -> None:
+    from gradtrace import trace
+
+    torch.manual_seed(0)
+    w = torch.randn(256, 256, requires_grad=True)
+    x = torch.randn(64, 256)
+    with trace() as t:
+        h = x @ w
+        h.add_(1)  # in place on a big tensor: its first value is summarised first
+        loss = (h.tanh() * 2).pow(2).mean()
+        loss.backward()
+    first, second = [s.value for s in t.steps if s.name == "h"]
+    plain = x @ w.detach()
+    assert (first.min, first.max) == (plain.min().item(), plain.max().item())
+    assert (second.min, second.max) == ((plain + 1).min().item(), (plain + 1).max().item())
+    (leaf,) = t.leaf_grads
+    assert leaf.grad is not None and w.grad is not None
+    assert (leaf.grad.min, leaf.grad.max) == (w.grad.min().item(), w.grad.max().item())

@@ -10,7 +10,9 @@
 # changes, so the recorder calls :meth:`Keeper.freeze` just before any in-place op (and before a
 # backward pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed
 # by the elements of memory they hold (:func:`_key`): the gradient a node sends is often the one
-# the next node receives, or a reshaped or transposed view of it, and is summarised once. A
+# the next node receives, or a reshaped or transposed view of it, and is summarised once. An
+# alias whose version changed anyway (a write the recorder cannot see: a C++ kernel, an op run
+# with torch functions disabled) is summarised as unknown, never with the newer values. A
 # summary made at once holds no tensor, so its memory may be freed and reused for a new tensor
 # of the same shape: a weak reference to the tensor it summarised tells them apart.
 """
@@ -50,10 +52,15 @@ class Copy(NamedTuple):
 
 
 class Held(NamedTuple):
-    """A detached alias of a big tensor, summarised by :meth:`Keeper.finish` unless it is frozen
-    first (see :meth:`Keeper.freeze`)."""
+    """A detached alias of a big tensor and its version then, summarised by :meth:`Keeper.finish`
+    unless it is frozen first (see :meth:`Keeper.freeze`)."""
 
     tensor: torch.Tensor
+    version: int
+
+    def changed(self) -> bool:
+        """Whether the tensor was written since it was kept."""
+        return self.tensor._version != self.version
 
 
 class Alias(NamedTuple):
@@ -149,7 +156,7 @@ class Keeper:
         if held is None or (held[1] is not None and held[1]() is None):
             stats = host_stats(t)
             if stats is None:
-                base, ref = self._append(Held(t.detach())), None
+                base, ref = self._append(Held(t.detach(), t._version)), None
             else:
                 base = self._append(make(TensorSummary, shape=tuple(t.shape),
                                          dtype=dtype_name(t.dtype), device="cpu", values=None,
@@ -190,7 +197,7 @@ class Keeper:
         held = self._held.pop(key, None) if key is not None else None
         if held is not None:
             item = self._items[held[0]]
-            if isinstance(item, Held):
+            if isinstance(item, Held) and not item.changed():
                 self._items[held[0]] = Frozen(item.tensor)
 
     def finish(self) -> list[TensorSummary]:
@@ -199,7 +206,11 @@ class Keeper:
         out: dict[int, TensorSummary] = {
             i: x for i, x in enumerate(items) if isinstance(x, TensorSummary)}
         copies = [(i, x.tensor) for i, x in enumerate(items) if isinstance(x, Copy)]
-        held = [(i, x.tensor) for i, x in enumerate(items) if isinstance(x, Held)]
+        for i, x in enumerate(items):
+            if isinstance(x, Held) and x.changed():  # written where the recorder cannot see
+                out[i] = TensorSummary(tuple(x.tensor.shape), dtype_name(x.tensor.dtype),
+                                       str(x.tensor.device))
+        held = [(i, x.tensor) for i, x in enumerate(items) if isinstance(x, Held) and i not in out]
         done = (summarize([t for _, t in copies], None, owned=[True] * len(copies))
                 + summarize([t for _, t in held], 0))
         out.update(zip([i for i, _ in copies + held], done))
