@@ -174,3 +174,26 @@ def test_a_big_tensor_changed_in_place_in_a_traced_step_matches_plain_torch() ->
     (leaf,) = t.leaf_grads
     assert leaf.grad is not None and w.grad is not None
     assert (leaf.grad.min, leaf.grad.max) == (w.grad.min().item(), w.grad.max().item())
+
+
+def test_small_tensors_past_the_copy_budget_are_summarised_together() -> None:
+    from gradtrace.capture.keeper import Keeper
+
+    keeper = Keeper(keep_limit=100, budget=100)  # one copy of 100 elements, then summaries
+    torch.manual_seed(0)
+    tensors = [torch.randn(10, 10) for _ in range(50)]
+    expected = [_oracle(t) for t in tensors]
+    kept = [keeper.keep(t) for t in tensors]
+    keeper.freeze(tensors[7])  # what the recorder does before an in-place op
+    tensors[7].mul_(-2)
+    tensors[9].add_(5)  # a write the keeper does not see: unknown, never the new value
+    done = keeper.finish()
+    assert done[kept[0]].values is not None and torch.equal(done[kept[0]].values, tensors[0])
+    for k, (i, (lo, hi, mean, norm, _, _)) in enumerate(zip(kept, expected)):
+        if k == 9:
+            assert done[i].stats is None and done[i].max is None
+            continue
+        assert done[i].values is None or k == 0
+        assert (done[i].min, done[i].max) == (lo, hi)
+        assert done[i].mean == pytest.approx(mean, abs=1e-6)
+        assert done[i].norm == pytest.approx(norm, rel=1e-5)

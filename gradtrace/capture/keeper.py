@@ -4,17 +4,20 @@
 # Small tensors are copied whole, up to a budget of elements per trace, so that a trace of
 # thousands of small tensors stays a few megabytes. A big float tensor in CPU memory is
 # summarised at once with NumPy (:func:`~gradtrace.model.stats.host_stats`): it is still in cache,
-# and nothing is held. Any other big tensor (on a GPU, or of another dtype) would cost a kernel
-# launch per statistic if summarised as it is made, so a detached alias is held and
-# :meth:`Keeper.finish` summarises all of them in one batch. An alias sees later in-place
-# changes, so the recorder calls :meth:`Keeper.freeze` just before any in-place op (and before a
-# backward pass adds into a ``.grad``) to summarise the old value first. Big tensors are keyed
-# by the elements of memory they hold (:func:`_key`): the gradient a node sends is often the one
-# the next node receives, or a reshaped or transposed view of it, and is summarised once. An
-# alias whose version changed anyway (a write the recorder cannot see: a C++ kernel, an op run
-# with torch functions disabled) is summarised as unknown, never with the newer values. A
-# summary made at once holds no tensor, so its memory may be freed and reused for a new tensor
-# of the same shape: a weak reference to the tensor it summarised tells them apart.
+# and nothing is held. A small one past the budget is held as a detached alias and summarised
+# with others once 64K elements wait (:meth:`Keeper.summarise_pending`): NumPy's cost per call,
+# not the arithmetic, is most of what one tensor of a few thousand elements costs. Any other big
+# tensor (on a GPU, or of another dtype) would cost a kernel launch per statistic if summarised
+# as it is made, so a detached alias is held and :meth:`Keeper.finish` summarises all of them in
+# one batch. An alias sees later in-place changes, so the recorder calls :meth:`Keeper.freeze`
+# just before any in-place op (and before a backward pass adds into a ``.grad``, and DDP's
+# all-reduce writes the gradients) to summarise the old value first. An alias whose version
+# changed anyway (a write the recorder cannot see: a C++ kernel, an op run with torch functions
+# disabled) is summarised as unknown, never with the newer values. Big tensors are keyed by the
+# elements of memory they hold (:func:`_key`): the gradient a node sends is often the one the
+# next node receives, or a reshaped or transposed view of it, and is summarised once. A summary
+# made at once holds no tensor, so its memory may be freed and reused for a new tensor of the
+# same shape: a weak reference to the tensor it summarised tells them apart.
 """
 
 from __future__ import annotations
@@ -31,15 +34,21 @@ from gradtrace.model.stats import (
     HOST_DTYPES,
     device_row,
     dtype_name,
+    host_readable,
     host_stats,
     quick_row,
     stats_from_quick,
     stats_from_row,
+    stats_of_copies,
 )
 
 __all__ = ["Keeper", "Kept", "Copy", "Held", "Alias", "Frozen", "Quick"]
 
 
+# CPU tensors up to this many elements that are not copied whole (the copy budget is spent) are
+# held and summarised together once this many elements wait: for them, one NumPy call each costs
+# more than the arithmetic.
+_BATCHED, _BATCH_SIZE = 1 << 12, 1 << 16
 # Gradients with at least this many elements are summarised during backward: holding many
 # megabytes of gradient costs more (buffers not reused) than a few reductions each.
 _SUMMARISE_NOW = 1 << 18
@@ -133,6 +142,8 @@ class Keeper:
         # memory key -> (item, weakref to the tensor summarised there, or None for an alias held:
         # alive by construction). Memory freed and reused is a new tensor: the weakref tells.
         self._held: dict[tuple[Any, ...], tuple[int, Any]] = {}
+        self._pending: list[int] = []  # items held to be summarised together
+        self._pending_size = 0  # their elements
 
     def _small(self, t: torch.Tensor) -> bool:
         if self.keep_limit is None:
@@ -154,6 +165,15 @@ class Keeper:
         key = _key(t)
         held = self._held.get(key) if key is not None else None
         if held is None or (held[1] is not None and held[1]() is None):
+            if t.numel() <= _BATCHED and host_readable(t):
+                base = self._append(Held(t.detach(), t._version))
+                self._pending.append(base)
+                self._pending_size += t.numel()
+                if self._pending_size >= _BATCH_SIZE:
+                    self.summarise_pending()
+                if key is not None:
+                    self._held[key] = (base, weakref.ref(t))
+                return base
             stats = host_stats(t)
             if stats is None:
                 base, ref = self._append(Held(t.detach(), t._version)), None
@@ -198,10 +218,27 @@ class Keeper:
         if held is not None:
             item = self._items[held[0]]
             if isinstance(item, Held) and not item.changed():
-                self._items[held[0]] = Frozen(item.tensor)
+                stats = host_stats(item.tensor)
+                self._items[held[0]] = Frozen(item.tensor) if stats is None else make(
+                    TensorSummary, shape=tuple(item.tensor.shape),
+                    dtype=dtype_name(item.tensor.dtype), device="cpu", values=None, stats=stats)
+
+    def summarise_pending(self) -> None:
+        """Summarise the small CPU tensors held for a batch (see NOTE [what is kept, and why])."""
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        items = self._items
+        waiting = [(i, x) for i in pending
+                   if isinstance(x := items[i], Held) and not x.changed()]
+        done = stats_of_copies([x.tensor for _, x in waiting])
+        for (i, x), stats in zip(waiting, done):
+            if stats is not None:
+                items[i] = make(TensorSummary, shape=tuple(x.tensor.shape),
+                                dtype=dtype_name(x.tensor.dtype), device="cpu", values=None,
+                                stats=stats)
 
     def finish(self) -> list[TensorSummary]:
         """The summary of every kept value, by index. Drops all references to tensors."""
+        self.summarise_pending()
         items, self._items, self._held = self._items, [], {}
         out: dict[int, TensorSummary] = {
             i: x for i, x in enumerate(items) if isinstance(x, TensorSummary)}
