@@ -159,7 +159,9 @@ class Keeper:
     def keep(self, t: torch.Tensor) -> int:
         """Keep ``t``'s current value; returns its index."""
         if not self.record:
-            return self._append(TensorSummary(tuple(t.shape), dtype_name(t.dtype), str(t.device)))
+            return self._append(make(TensorSummary, shape=tuple(t.shape),
+                                     dtype=dtype_name(t.dtype),
+                                     device="cpu" if t.is_cpu else str(t.device)))
         if self._small(t):
             return self._copy(t)
         key = _key(t)
