@@ -5,12 +5,18 @@ training step (``torch.cuda.set_sync_debug_mode("error")`` raises on any synchro
 Usage::
 
     python benchmarks/gpu.py             # needs a CUDA device
+    python benchmarks/gpu.py --profile   # also: recording and building timed apart, with and
+                                         # without values, and where the host's time goes
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
+import pstats
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +25,10 @@ from torch import nn
 from gradtrace import trace
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA device")
     torch.manual_seed(0)
@@ -79,6 +88,36 @@ def main() -> None:
             torch.cuda.set_sync_debug_mode("default")
     print(synced + f" ({len(t.steps)} ops, {len(t.backward_steps)} backward steps, "
           f"{len(t.updates)} parameter updates)")
+    if args.profile:
+        profile(step)
+
+
+def profile(step: Callable[[], None]) -> None:
+    """Recording (the ``with`` block) and building (``t.records``) timed apart, then a profile
+    of the host's time over ten traced steps."""
+    for values in ("summary", "none"):
+        recording, building = [], []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            with trace(values=values) as t:
+                step()
+            torch.cuda.synchronize()
+            t1 = time.perf_counter()
+            t.records  # noqa: B018
+            torch.cuda.synchronize()
+            recording.append(t1 - t0)
+            building.append(time.perf_counter() - t1)
+        print(f"values={values}: recording {statistics.median(recording) * 1e3:.2f} ms, "
+              f"building {statistics.median(building) * 1e3:.2f} ms (median of 20)")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(10):
+        with trace() as t:
+            step()
+        t.records  # noqa: B018
+    torch.cuda.synchronize()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
