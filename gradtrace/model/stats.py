@@ -208,8 +208,9 @@ Stats(min=1.0, max=1.0, mean=1.0, norm=1.0, nan=1, inf=0)]
 
 # NOTE [scratch arrays]
 # Laying hundreds of copies end to end in a new float64 array, and squaring it into another,
-# cost five times the arithmetic: each new array of a megabyte is fresh memory from the system,
-# paid page by page. Each thread keeps two arrays of _SCRATCH elements (1 MiB) for this instead.
+# cost ten times the arithmetic (about 1 ms against 0.1 ms for 120K elements): each new array of
+# a megabyte is fresh memory from the system, paid page by page. Each thread keeps two arrays of
+# _SCRATCH elements (512 KiB each) for this instead.
 _SCRATCH = 1 << 16
 _scratch = threading.local()
 
