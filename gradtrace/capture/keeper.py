@@ -32,6 +32,7 @@ from gradtrace.capture.summaries import DEFAULT_KEEP_BUDGET, DEFAULT_KEEP_LIMIT,
 from gradtrace.model.records import TensorSummary, make
 from gradtrace.model.stats import (
     HOST_DTYPES,
+    Stats,
     device_row,
     dtype_name,
     host_readable,
@@ -180,9 +181,7 @@ class Keeper:
             if stats is None:
                 base, ref = self._append(Held(t.detach(), t._version)), None
             else:
-                base = self._append(make(TensorSummary, shape=tuple(t.shape),
-                                         dtype=dtype_name(t.dtype), device="cpu", values=None,
-                                         stats=stats))
+                base = self._append(_cpu_summary(t, stats))
                 ref = weakref.ref(t)
             if key is not None:
                 self._held[key] = (base, ref)
@@ -221,9 +220,8 @@ class Keeper:
             item = self._items[held[0]]
             if isinstance(item, Held) and not item.changed():
                 stats = host_stats(item.tensor)
-                self._items[held[0]] = Frozen(item.tensor) if stats is None else make(
-                    TensorSummary, shape=tuple(item.tensor.shape),
-                    dtype=dtype_name(item.tensor.dtype), device="cpu", values=None, stats=stats)
+                self._items[held[0]] = (Frozen(item.tensor) if stats is None
+                                        else _cpu_summary(item.tensor, stats))
 
     def summarise_pending(self) -> None:
         """Summarise the small CPU tensors held for a batch (see NOTE [what is kept, and why])."""
@@ -234,9 +232,7 @@ class Keeper:
         done = stats_of_copies([x.tensor for _, x in waiting])
         for (i, x), stats in zip(waiting, done):
             if stats is not None:
-                items[i] = make(TensorSummary, shape=tuple(x.tensor.shape),
-                                dtype=dtype_name(x.tensor.dtype), device="cpu", values=None,
-                                stats=stats)
+                items[i] = _cpu_summary(x.tensor, stats)
 
     def finish(self) -> list[TensorSummary]:
         """The summary of every kept value, by index. Drops all references to tensors."""
@@ -268,6 +264,11 @@ class Keeper:
     def _append(self, item: Kept) -> int:
         self._items.append(item)
         return len(self._items) - 1
+
+
+def _cpu_summary(t: torch.Tensor, stats: Stats) -> TensorSummary:
+    return make(TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype), device="cpu",
+                values=None, stats=stats)
 
 
 def _shape(item: Kept) -> tuple[int, ...]:
