@@ -197,3 +197,43 @@ def test_small_tensors_past_the_copy_budget_are_summarised_together() -> None:
         assert (done[i].min, done[i].max) == (lo, hi)
         assert done[i].mean == pytest.approx(mean, abs=1e-6)
         assert done[i].norm == pytest.approx(norm, rel=1e-5)
+
+
+def test_a_grad_kept_settled_keeps_its_value_through_a_write_nobody_sees() -> None:
+    # AccumulateGrad keeps .grad this way: DDP's all-reduce then writes it from C++
+    from gradtrace.capture.keeper import Keeper
+
+    keeper = Keeper(keep_limit=100, budget=100)
+    torch.manual_seed(0)
+    keeper.keep(torch.randn(100))  # spends the copy budget
+    small = torch.randn(10, 10)  # held for a batch
+    held = torch.randn(64, 256).bfloat16()  # held until the end (as on a GPU)
+    expected = [_oracle(small), _oracle(held)]
+    kept = [keeper.keep_settled(small), keeper.keep_settled(held)]
+    again = keeper.keep(small)  # the same memory, unchanged: the same summary
+    small.mul_(3)
+    held.add_(1)
+    done = keeper.finish()
+    assert again == kept[0]
+    for i, (lo, hi, mean, norm, _, _) in zip(kept, expected):
+        assert (done[i].min, done[i].max) == (lo, hi)
+        assert done[i].mean == pytest.approx(mean, abs=1e-4)
+        assert done[i].norm == pytest.approx(norm, rel=1e-3)
+
+
+def test_accumulate_grad_rows_keep_the_grad_they_made_through_a_later_hidden_write() -> None:
+    from gradtrace import trace
+
+    torch.manual_seed(0)
+    w = torch.randn(128, 64, dtype=torch.bfloat16, requires_grad=True)  # held, as on a GPU
+    x = torch.randn(32, 128, dtype=torch.bfloat16)
+    with trace() as t:
+        (x @ w).float().pow(2).mean().backward()
+        made = w.grad.float().clone()
+        with torch._C.DisableTorchFunction():  # as DDP's all-reduce writes .grad, unseen
+            w.grad.mul_(10)
+    (row,) = [b for b in t.backward_steps if b.kind == "accumulate"]
+    assert row.grad_after is not None
+    assert (row.grad_after.min, row.grad_after.max) == (made.min().item(), made.max().item())
+    (leaf,) = t.leaf_grads  # and at the end, what .grad holds then
+    assert leaf.grad is not None and leaf.grad.max == w.grad.float().max().item()

@@ -64,9 +64,6 @@ def _observed(state: _State, bucket: Any) -> Any:
     if recorder is None:
         return default_hooks.allreduce_hook(state.group, bucket)
     with torch._C.DisableTorchFunction():
-        # the all-reduce writes the gradients in place, where the recorder cannot see: what is
-        # held of them is summarised first
-        recorder.backward.keeper.summarise_pending()
         number = bucket.index()
         params = [weakref.ref(p) for p in bucket.parameters()]
         local = [g.detach().clone() for g in bucket.gradients()]

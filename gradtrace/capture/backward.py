@@ -184,12 +184,13 @@ class BackwardRecorder:
                 t = ref()
                 grad = t.grad if t is not None else None
                 raw.before = self._before.pop(step, None)
+                # .grad is summarised now: torch writes it where no hook sees (see keep_settled)
                 if raw.before is None and grad is not None:
                     # a fresh .grad is what arrived, often the very tensor
-                    raw.grad_in = raw.after = keeper.keep(grad)
+                    raw.grad_in = raw.after = keeper.keep_settled(grad)
                 else:
                     raw.grad_in = _kept(keeper.keep, grad_outputs, 0)
-                    raw.after = None if grad is None else keeper.keep(grad)
+                    raw.after = None if grad is None else keeper.keep_settled(grad)
                 self.steps.append(raw)
 
         post._gradtrace = True  # type: ignore[attr-defined]

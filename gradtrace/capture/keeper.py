@@ -5,13 +5,14 @@
 # thousands of small tensors stays a few megabytes. A big float tensor in CPU memory is
 # summarised at once with NumPy (:func:`~gradtrace.model.stats.host_stats`): it is still in cache,
 # and nothing is held. A small one past the budget is held as a detached alias and summarised
-# with others once 64K elements wait (:meth:`Keeper.summarise_pending`): NumPy's cost per call,
+# with others once 64K elements wait (:meth:`Keeper._summarise_pending`): NumPy's cost per call,
 # not the arithmetic, is most of what one tensor of a few thousand elements costs. Any other big
 # tensor (on a GPU, or of another dtype) would cost a kernel launch per statistic if summarised
 # as it is made, so a detached alias is held and :meth:`Keeper.finish` summarises all of them in
 # one batch. An alias sees later in-place changes, so the recorder calls :meth:`Keeper.freeze`
-# just before any in-place op (and before a backward pass adds into a ``.grad``, and DDP's
-# all-reduce writes the gradients) to summarise the old value first. An alias whose version
+# just before any in-place op (and before a backward pass adds into a ``.grad``) to summarise the
+# old value first; a ``.grad``, which torch itself writes (DDP's all-reduce), is summarised as it
+# is kept (:meth:`Keeper.keep_settled`). An alias whose version
 # changed anyway (a write the recorder cannot see: a C++ kernel, an op run with torch functions
 # disabled) is summarised as unknown, never with the newer values. Big tensors are keyed by the
 # elements of memory they hold (:func:`_key`): the gradient a node sends is often the one the
@@ -173,7 +174,7 @@ class Keeper:
                 self._pending.append(base)
                 self._pending_size += t.numel()
                 if self._pending_size >= _BATCH_SIZE:
-                    self.summarise_pending()
+                    self._summarise_pending()
                 if key is not None:
                     self._held[key] = (base, weakref.ref(t))
                 return base
@@ -217,13 +218,28 @@ class Keeper:
         key = _key(t) if not self._small(t) else None
         held = self._held.pop(key, None) if key is not None else None
         if held is not None:
-            item = self._items[held[0]]
-            if isinstance(item, Held) and not item.changed():
-                stats = host_stats(item.tensor)
-                self._items[held[0]] = (Frozen(item.tensor) if stats is None
-                                        else _cpu_summary(item.tensor, stats))
+            self._summarise_now(held[0])
 
-    def summarise_pending(self) -> None:
+    def keep_settled(self, t: torch.Tensor) -> int:
+        """Keep ``t``'s current value, summarised now rather than held: for a ``.grad``, which
+        torch writes outside the traced code's calls (``AccumulateGrad`` adding the next pass,
+        DDP's all-reduce), so no :meth:`freeze` comes before the write."""
+        index = self.keep(t)
+        key = _key(t) if not self._small(t) else None
+        held = self._held.get(key) if key is not None else None
+        if key is not None and held is not None:
+            self._summarise_now(held[0])
+            self._held[key] = (held[0], weakref.ref(t))  # nothing holds the memory any more
+        return index
+
+    def _summarise_now(self, index: int) -> None:
+        item = self._items[index]
+        if isinstance(item, Held) and not item.changed():
+            stats = host_stats(item.tensor)
+            self._items[index] = (Frozen(item.tensor) if stats is None
+                                  else _cpu_summary(item.tensor, stats))
+
+    def _summarise_pending(self) -> None:
         """Summarise the small CPU tensors held for a batch (see NOTE [what is kept, and why])."""
         pending, self._pending, self._pending_size = self._pending, [], 0
         items = self._items
@@ -236,7 +252,7 @@ class Keeper:
 
     def finish(self) -> list[TensorSummary]:
         """The summary of every kept value, by index. Drops all references to tensors."""
-        self.summarise_pending()
+        self._summarise_pending()
         items, self._items, self._held = self._items, [], {}
         out: dict[int, TensorSummary] = {
             i: x for i, x in enumerate(items) if isinstance(x, TensorSummary)}
