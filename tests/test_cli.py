@@ -305,3 +305,19 @@ def test_an_error_is_printed_once_with_the_untraced_traceback(tmp_path: Path,
                                f'File "{script}", line 3, in step']
     assert "overrides.py" not in out and str(ROOT / "gradtrace") not in out
     assert out.endswith(plain.stdout.split("Traceback (most recent call last):\n")[1])
+
+
+SCRIPTS = sorted(p.name for p in (ROOT / "examples").glob("[0-9]*.py"))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_example_runs_under_the_command(name: str, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Examples that open their own trace nest inside the command's; what gradtrace does to
+    read a Trace (``print(t.updates)``) is not recorded as the script's."""
+    monkeypatch.chdir(ROOT)
+    assert main(["--width", "100", f"examples/{name}"]) == 0
+    out = capsys.readouterr().out
+    report = out[out.index("gradtrace:"):]
+    assert "error" not in report.splitlines()[0]
+    assert "tensor_" not in report

@@ -127,33 +127,44 @@ def _trace_simple() -> Trace:
     return t
 
 
-def test_nested_with_is_a_clear_error() -> None:
-    ctx = trace()
+def test_nested_traces_each_record_their_part() -> None:
+    ctx = trace(values="full")
     with trace() as outer:
         a = torch.tensor([1.0], requires_grad=True)
-        with pytest.raises(RuntimeError, match="already running"), ctx:
-            pass
-        with pytest.raises(RuntimeError, match="already running"), trace(values="full"):
-            pass
-        b = (a * 4).sum()
+        with ctx as inner:
+            c = a * 3
+            with ctx as innermost:  # the same context, entered again while it runs
+                d = c.exp()
+        b = (c * 4 + d).sum()
         b.backward()
-    assert [s.name for s in outer.steps] == ["a", "mul(a, 4)", "b"]
-    assert torch.equal(outer.grad("a"), torch.tensor([4.0]))
+    a_plain = torch.tensor([1.0], requires_grad=True)
+    ((a_plain * 3) * 4 + (a_plain * 3).exp()).sum().backward()
+    assert [s.name for s in outer.steps] == ["a", "c", "d", "mul(c, 4)", "add(mul(c, 4), d)",
+                                             "b"]
+    assert [s.name for s in inner.steps] == ["a", "c", "d"]
+    assert [s.name for s in innermost.steps] == ["c", "d"]
+    assert torch.equal(outer.grad("a"), a_plain.grad) and torch.equal(a.grad, a_plain.grad)
+    assert torch.equal(inner.value("d"), torch.exp(torch.tensor([3.0])))
+    assert inner.passes == () and len(outer.passes) == 1
 
 
-def test_with_inside_a_decorated_function_is_a_clear_error() -> None:
+def test_with_inside_a_decorated_function_records_in_both() -> None:
     @trace(show=False)
     def f(x: torch.Tensor) -> torch.Tensor:
-        with trace():
-            return x * 2
+        with trace() as t:
+            y = x * 2
+        inner.append(t)
+        return y.sum()
 
-    with pytest.raises(RuntimeError, match="already running"):
-        f(torch.ones(1))
-    assert f.last_trace is not None  # type: ignore[attr-defined]
-    assert "already running" in (f.last_trace.error or "")  # type: ignore[attr-defined]
+    inner: list[Any] = []
+    x = torch.ones(2, requires_grad=True)
+    f(x).backward()
+    assert [s.name for s in inner[0].steps] == ["x", "y"]
+    assert [s.name for s in f.last_trace.steps] == ["x", "y", "sum(y)"]  # type: ignore[attr-defined]
+    assert f.last_trace.error is None  # type: ignore[attr-defined]
 
 
-def test_decorated_function_inside_a_trace_is_recorded_by_the_outer_trace() -> None:
+def test_decorated_function_inside_a_trace_is_recorded_by_both() -> None:
     @trace(show=False)
     def f(x: torch.Tensor) -> torch.Tensor:
         return x.sin()
@@ -161,8 +172,10 @@ def test_decorated_function_inside_a_trace_is_recorded_by_the_outer_trace() -> N
     with trace() as t:
         x = torch.tensor([0.5], requires_grad=True)
         y = f(x)
+        y.backward()
     assert [s.op for s in t.steps] == ["tensor", "sin"]
-    assert f.last_trace is None  # type: ignore[attr-defined]
+    assert [s.op for s in f.last_trace.steps] == ["input", "sin"]  # type: ignore[attr-defined]
+    assert torch.equal(t.grad("x"), torch.cos(torch.tensor([0.5])))
 
 
 def test_a_trace_context_can_be_used_again_after_it_ended() -> None:

@@ -162,12 +162,12 @@ def test_no_retain_leaves_intermediate_grads_alone(ip: Any) -> None:
 
 
 def test_full_values_and_check(ip: Any) -> None:
-    body = "w = torch.ones(100, 50, requires_grad=True)\n(w * 3).sum().backward()"
+    body = "w = torch.ones(200, 100, requires_grad=True)\n(w * 3).sum().backward()"
     run(ip, "-o t", body)
     with pytest.raises(KeyError, match='values="full"'):
         ip.user_ns["t"].grad("w")
     run(ip, "--values full --check -o t", body)
-    assert torch.equal(ip.user_ns["t"].grad("w"), torch.full((100, 50), 3.0))
+    assert torch.equal(ip.user_ns["t"].grad("w"), torch.full((200, 100), 3.0))
     run(ip, "--values none -o t", body)
     assert ip.user_ns["t"].values == "none" and ip.user_ns["t"].steps[0].value.min is None
 

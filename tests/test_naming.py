@@ -35,7 +35,8 @@ def test_targets_of_each_statement_kind() -> None:
     assert table[5].targets == ("j", "k")
     assert table[6].targets == ("l", "m")
     assert table[7].targets == ("n",)
-    assert table[8].targets == ()  # attributes and items are not variables
+    assert table[5].loop and not table[6].loop
+    assert table[8].targets == ("o.attr",)  # an attribute of a variable; not items
     assert table[9] is table[10] and table[10].targets == ("q",) and table[10].text == "q = (1 +"
 
 
@@ -46,7 +47,7 @@ def test_unparsable_or_unknown_source_gives_no_names() -> None:
 
 def test_namer_reads_a_statement_once_it_has_finished() -> None:
     bound: list[tuple[str, object]] = []
-    namer = Namer(lambda name, value: bound.append((name, value)))
+    namer = Namer(lambda b: bound.append((b.name, b.value)))
     filename = register("x = 1\ny = 2\n")
     table = statements_of(filename)
     frame = sys._getframe()

@@ -62,11 +62,17 @@ def test_values_recorded_before_in_place_change() -> None:
     with trace(values="summary") as t:
         big = torch.arange(10_000, dtype=torch.float32)
         big.mul_(2)
-    first, second = t.steps
+        huge = torch.arange(20_000, dtype=torch.float32)
+        huge.mul_(2)
+    first, second, _, last = t.steps
     assert first.value.max == 9999.0 and second.value.max == 19998.0
-    assert first.value.values is None  # big tensors keep statistics only
+    assert first.value.values is None  # big tensors keep statistics only ...
+    with pytest.raises(TraceLookupError, match="version 1 of 2"):
+        t.value("big", version=1)
+    assert torch.equal(t.value("big"), big)  # ... but what the code ends with is kept whole
+    assert last.value.max == 39998.0 and last.value.values is None  # up to 16,384 elements
     with pytest.raises(TraceLookupError, match="values=\"full\""):
-        t.value("big")
+        t.value("huge")
 
 
 def test_full_values_keeps_big_tensors() -> None:
@@ -208,11 +214,6 @@ def test_other_threads_are_not_recorded() -> None:
     worker.join()
     assert [s.name for s in t.steps] == ["ones(1)", "a"]
     assert torch.equal(result["y"], torch.full((2,), 5.0))
-
-
-def test_nested_trace_is_a_clear_error() -> None:
-    with trace(), pytest.raises(RuntimeError, match="already running"), trace():
-        pass
 
 
 def test_tensors_that_never_require_grad() -> None:

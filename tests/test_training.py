@@ -51,11 +51,10 @@ def test_optimizer_steps_are_versions_and_grads_are_what_grad_held(kind: str, st
     initial = {n: p.detach().clone() for n, p in plain_model.named_parameters()}
     plain = train(plain_model, OPTIMIZERS[kind](plain_model.parameters()), x, y, steps)
     with trace() as t:
-        m = traced_model
-        opt = OPTIMIZERS[kind](m.parameters())
-        train(m, opt, x, y, steps)
+        opt = OPTIMIZERS[kind](traced_model.parameters())
+        train(traced_model, opt, x, y, steps)
     for n, p in plain_model.named_parameters():
-        name = f"model.{n}"
+        name = f"traced_model.{n}"  # the traced block's name for it, not train()'s "model"
         assert torch.equal(t.grad(name), p.grad), name  # the final .grad, not a sum
         assert torch.equal(t.value(name), p.detach()), name  # after the last step
         assert torch.equal(t.value(name, version=1), initial[n]), name
@@ -69,7 +68,7 @@ def test_optimizer_steps_are_versions_and_grads_are_what_grad_held(kind: str, st
     assert len(resets) == 4 * (steps - 1)  # zero_grad() finds no .grad before the first pass
     ups = t.updates
     assert list(ups["call"].unique()) == list(range(1, steps + 1))
-    first = ups[(ups["call"] == 1) & (ups["parameter"] == "model.2.bias")].iloc[0]
+    first = ups[(ups["call"] == 1) & (ups["parameter"] == "traced_model.2.bias")].iloc[0]
     assert first["grad_norm"] == pytest.approx(plain[0]["2.bias"].norm().item(), rel=1e-6)
     assert first["loss"] == pytest.approx(F.cross_entropy(
         nn.Sequential(*copy.deepcopy(list(mlp()[0]))).forward(x), y).item(), rel=1e-6)

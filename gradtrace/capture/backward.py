@@ -221,7 +221,8 @@ class BackwardRecorder:
             for ref, step in self._leaves.values():
                 t = ref()
                 if t is not None:
-                    out.append((step, None if t.grad is None else self.keeper.keep(t.grad)))
+                    grad = t.grad
+                    out.append((step, None if grad is None else self.keeper.keep_final(grad)))
         return out
 
     def close(self) -> None:

@@ -12,15 +12,35 @@ import os
 import sys
 import types
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import torch
 
-from gradtrace.capture.naming import Namer, Statement, forget_locals, read_locals, statements_of
+from gradtrace.capture.naming import (
+    Binding,
+    Namer,
+    Statement,
+    forget_locals,
+    loop_names,
+    read_locals,
+    statements_of,
+)
+from gradtrace.capture.usercode import UserCode
 
-__all__ = ["Locator"]
+__all__ = ["Locator", "LocalName", "BLOCK", "CALLEE", "LOOP"]
 
 _OPTIM_DIR = os.path.dirname(torch.optim.__file__)
-_OTHER, _USER, _INTERNAL = 0, 1, 2
+# gradtrace's own code that reads a Trace (tables, rules, teaching) runs torch ops too: an outer
+# trace must not record them as the user's (``print(t.updates)`` in a script traced as a whole)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_READERS = tuple(os.path.join(_PACKAGE, d) + os.sep
+                 for d in ("model", "views", "teaching", "diagnostics"))
+# what a code object's frames are: the traced files (lines and names), the user's other code
+# (names only), library bookkeeping, anything else
+_OTHER, _USER, _INTERNAL, _OWN = 0, 1, 2, 3
+#: How good a name read from the user's variables is (lower is better; see NOTE [which name]
+#: in the recorder): a variable of the traced block, of a function it called, a loop's variable.
+BLOCK, CALLEE, LOOP = 1, 2, 4
 _RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
@@ -28,12 +48,22 @@ class Locator:
     """Finds the user's frame for each op and tells the :class:`Namer` where the code is.
 
     Args:
-        files: source files of the user's code.
-        bind: called as ``bind(name, value)`` when a statement that assigns ``name`` finishes.
+        files: source files of the traced code: their lines are shown.
+        bind: called with a :class:`~gradtrace.capture.naming.Binding` when a statement of the
+            user's code that assigns a name finishes.
+        user_code: which other files are the user's own code, whose variables name tensors
+            too (by default only ``files``).
     """
 
-    def __init__(self, files: Iterable[str], bind: Callable[[str, object], None]) -> None:
+    def __init__(self, files: Iterable[str], bind: Callable[[Binding], None],
+                 user_code: UserCode | None = None) -> None:
         self.files = frozenset(files)
+        self.user_code = user_code or UserCode(self.files)
+        #: the first frame of the traced files seen: whose namespace paths start from when no
+        #: root was given (a decorated function)
+        self.first: types.FrameType | None = None
+        #: the innermost frame of the user's own code where the last op ran (see :meth:`where`)
+        self.naming: types.FrameType | None = None
         #: the outermost user frame to read names from (the frame that opened the trace)
         self.root: types.FrameType | None = None
         #: whether the last located op ran inside library bookkeeping (see :meth:`where`)
@@ -45,9 +75,11 @@ class Locator:
         # Library frames (module calls, torch.nn.functional) can put 20 frames between an op
         # and the user's code. ``_path`` holds the frames the last walk passed, outermost
         # first, each with whether an internal frame lies between it and the user's frame
-        # ``_user``; ``_index`` finds them by id (checked by identity: the frames are held).
-        # Only that one path is held, and a frame that has returned is dropped at the next op.
-        self._path: list[tuple[types.FrameType, bool]] = []
+        # ``_user``, and the innermost frame of the user's other code (a class from another
+        # cell) among them; ``_index`` finds them by id (checked by identity: the frames are
+        # held). Only that one path is held, and a frame that has returned is dropped at the
+        # next op.
+        self._path: list[tuple[types.FrameType, bool, types.FrameType | None]] = []
         self._index: dict[int, int] = {}
         self._user: types.FrameType | None = None
 
@@ -62,7 +94,7 @@ class Locator:
         # walk stops at the first of them still on the stack, usually a few frames up.
         f: types.FrameType | None = sys._getframe(depth)
         kinds, path, index = self._kinds, self._path, self._index
-        walked: list[tuple[types.FrameType, bool]] = []
+        walked: list[tuple[types.FrameType, int]] = []
         keep = 0
         resumable = False
         while f is not None:
@@ -76,24 +108,29 @@ class Locator:
                 kind = kinds[code] = self._kind(code)
             if kind == _USER:
                 break
-            walked.append((f, kind == _INTERNAL))
+            walked.append((f, kind))
             resumable = resumable or bool(code.co_flags & _RESUMABLE)
             f = f.f_back
         if not keep:
             self._user = f
-        for frame, _ in path[keep:]:
+            if self.first is None:
+                self.first = f
+        for frame, _, _ in path[keep:]:
             del index[id(frame)]
         del path[keep:]
-        internal = path[-1][1] if path else False
-        for frame, inside in reversed(walked):
-            internal = internal or inside
+        internal, own = path[-1][1:] if path else (False, None)
+        for frame, kind in reversed(walked):
+            internal = internal or kind == _INTERNAL
+            if kind == _OWN:
+                own = frame
             index[id(frame)] = len(path)
-            path.append((frame, internal))
+            path.append((frame, internal, own))
         if resumable:  # a generator's frame is resumed from anywhere: what is above it changes
             path.clear()
             index.clear()
         self.internal = internal
         user = self._user
+        self.naming = own if own is not None else user
         if user is None:
             return None, None, None
         return user, user.f_lineno, self.statement(user)
@@ -101,9 +138,18 @@ class Locator:
     def _kind(self, code: types.CodeType) -> int:
         if code.co_filename in self.files:
             return _USER
-        if code.co_name == "__init__" or code.co_filename.startswith(_OPTIM_DIR):
+        if self.user_code(code.co_filename):
+            return _OWN
+        if code.co_name == "__init__" or code.co_filename.startswith((_OPTIM_DIR, *_READERS)):
             return _INTERNAL
         return _OTHER
+
+    def _mine(self, code: types.CodeType) -> bool:
+        """Whether frames of ``code`` are the user's: traced or the user's other code."""
+        kind = self._kinds.get(code)
+        if kind is None:
+            kind = self._kinds[code] = self._kind(code)
+        return kind in (_USER, _OWN)
 
     def statement(self, f: types.FrameType) -> Statement | None:
         filename = f.f_code.co_filename
@@ -113,37 +159,111 @@ class Locator:
         return table.get(f.f_lineno)
 
     def note(self, frame: types.FrameType, stmt: Statement | None) -> None:
-        """Tell the namer where the user's code is: the op's frame and the frames that called it.
+        """Tell the namer where the user's code is: the op's frame (or the frame of the user's
+        other code it ran in, see :meth:`where`) and the user's frames that called it.
 
         An outer frame is mid-statement too (``y = model(x)`` while ``forward`` runs in the same
         file); its targets are read when it moves on.
         """
         namer = self._namer
-        namer.at(frame, stmt)
-        root, files = self.root, self.files
-        f = frame
+        inner = self.naming if self.naming is not None else frame
+        namer.at(inner, stmt if inner is frame else self.statement(inner))
+        root = self.root
+        f = child = inner
         while f is not root and f.f_back is not None:
             f = f.f_back
-            if f.f_code.co_filename in files and not namer.at(f, self.statement(f), False):
-                break
+            if self._mine(f.f_code):
+                if not namer.at(f, self.statement(f), False, child):
+                    break
+                child = f
+
+    def rank(self, frame: types.FrameType, loop: bool = False) -> int:
+        """How good a name read from ``frame``'s variables is: the traced block's (the root, or
+        the outermost of the user's frames when none was given) beat a callee's."""
+        if loop:
+            return LOOP
+        if frame is self.root:
+            return BLOCK
+        if self.root is None:
+            f = frame.f_back
+            while f is not None and not self._mine(f.f_code):
+                f = f.f_back
+            return BLOCK if f is None else CALLEE
+        return CALLEE
+
+    def namespace(self) -> list[dict[str, object]]:
+        """Where a reader's paths start: the traced block's variables, then its module's."""
+        frame = self.root if self.root is not None else self.first
+        if frame is None:
+            return []
+        local = read_locals(frame, self._namer.read)
+        return [local] if local is frame.f_globals else [local, frame.f_globals]
+
+    def loop_names(self) -> frozenset[str]:
+        """The variables bound by ``for`` statements of the traced block's file."""
+        frame = self.root if self.root is not None else self.first
+        if frame is None:
+            return frozenset()
+        return loop_names(frame.f_code, frame.f_lineno)
+
+    def finish_names(self) -> None:
+        """The traced code has finished: read the names of statements still pending."""
+        self._namer.flush()
 
     def flush(self) -> None:
-        """The traced code has finished: read the names of statements still pending, then let
-        go of every frame and of ``bind`` (the recorder: a cycle otherwise)."""
+        """Let go of every frame and of ``bind`` (the recorder: a cycle otherwise)."""
         self._path, self._index, self._user, self.root = [], {}, None, None
+        self.first = self.naming = None
         self._namer.flush()
         forget_locals(self._namer.read)
         self._namer = Namer(_ignore)
 
-    def local_name(self, frame: types.FrameType | None, obj: object) -> str | None:
-        """A variable that holds ``obj`` in the user's frame or the user's frames that called it."""
-        while frame is not None and frame.f_code.co_filename in self.files:
-            for k, v in read_locals(frame, self._namer.read).items():
-                if v is obj and not k.startswith("_"):
-                    return k
+    def local_name(self, frame: types.FrameType | None, obj: object) -> LocalName | None:
+        """A variable that holds ``obj`` in the user's frames from ``frame`` out, and its
+        :meth:`rank`: the outermost frame's wins (the traced block's ``w``, not a callee's
+        parameter ``v``), a loop's leftover variable only when nothing else holds it. Failing
+        that, an attribute of an object the innermost of those frames holds (``self.gamma``)."""
+        found: LocalName | None = None
+        inner: dict[str, object] | None = None
+        inner_frame = frame
+        while frame is not None:
+            if self._mine(frame.f_code):
+                loops = loop_names(frame.f_code, frame.f_lineno)
+                local = read_locals(frame, self._namer.read)
+                if inner is None:
+                    inner, inner_frame = local, frame
+                for k, v in local.items():
+                    if v is obj and not k.startswith("_"):
+                        rank = self.rank(frame, k in loops)
+                        if found is None or rank <= found.rank:
+                            found = LocalName(k, rank)
+                        break
+            if frame is self.root:
+                break
             frame = frame.f_back
-        return None
+        if found is None and inner is not None and inner_frame is not None:
+            for k, owner in inner.items():
+                if k.startswith("_") or isinstance(owner, _NOT_OWNERS):
+                    continue
+                data = getattr(owner, "__dict__", None)
+                for attr, v in (data.items() if isinstance(data, dict) else ()):
+                    if v is obj and isinstance(attr, str) and not attr.startswith("_"):
+                        return LocalName(f"{k}.{attr}", self.rank(inner_frame), owner, attr)
+        return found
 
 
-def _ignore(name: str, value: object) -> None:
+class LocalName(NamedTuple):
+    """A name found in the user's frames; ``owner`` and ``attr`` for an attribute."""
+
+    name: str
+    rank: int
+    owner: object = None
+    attr: str = ""
+
+
+# objects whose attributes are not where a tensor of the user's lives
+_NOT_OWNERS = (type, types.ModuleType, types.FunctionType, types.MethodType, torch.Tensor)
+
+
+def _ignore(binding: Binding) -> None:
     """The namer's ``bind`` once the trace has finished."""

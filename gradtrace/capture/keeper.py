@@ -19,11 +19,22 @@
 # next node receives, or a reshaped or transposed view of it, and is summarised once. A summary
 # made at once holds no tensor, so its memory may be freed and reused for a new tensor of the
 # same shape: a weak reference to the tensor it summarised tells them apart.
+#
+# NOTE [what users read is kept]
+# Users read the end of a run: the last iteration's values, a parameter as the loop left it,
+# its final ``.grad``. So the copy budget is spent newest first: once it is used up, the oldest
+# copies are summarised (64K elements at a time, in one batch) to make room (:meth:`_evict`).
+# When the trace stops, the latest version of each leaf, parameter and named tensor still alive
+# and unchanged, and each leaf's final ``.grad``, is copied whole (:meth:`Keeper.keep_final`) up
+# to 16,384 elements each and 2**18 elements in all: makemore part 3's 47K parameters and their
+# gradients fit, a 20-layer MLP's 256x256 weights (65,536 elements each) stay summaries. Sparse
+# tensors are copied dense.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -42,6 +53,7 @@ from gradtrace.model.stats import (
     stats_from_quick,
     stats_from_row,
     stats_of_copies,
+    stats_of_many,
 )
 
 __all__ = ["Keeper", "Kept", "Copy", "Held", "Alias", "Frozen", "Quick"]
@@ -54,6 +66,9 @@ _BATCHED, _BATCH_SIZE = 1 << 12, 1 << 16
 # Gradients with at least this many elements are summarised during backward: holding many
 # megabytes of gradient costs more (buffers not reused) than a few reductions each.
 _SUMMARISE_NOW = 1 << 18
+# What the trace ends with (see NOTE [what users read is kept]): the largest tensor copied whole,
+# and the most elements in all.
+FINAL_LIMIT, FINAL_BUDGET = 1 << 14, 1 << 18
 
 
 class Copy(NamedTuple):
@@ -140,6 +155,8 @@ class Keeper:
         self.keep_limit = keep_limit
         self.record = record
         self._budget = None if keep_limit is None else budget  # elements still to copy
+        self._final_budget = FINAL_BUDGET
+        self._copies: deque[int] = deque()  # copies that may be summarised, oldest first
         self._items: list[Kept] = []
         # memory key -> (item, weakref to the tensor summarised there, or None for an alias held:
         # alive by construction). Memory freed and reused is a new tensor: the weakref tells.
@@ -148,15 +165,54 @@ class Keeper:
         self._pending_size = 0  # their elements
 
     def _small(self, t: torch.Tensor) -> bool:
-        if self.keep_limit is None:
-            return True
-        n = t.numel()
-        return n <= self.keep_limit and (self._budget is None or n <= self._budget)
+        return self.keep_limit is None or t.numel() <= self.keep_limit
 
     def _copy(self, t: torch.Tensor) -> int:
-        if self._budget is not None:
-            self._budget -= t.numel()
-        return self._append(Copy(t.detach().clone()))
+        if self._budget is None:
+            return self._append(Copy(_private(t)))
+        n = t.numel()
+        if n > self._budget:
+            self._evict(n - self._budget)
+        self._budget -= n
+        index = self._append(Copy(_private(t)))
+        self._copies.append(index)
+        return index
+
+    def _evict(self, need: int) -> None:
+        """Summarise the oldest copies, at least ``need`` elements' worth (see NOTE [what users
+        read is kept])."""
+        items = self._items
+        batch: list[int] = []
+        freed = 0
+        while self._copies and freed < max(need, _BATCH_SIZE):
+            i = self._copies.popleft()
+            item = items[i]
+            if isinstance(item, Copy):
+                batch.append(i)
+                freed += item.tensor.numel()
+        tensors: list[torch.Tensor] = [items[i].tensor for i in batch]  # type: ignore[union-attr]
+        done = stats_of_copies(tensors)
+        others = [j for j, s in enumerate(done) if s is None]  # not in CPU memory
+        for j, s in zip(others, stats_of_many([tensors[j] for j in others])):
+            done[j] = s
+        for i, t, stats in zip(batch, tensors, done):
+            items[i] = make(TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
+                            device=str(t.device), values=None, stats=stats)
+        assert self._budget is not None
+        self._budget += freed
+
+    def keep_final(self, t: torch.Tensor, index: int | None = None) -> int:
+        """Keep what the traced code ends with (see NOTE [what users read is kept]): ``t``
+        whole if it fits the final budget. ``index``, if given, is where its current value is
+        kept already: returned as it is when that is a whole copy, or when ``t`` does not fit."""
+        if index is not None and isinstance(self._items[index], Copy):
+            return index
+        n = t.numel()
+        if not self.record or (index is None and self._small(t)) \
+                or n > FINAL_LIMIT or n > self._final_budget:
+            return self.keep(t) if index is None else index
+        self._final_budget -= n
+        return self._append(Copy(_private(t)))
 
     def keep(self, t: torch.Tensor) -> int:
         """Keep ``t``'s current value; returns its index."""
@@ -280,6 +336,12 @@ class Keeper:
     def _append(self, item: Kept) -> int:
         self._items.append(item)
         return len(self._items) - 1
+
+
+def _private(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t``'s value that nothing else writes to; a sparse tensor's is dense."""
+    t = t.detach()
+    return t.to_dense() if t.layout != torch.strided and not t.is_nested else t.clone()
 
 
 def _cpu_summary(t: torch.Tensor, stats: Stats) -> TensorSummary:

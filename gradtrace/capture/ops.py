@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,10 @@ def _classify(func: Any) -> OpInfo:
     elif func is torch.mm:  # resolve_name calls it torch.spmm
         full = "torch.mm"
     else:
-        full = resolve_name(func) or getattr(func, "__qualname__", None) or repr(func)
+        with warnings.catch_warnings():  # torch < 2.2 warns of deprecated names it lists
+            warnings.simplefilter("ignore")
+            resolved = resolve_name(func)
+        full = resolved or getattr(func, "__qualname__", None) or repr(func)
     if full in BACKWARD_CALLS:
         return OpInfo(BACKWARD_CALLS[full], backward=BACKWARD_CALLS[full])
     if isinstance(func, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):

@@ -15,8 +15,11 @@ a trace never records (or slows much) work running in another thread.
 # - global module forward pre- and post-hooks (while any trace runs): the mode does not see
 #   ``nn.Module`` calls; the hooks give parameter names and module paths.
 # - the collector's young threshold (while any trace runs or is built): see the NOTE below.
-# - ``_active``: the recorder of each traced thread; a failed install removes it again, so the
-#   thread is never left "already running".
+# - ``_active``: the recorders of each traced thread, outermost first. Traces nest (a script
+#   that traces itself under ``python -m gradtrace``, an ``@trace`` function called in a traced
+#   cell): each recorder has its own ``TorchFunctionMode``, and torch hands an op from the inner
+#   mode's handler on to the outer one, so each records the op; the global pieces below call
+#   every recorder of the thread. A failed install removes the entry again.
 # Caches that outlive traces but change nothing the user sees: ``ops._cache`` (how each torch
 # callable is classified), ``naming._parse`` (the statements of up to 64 sources; reading them
 # through ``linecache.getlines`` may add the file to ``linecache.cache``, as a traceback would),
@@ -27,6 +30,7 @@ a trace never records (or slows much) work running in another thread.
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 from typing import TYPE_CHECKING, Any
@@ -36,13 +40,15 @@ import torch.nn.modules.module as _module
 import torch.optim.optimizer as _optimizer
 from torch.autograd.function import Function
 
+from gradtrace.capture.compat import is_compiling
+
 if TYPE_CHECKING:
     from gradtrace.capture.recorder import Recorder
 
 __all__ = ["activate", "deactivate", "current", "installed", "collect_less", "collect_as_before"]
 
 _lock = threading.Lock()
-_active: dict[int, Recorder] = {}
+_active: dict[int, list[Recorder]] = {}
 _handles: list[Any] = []
 # what Function.apply was when the wrapper went in; kept after it is put back, for a call that
 # fetched the wrapper just before
@@ -62,8 +68,14 @@ _YOUNG_THRESHOLD = 100_000
 
 
 def current() -> Recorder | None:
-    """The recorder tracing the calling thread, if any."""
-    return _active.get(threading.get_ident()) if _active else None
+    """The innermost recorder tracing the calling thread, if any."""
+    found = _active.get(threading.get_ident()) if _active else None
+    return found[-1] if found else None
+
+
+def _recorders() -> list[Recorder]:
+    """Every recorder tracing the calling thread, outermost first."""
+    return _active.get(threading.get_ident(), []) if _active else []
 
 
 def installed() -> bool:
@@ -73,15 +85,12 @@ def installed() -> bool:
 
 
 def activate(recorder: Recorder) -> None:
-    """Make ``recorder`` the calling thread's recorder; install the global pieces if first."""
+    """Add ``recorder`` to the calling thread's recorders; install the global pieces if first."""
     ident = threading.get_ident()
     with _lock:
-        if ident in _active:
-            raise RuntimeError(
-                "gradtrace: a trace is already running in this thread; nested traces are not "
-                "supported. End the outer trace first, or trace the whole block once.")
-        _active[ident] = recorder
-        if len(_active) == 1:
+        first = not _active
+        _active.setdefault(ident, []).append(recorder)
+        if first:
             try:
                 _install()
             except BaseException:  # nothing half-installed stays, nor this thread's entry
@@ -92,8 +101,12 @@ def activate(recorder: Recorder) -> None:
 
 def deactivate(recorder: Recorder) -> None:
     with _lock:
-        if _active.get(threading.get_ident()) is recorder:
-            del _active[threading.get_ident()]
+        ident = threading.get_ident()
+        found = _active.get(ident, [])
+        if recorder in found:
+            found.remove(recorder)
+        if not found:
+            _active.pop(ident, None)
         if not _active:
             _uninstall()
 
@@ -147,34 +160,37 @@ def _untraced_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _traced_apply(cls: Any, *args: Any, **kwargs: Any) -> Any:
-    recorder = current()
-    if recorder is None or recorder.busy or torch.compiler.is_compiling():
+    recorders = [r for r in _recorders() if not r.busy]
+    if not recorders or is_compiling():
         return _untraced_apply(cls, *args, **kwargs)
-    return recorder.on_function(cls, _untraced_apply, args, kwargs)
+    apply = _untraced_apply
+    for recorder in reversed(recorders):  # the innermost records first, as the modes do
+        apply = functools.partial(_apply_through, recorder, apply)
+    return apply(cls, *args, **kwargs)
+
+
+def _apply_through(recorder: Recorder, apply: Any, cls: Any, *args: Any, **kwargs: Any) -> Any:
+    return recorder.on_function(cls, apply, args, kwargs)
 
 
 _TRACED_APPLY = classmethod(_traced_apply)
 
 
 def _before_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
-    recorder = current()
-    if recorder is not None:
+    for recorder in _recorders():
         recorder.optimizer_steps.before(recorder, optimizer)
 
 
 def _after_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
-    recorder = current()
-    if recorder is not None:
+    for recorder in _recorders():
         recorder.optimizer_steps.after(recorder, optimizer)
 
 
 def _enter_module(module: torch.nn.Module, args: Any) -> None:
-    recorder = current()
-    if recorder is not None:
+    for recorder in _recorders():
         recorder.enter_module(module)
 
 
 def _exit_module(module: torch.nn.Module, args: Any, output: Any) -> None:
-    recorder = current()
-    if recorder is not None:
+    for recorder in _recorders():
         recorder.exit_module(module, output)

@@ -9,6 +9,7 @@ the user's code is. Everything is summarised and named once, in :meth:`Recorder.
 
 from __future__ import annotations
 
+import sys
 import types
 import weakref
 from collections.abc import Callable, Iterable
@@ -22,17 +23,35 @@ from gradtrace.capture import process
 from gradtrace.capture.allreduce import UNOBSERVED, AllReduceRecorder, distributed_place
 from gradtrace.capture.backward import BackwardRecorder, EdgePlan, RawBackward, RawEdge
 from gradtrace.capture.build import finish
-from gradtrace.capture.frames import Locator
+from gradtrace.capture.compat import is_compiling
+from gradtrace.capture.frames import LOOP, Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
 from gradtrace.capture.keeper import Keeper
 from gradtrace.capture.modules import ModuleTracker
-from gradtrace.capture.naming import Statement
+from gradtrace.capture.naming import Binding, Statement
 from gradtrace.capture.ops import OpInfo, op_info
+from gradtrace.capture.paths import INDEXED, LEFTOVER, NAMED, find_paths
 from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
 from gradtrace.capture.updates import OptimizerSteps
+from gradtrace.capture.usercode import UserCode
 from gradtrace.model.records import Settings, TraceRecords
 
-__all__ = ["Recorder", "RawStep", "TensorEntry"]
+__all__ = ["Recorder", "RawStep", "TensorEntry", "PATH", "UNNAMED"]
+
+# NOTE [which name]
+# A tensor may be called many things; the best one wins, whenever it is learned:
+#   0 PATH     a path from the traced block's variables: a module's parameter
+#              (``model.fc1.weight``), an object's attribute (``layers[2].out``: ``self.out = ...``
+#              in a method of the object at ``layers[2]``), a variable (``C``), a dict item
+#   1 BLOCK    a variable of the traced block (``w`` in the cell, not the callee's ``v``)
+#   2 CALLEE   a variable of a function of the user's that the block called (``xmean``)
+#   3          a path ending in an index (``parameters[5]``)
+#   4 LOOP     a ``for`` statement's variable, or a path through one left over (``p``)
+#   UNNAMED    the op and its arguments (``cos(x_1)``), else ``tensor_N``
+# Paths are found once, when the trace stops (:mod:`gradtrace.capture.paths`); variables as
+# their statements finish.
+PATH, UNNAMED = 0, 9
+_PATH_RANKS = {NAMED: PATH, INDEXED: LOOP - 1, LEFTOVER: LOOP}
 
 _ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).view(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]
 _MAX_UNTRACED_NODES = 4096  # nodes of graphs built before the trace that gradtrace follows
@@ -54,6 +73,7 @@ class RawStep:
     source: str | None
     module: str | None
     name: str | None = None
+    rank: int = UNNAMED  # how good ``name`` is, lower is better (see NOTE [which name])
     hint: str | None = None  # a weaker name: the module whose output this is
     retained: bool = False
     grad_of: int | None = None  # this tensor is the .grad of that step's tensor
@@ -69,6 +89,7 @@ class TensorEntry(NamedTuple):
     ref: weakref.ref[torch.Tensor]  # tells the tensor apart from a later one with its id
     step: int  # the step of its latest version
     number: int  # the tensor's number, shared by all its versions
+    version: int  # its ``_version`` then: a later write the recorder did not see changes it
 
 
 class _GradRead(NamedTuple):
@@ -114,7 +135,8 @@ class Recorder:
 
     def __init__(self, files: Iterable[str], *, retain_grad: bool = True,
                  values: str = "summary", keep_limit: int = DEFAULT_KEEP_LIMIT,
-                 check: bool = False, settings: Settings | None = None) -> None:
+                 check: bool = False, settings: Settings | None = None,
+                 user_code: UserCode | None = None) -> None:
         self.files = frozenset(files)
         self.check = check
         self.settings = settings or Settings()
@@ -129,7 +151,11 @@ class Recorder:
         self.place = (0, 1)  # (rank, world size) under torch.distributed
         self.steps: list[RawStep] = []
         self.busy = False
-        self.locator = Locator(self.files, self._bind)
+        self.locator = Locator(self.files, self._bind, user_code)
+        # (step, object, attribute) for each ``obj.attr = tensor`` of the user's code: named by
+        # the path to ``obj`` when the trace stops (see NOTE [which name])
+        self._owned: list[tuple[int, object, str]] = []
+        self._user_classes: dict[type, bool] = {}
         self.modules = ModuleTracker()
         # by id(tensor); read through _entry_of, which tells a reused id apart
         self._tensors: dict[int, TensorEntry] = {}
@@ -191,6 +217,10 @@ class Recorder:
                     self._accumulators.clear()
                 finally:
                     process.deactivate(self)
+            self.locator.finish_names()
+            self._name_by_paths()
+            self._owned.clear()
+            self._keep_latest()
             self.locator.flush()
             self._note_place()
             for name in self.all_reduce.unobserved:
@@ -256,7 +286,7 @@ class Recorder:
     def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         info = op_info(func)
         if info.noise or self.busy or torch._C._current_graph_task_id() != -1 \
-                or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+                or is_compiling() or torch._C._are_functorch_transforms_active():
             self._changed_in_place |= info.inplace
             watched = args and not self.busy and info.name in _WATCHED
             if watched and info.setter:
@@ -439,7 +469,7 @@ class Recorder:
             t.retain_grad()
             step.retained = True
         self.steps.append(step)
-        self._tensors[id(t)] = TensorEntry(ref, step.index, number)
+        self._tensors[id(t)] = TensorEntry(ref, step.index, number, t._version)
         return step
 
     def _step_of(self, t: torch.Tensor, frame: types.FrameType | None, line: int | None,
@@ -457,8 +487,17 @@ class Recorder:
         param = self.modules.tensor_name(t)
         if frame is None and param is None:
             frame, line, stmt = self.locator.where(3)
-        origin, name = param or ("input", self.locator.local_name(frame, t))
+        name: str | None
+        if param is not None:
+            origin, name, rank = param[0], param[1], PATH
+        else:
+            local = self.locator.local_name(self.locator.naming or frame, t)
+            origin = "input"
+            name, rank = (local.name, local.rank) if local is not None else (None, UNNAMED)
         step = self._new_step("", [], [], origin, t, line, stmt, name)
+        step.rank = rank
+        if param is None and local is not None and local.owner is not None:
+            self._owned.append((step.index, local.owner, local.attr))
         if t.grad_fn is not None:  # made before the trace: its node still belongs to it
             node = t.grad_fn
             self._nodes.setdefault(_node_key(node), []).append((t.output_nr, step.index))
@@ -470,7 +509,7 @@ class Recorder:
         if not self._changed_in_place:
             return
         self._changed_in_place = False
-        for ref, step, _ in list(self._tensors.values()):
+        for ref, step, _, _ in list(self._tensors.values()):
             t = ref()
             if t is not None and t._base is not None and t.requires_grad:
                 node = t.grad_fn
@@ -594,10 +633,12 @@ class Recorder:
         self.all_reduce.saw(module)
         named = self.modules.enter(module, self._module_name)
         for _, name, t in named:  # parameters made inside the trace: name their steps now
-            self._name(t, name)
+            self._name(t, name, PATH)
 
     def _module_name(self, module: torch.nn.Module) -> str | None:
-        return self.locator.local_name(self.locator.where(4)[0], module)
+        frame = self.locator.where(4)[0]
+        found = self.locator.local_name(self.locator.naming or frame, module)
+        return found.name if found is not None and found.owner is None else None
 
     def exit_module(self, module: torch.nn.Module, output: Any) -> None:
         path = self.modules.exit(module)
@@ -607,20 +648,88 @@ class Recorder:
                 step = self.steps[known.step - 1]
                 step.hint = step.hint or path
 
-    def _bind(self, name: str, value: object) -> None:
+    def _bind(self, b: Binding) -> None:
+        rank = self.locator.rank(b.frame, b.loop)
+        value = b.value
         if isinstance(value, torch.Tensor):
-            self._name(value, name)
+            step = self._name(value, b.name, rank)
+            if step is not None and b.owner is not None:
+                self._owned.append((step, b.owner, b.name.partition(".")[2]))
         elif isinstance(value, (tuple, list)) and len(value) <= 16:
-            for i, v in enumerate(value):
+            for i, v in enumerate(value):  # an item of a variable: as good as an index path
                 if isinstance(v, torch.Tensor):
-                    self._name(v, f"{name}[{i}]")
+                    self._name(v, f"{b.name}[{i}]", max(rank, _PATH_RANKS[INDEXED]))
 
-    def _name(self, t: torch.Tensor, name: str) -> None:
+    def _name(self, t: torch.Tensor, name: str, rank: int) -> int | None:
+        """Name the latest step of ``t`` unless it has a better name; returns the step."""
         known = self._entry_of(t)
-        if known is not None:
-            step = self.steps[known.step - 1]
-            if step.name is None:
-                step.name = name
+        if known is None:
+            return None
+        step = self.steps[known.step - 1]
+        if rank < step.rank:
+            step.name, step.rank = name, rank
+        return step.index
+
+    def _name_by_paths(self) -> None:
+        """Name tensors by the paths a reader would type (see NOTE [which name]): tensors made
+        before the trace that have no better name, and objects' attributes the code set."""
+        versions: dict[int, list[RawStep]] = {}
+        for s in self.steps:
+            versions.setdefault(s.tensor_id, []).append(s)
+        wanted: dict[int, int] = {}  # id of a live tensor -> its number
+        for ref, _, number, _ in self._tensors.values():
+            first = versions[number][0]
+            if first.op == "" and first.grad_of is None and first.rank > PATH:
+                t = ref()
+                if t is not None:
+                    wanted[id(t)] = number
+        owners = {id(owner) for _, owner, _ in self._owned}
+        if not wanted and not owners:
+            return
+        paths = find_paths(self.locator.namespace(), wanted.keys() | owners, self._user_class,
+                           self.locator.loop_names())
+        for key, number in wanted.items():
+            path = paths.get(key)
+            if path is None:
+                continue
+            rank = _PATH_RANKS[path.kind]
+            for i, s in enumerate(versions[number]):
+                if s.rank > rank and (i == 0 or s.name is not None):
+                    s.name, s.rank = path.text, rank
+        for index, owner, attr in self._owned:
+            path = paths.get(id(owner))
+            s = self.steps[index - 1]
+            if path is None:
+                continue
+            rank = LOOP if path.kind == LEFTOVER else PATH  # ``layers[2].out`` ends in a name
+            if rank < s.rank:
+                s.name, s.rank = f"{path.text}.{attr}", rank
+
+    def _keep_latest(self) -> None:
+        """Keep whole the latest value of each leaf, parameter and named tensor still alive
+        and unchanged (see NOTE [what users read is kept] in the keeper)."""
+        keep_final = self.keeper.keep_final
+        with torch._C.DisableTorchFunction():
+            for ref, index, _, version in self._tensors.values():
+                s = self.steps[index - 1]
+                if s.rank == UNNAMED and not s.is_leaf and s.hint is None:
+                    continue
+                t = ref()
+                if t is not None and t._version == version:
+                    s.value = keep_final(t, s.value)
+
+    def _user_class(self, cls: type) -> bool:
+        """Whether ``cls`` is defined in the user's code: its objects' attributes are paths."""
+        known = self._user_classes.get(cls)
+        if known is None:
+            files = [f.__code__.co_filename for f in vars(cls).values()
+                     if isinstance(f, types.FunctionType)]
+            module = sys.modules.get(cls.__module__)
+            file = getattr(module, "__file__", None)
+            if isinstance(file, str):
+                files.append(file)
+            known = self._user_classes[cls] = any(map(self.locator.user_code, files))
+        return known
 
 
 #: Attributes whose reads and writes the recorder watches (see ``_on_attribute``).

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from gradtrace.capture.recorder import Recorder
+from gradtrace.capture.usercode import UserCode
 from gradtrace.model.records import Settings, TraceRecords
 from gradtrace.model.trace import Trace
 
@@ -87,27 +88,27 @@ class TraceContext:
         self.settings = Settings(self.ignore, vanishing_below, exploding_above,
                                  update_ratio_below, update_ratio_above)
         self.files = None if files is None else list(files)
-        self._recorder: Recorder | None = None
-        self._pending: _Pending | None = None
+        # one (recorder, its Trace's records) per ``with`` running: traces nest, even this one
+        self._running: list[tuple[Recorder, _Pending]] = []
         #: the Trace of the latest ``with`` block (also what ``with trace() as t`` gives ``t``)
         self.last_trace: Trace | None = None
 
     def __enter__(self) -> Trace:
         caller = sys._getframe(1)
         files = self.files or [caller.f_code.co_filename]
-        self._recorder = Recorder(files, retain_grad=self.retain_grad, values=self.values,
-                                  check=self.check, settings=self.settings)
-        self._recorder.locator.root = caller if caller.f_code.co_filename in files else None
-        self._pending = _Pending()
-        self._recorder.start()
-        self.last_trace = Trace.later(self._pending)
+        recorder = Recorder(files, retain_grad=self.retain_grad, values=self.values,
+                            check=self.check, settings=self.settings,
+                            user_code=UserCode.around(files, _notebook_cells()))
+        recorder.locator.root = caller if caller.f_code.co_filename in files else None
+        pending = _Pending()
+        recorder.start()
+        self._running.append((recorder, pending))
+        self.last_trace = Trace.later(pending)
         return self.last_trace
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        recorder, self._recorder = self._recorder, None
-        pending, self._pending = self._pending, None
-        assert recorder is not None and pending is not None
+        recorder, pending = self._running.pop()
         pending.build = recorder.stop(exc)
 
     def __call__(self, func: F) -> F:
@@ -121,10 +122,6 @@ class TraceContext:
 
         @functools.wraps(func)
         def traced(*args: Any, **kwargs: Any) -> Any:
-            from gradtrace.capture import process
-
-            if process.current() is not None:  # an outer trace records this call already
-                return func(*args, **kwargs)
             code = getattr(func, "__code__", None)
             context = TraceContext(**options, files=files or
                                    ([code.co_filename] if code else None))
@@ -177,6 +174,16 @@ class _Pending:
             raise RuntimeError("gradtrace: this trace is still recording; read it after the "
                                "`with` block ends.")
         return self.build()
+
+
+def _notebook_cells() -> list[str]:
+    """The filenames of the IPython session's cells, if code runs in one: functions and classes
+    defined in any cell are the user's code (their variables name tensors)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    compiler = getattr(shell, "compile", None)
+    cells = getattr(compiler, "_filename_map", None)
+    return list(cells) if isinstance(cells, dict) else []
 
 
 def _show(t: Trace) -> None:

@@ -290,7 +290,7 @@ class Trace:
                                        f"{'s' if len(found) != 1 else ''}, not {version}.")
             s = found[version - 1]
         if s.value.values is None:
-            raise TraceLookupError(self._not_kept(name, "value", s.value))
+            raise TraceLookupError(self._not_kept(name, "value", s.value, s))
         return s.value.values.clone()
 
     def grad(self, name: str, *, backward: int | None = None,
@@ -308,7 +308,7 @@ class Trace:
         s = self.step(name)
         if local:
             found = self.gradients.local(s.step)
-            return None if found is None else self._values_of(name, found)
+            return None if found is None else self._values_of(name, found, s)
         if backward is not None:
             if not 1 <= backward <= len(self.passes):
                 raise ValueError(f"gradtrace: backward={backward}, but this trace ran "
@@ -316,16 +316,17 @@ class Trace:
             return self._sum(name, [a.grad for a in self.gradients.arrivals(s.step)
                                     if a.backward_pass == backward])
         total = self.gradients.total(s.step)
-        return None if total is None else self._values_of(name, total)
+        return None if total is None else self._values_of(name, total, s)
 
     @cached_property
     def gradients(self) -> Gradients:
         """What reached each forward step, and what it shows (:mod:`~gradtrace.model.gradients`)."""
         return Gradients(self)
 
-    def _values_of(self, name: str, summary: TensorSummary) -> torch.Tensor:
+    def _values_of(self, name: str, summary: TensorSummary,
+                   step: ForwardStep | None = None) -> torch.Tensor:
         if summary.values is None:
-            raise TraceLookupError(self._not_kept(name, "gradient", summary))
+            raise TraceLookupError(self._not_kept(name, "gradient", summary, step))
         return summary.values.clone()
 
     def _sum(self, name: str, grads: list[TensorSummary]) -> torch.Tensor | None:
@@ -345,14 +346,21 @@ class Trace:
         shown = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
         return f"gradtrace: no tensor named {name!r} in this trace.{hint} Names: {shown}."
 
-    def _not_kept(self, name: str, what: str, summary: TensorSummary) -> str:
+    def _not_kept(self, name: str, what: str, summary: TensorSummary,
+                  step: ForwardStep | None = None) -> str:
         if self.values == "none":
             return (f"gradtrace: the {what} of {name!r} was not kept: this trace ran with "
                     f"values=\"none\" (shapes only). Trace with trace() to keep values.")
+        which = ""
+        if step is not None:
+            versions = [s.step for s in self.versions(name)]
+            line = f", line {step.line}" if step.line is not None else ""
+            which = f" (version {versions.index(step.step) + 1} of {len(versions)}{line})"
         return (
-            f"gradtrace: the {what} of {name!r} has {summary.numel} elements and only its summary "
-            f"was kept. Trace with trace(values=\"full\") to keep whole "
-            f"tensors."
+            f"gradtrace: the {what} of {name!r}{which} has {summary.numel} elements and only its "
+            f"summary was kept: values=\"summary\" copies tensors of up to 4,096 elements, the "
+            f"newest first, and the latest of each named tensor up to 16,384. Trace with "
+            f"trace(values=\"full\") (%%gradtrace --values full) to keep whole tensors."
         )
 
     # -- graph --------------------------------------------------------------------------------
