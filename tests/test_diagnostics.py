@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from gradtrace import trace
 from gradtrace.diagnostics import KINDS
+from tests.optional import transformers_or_skip
 
 SOURCE = Path(__file__).read_text().splitlines()
 
@@ -238,7 +239,7 @@ def test_warnings_filter_rejects_unknown_kinds() -> None:
 
 
 def test_attention_key_bias_is_a_structural_zero_not_a_vanishing_gradient() -> None:
-    transformers = pytest.importorskip("transformers")
+    transformers = transformers_or_skip()
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=64,

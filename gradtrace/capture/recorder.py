@@ -23,7 +23,7 @@ from gradtrace.capture import process
 from gradtrace.capture.allreduce import UNOBSERVED, AllReduceRecorder, distributed_place
 from gradtrace.capture.backward import BackwardRecorder, EdgePlan, RawBackward, RawEdge
 from gradtrace.capture.build import finish
-from gradtrace.capture.compat import is_compiling
+from gradtrace.capture.compat import compile_time, is_compiling
 from gradtrace.capture.frames import LOOP, Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
 from gradtrace.capture.keeper import Keeper
@@ -295,6 +295,8 @@ class Recorder:
             if watched and not info.setter:
                 self._on_attribute(info.name, args[0], out)
             return out
+        if args and compile_time(args[0]):
+            return func(*args, **kwargs)
         if info.backward:
             return self._on_backward(info, func, args, kwargs)
         targets: list[torch.Tensor] = []
@@ -310,7 +312,7 @@ class Recorder:
                 self.keeper.freeze(t._base)
         out = func(*args, **kwargs)
         outputs = targets or _tensors_in(out)
-        if outputs:
+        if outputs and not compile_time(outputs[0]):
             with torch._C.DisableTorchFunction():
                 self._record(info, args, kwargs, outputs, bool(targets))
         return out
