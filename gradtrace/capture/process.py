@@ -172,6 +172,7 @@ def _enter_module(module: torch.nn.Module, args: Any) -> None:
     recorder = current()
     if recorder is not None:
         recorder.enter_module(module)
+        recorder.modes.saw(recorder, module, args)
 
 
 def _exit_module(module: torch.nn.Module, args: Any, output: Any) -> None:

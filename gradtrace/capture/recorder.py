@@ -25,11 +25,13 @@ from gradtrace.capture.build import finish
 from gradtrace.capture.frames import Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
 from gradtrace.capture.keeper import Keeper
+from gradtrace.capture.modes import ModeWatcher
 from gradtrace.capture.modules import ModuleTracker
 from gradtrace.capture.naming import Statement
 from gradtrace.capture.ops import OpInfo, op_info
 from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
 from gradtrace.capture.updates import OptimizerSteps
+from gradtrace.capture.writes import note_write
 from gradtrace.model.records import Settings, TraceRecords
 
 __all__ = ["Recorder", "RawStep", "TensorEntry"]
@@ -131,6 +133,7 @@ class Recorder:
         self.busy = False
         self.locator = Locator(self.files, self._bind)
         self.modules = ModuleTracker()
+        self.modes = ModeWatcher()
         # by id(tensor); read through _entry_of, which tells a reused id apart
         self._tensors: dict[int, TensorEntry] = {}
         self._tensor_count = 0
@@ -273,6 +276,8 @@ class Recorder:
         elif "out" in kwargs:
             targets = _tensors_in(kwargs["out"])
         targets = [self._owner_of(t) for t in targets]  # through ``p.data``: ``p`` changes
+        if targets:
+            note_write(self, info.name, args, kwargs, targets)
         for t in targets:  # summarise what they hold now, before the op changes them
             self._changed_in_place = True
             self.keeper.freeze(t)
@@ -327,6 +332,16 @@ class Recorder:
         """``p`` for ``p.data`` read by the traced code; ``t`` itself otherwise."""
         alias = self._aliases.get(id(t))
         return alias.owner if alias is not None and alias.ref() is t else t
+
+    def entry(self, t: torch.Tensor) -> TensorEntry | None:
+        """What is known of ``t`` (of ``p`` for ``p.data``), if it was seen."""
+        return self._entry_of(self._owner_of(t))
+
+    def grad_owner(self, t: torch.Tensor) -> torch.Tensor | None:
+        """The tensor whose ``.grad`` the traced code read ``t`` (or ``t.data``) as, if any."""
+        t = self._owner_of(t)
+        read = self._grad_reads.get(id(t))
+        return read.owner if read is not None and read.ref() is t else None
 
     def add_event(self, kind: str, step: int | None, line: int | None,
                   data: dict[str, Any]) -> None:
