@@ -2,7 +2,8 @@
 and training with Dropout or BatchNorm left in eval mode.
 
 # NOTE [update sizes]
-# makemore part 3 plots ‖Δp‖/‖p‖ for the weights (2-D and up) and aims at about 1e-3. Biases and
+# makemore part 3 plots ‖Δp‖/‖p‖ for the weights (2-D and up) and aims at about 1e-3; a (1, n)
+# layer into one output is a vector, and counts with the biases. Biases and
 # norm layers' parameters are often initialised to 0 (a ResNet block's batch-norm biases): their
 # first update is all of their value, a ratio of 1 that means nothing. So only weights of two or
 # more dimensions count, and only when they held something before the step (rms above 1e-6).
@@ -36,7 +37,8 @@ def update_ratio(trace: Trace) -> list[Diagnostic]:
     gradient of zero, a step skipped) is not reported.
     """
     low, high = trace.settings.update_ratio_below, trace.settings.update_ratio_above
-    judged = [u for u in updates(trace) if len(u.shape) >= 2 and not math.isnan(u.before_norm)
+    judged = [u for u in updates(trace) if sum(d > 1 for d in u.shape) >= 2
+              and not math.isnan(u.before_norm)
               and u.before_norm > _HELD * math.sqrt(max(1, math.prod(u.shape)))]
     found = []
     for side, hits in (("above", [u for u in judged if u.ratio > high]),
