@@ -7,13 +7,14 @@ sigmoid outputs pinned in their flat tails.
 # the model learned from), and only those whose input requires grad.
 # - ``dead_relu``: a ReLU whose output is 0 for every element of the batch (its maximum is 0):
 #   nothing before it gets a gradient through it. A random layer at a usual initialisation never
-#   does this (over the corpus the smallest fraction of positive ReLU outputs is 0.21); a bias of
-#   -10 does.
+#   does this (over the corpus's correct programs the smallest fraction of positive ReLU outputs
+#   is 0.26); a bias of -10 does.
 # - ``saturated``: the mean local derivative of the layer, relative to its largest (1 - t² for
 #   tanh, σ(1 - σ) / 0.25 for sigmoid), worked out from the norm and mean of the output: below
-#   0.25 the layer passes back less than a quarter of the gradient it could. makemore part 3 at
-#   its first initialisation (|t| > 0.97 for most units) gives 0.12; after its fix 0.52; over
-#   the corpus's correct programs the smallest is 0.41. A sigmoid whose output goes straight into
+#   0.2 the layer passes back less than a fifth of the gradient it could. makemore part 3 at its
+#   first initialisation (pre-activations of std 5.6, |t| > 0.97 for most units) gives 0.15;
+#   after its fix 0.60. Over the corpus's correct programs the smallest is 0.32, makemore part
+#   2's (std 2.6, the case part 3 then fixes). A sigmoid whose output goes straight into
 #   binary_cross_entropy is an output layer that is allowed to be confident, and is left out.
 """
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["dead_relu", "saturated"]
 
-_SATURATED = 0.25
+_SATURATED = 0.2
 _RELU = frozenset({"relu", "relu_"})
 _SQUASH = {"tanh": 1.0, "tanh_": 1.0, "sigmoid": 0.25, "sigmoid_": 0.25}
 

@@ -37,12 +37,16 @@ def accumulation(trace: Trace) -> list[Diagnostic]:
     by_use: dict[int, list[tuple[str, list[BackwardStep]]]] = {}  # -1: the end of the trace
     meant: list[tuple[str, list[BackwardStep]]] = []  # summed under no_sync(), then all-reduced
     synced = _synced_passes(trace)
+    groups: dict[int, int] = {}  # pass count -> the first hand-written update after it
     for u in ledger.uses:
         rows = [b for b in ledger.rows.get(u.tensor, []) if b.backward_pass in u.passes]
         if not rows:
             continue
-        if u.reused:
-            by_use.setdefault(u.event, []).append((rows[-1].tensor, rows))
+        if u.reused:  # hand-written updates after one pass count as one update
+            e = trace.events[u.event]
+            key = u.event if e.kind == "optimizer_step" else groups.setdefault(
+                e.data.get("pass", 0), u.event)
+            by_use.setdefault(key, []).append((rows[-1].tensor, rows))
         elif len(rows) > 1 and _under_no_sync(rows, synced.get(u.tensor, set())):
             meant.append((rows[-1].tensor, rows))
     if not ledger.any_update:
@@ -116,7 +120,7 @@ def _accumulation_warning(trace: Trace, use: int,
     if use >= 0:
         e = trace.events[use]
         what = (f"optimizer step {e.data.get('call')}" if e.kind == "optimizer_step"
-                else f"the update of {names[0]}{where(e.line)}")
+                else f"the update{where(e.line)}")
         head = f"{what} used {summed} in {subject}"
         why = (f"pass {numbers[0]} had already been used by an earlier update: the reset of "
                ".grad between the updates is missing")

@@ -50,15 +50,15 @@ def _source(trace: Trace, index: int | None) -> ForwardStep | None:
 def softmax_into_loss(trace: Trace) -> list[Diagnostic]:
     """A softmax (sigmoid) output passed to a loss that applies softmax (sigmoid) itself."""
     found = []
-    seen: set[int] = set()
+    seen: set[int | None] = set()  # lines: a loop makes the same slip once per iteration
     for s in trace.steps:
         wrong = _TAKES_LOGITS.get(s.op)
         if wrong is None or not s.inputs:
             continue
         src = _source(trace, s.inputs[0])
-        if src is None or src.op.rstrip("_") != wrong[0] or src.step in seen:
+        if src is None or src.op.rstrip("_") != wrong[0] or src.line in seen:
             continue
-        seen.add(src.step)
+        seen.add(src.line)
         squash = "softmax" if wrong[0] == "softmax" else "sigmoid"
         found.append(Diagnostic(
             "softmax_into_loss",

@@ -3,12 +3,16 @@ and training with Dropout or BatchNorm left in eval mode.
 
 # NOTE [update sizes]
 # makemore part 3 plots ‖Δp‖/‖p‖ for the weights (2-D and up) and aims at about 1e-3; a (1, n)
-# layer into one output is a vector, and counts with the biases. Biases and
+# layer into one output is a vector, and counts with the biases. The ratio is taken against the
+# weight before the step: against the weight after it, an update that swamps the weight reads
+# as 1 however large it is (a learning rate of 50 gives 0.95 after, 5 to 15 before). Biases and
 # norm layers' parameters are often initialised to 0 (a ResNet block's batch-norm biases): their
 # first update is all of their value, a ratio of 1 that means nothing. So only weights of two or
 # more dimensions count, and only when they held something before the step (rms above 1e-6).
-# Over the corpus's correct programs the ratio of such weights stays within 4e-6 to 0.21 (the
-# largest: SGD at lr 0.1 on a 2x8 layer); a learning rate of 50 gives 3 to 40.
+# Over the corpus's correct programs the ratio of such weights stays within 1e-5 and 0.53 (the
+# largest: d2l's softmax regression, weights drawn with std 0.01 and SGD at lr 0.1, first step);
+# a learning rate of 50 gives 5 to 15 and a diverging regression 1.6 to 4. The bound above is 1:
+# a step larger than the weight itself.
 """
 
 from __future__ import annotations
@@ -37,12 +41,12 @@ def update_ratio(trace: Trace) -> list[Diagnostic]:
     gradient of zero, a step skipped) is not reported.
     """
     low, high = trace.settings.update_ratio_below, trace.settings.update_ratio_above
-    judged = [u for u in updates(trace) if sum(d > 1 for d in u.shape) >= 2
-              and not math.isnan(u.before_norm)
+    judged = [(u, u.update_norm / u.before_norm) for u in updates(trace)
+              if sum(d > 1 for d in u.shape) >= 2 and not math.isnan(u.before_norm)
               and u.before_norm > _HELD * math.sqrt(max(1, math.prod(u.shape)))]
     found = []
-    for side, hits in (("above", [u for u in judged if u.ratio > high]),
-                       ("below", [u for u in judged if 0 < u.ratio < low])):
+    for side, hits in (("above", [u._replace(ratio=r) for u, r in judged if r > high]),
+                       ("below", [u._replace(ratio=r) for u, r in judged if 0 < r < low])):
         if not hits:
             continue
         worst = max(hits, key=lambda u: u.ratio) if side == "above" else min(
@@ -55,7 +59,7 @@ def update_ratio(trace: Trace) -> list[Diagnostic]:
                "Raise the learning rate, or check that the parameter is meant to train.")
         found.append(Diagnostic(
             "update_ratio",
-            f"optimizer updates ‖Δp‖/‖p‖ {side} {limit:g} for {listed}: the largest "
+            f"optimizer updates ‖Δp‖/‖p‖ (p before the step) {side} {limit:g} for {listed}: the largest "
             f"departure is {worst.parameter} at {worst.ratio:.3g} in {worst.optimizer} step "
             f"{worst.call}{where(worst.line)}.",
             fix, tensor=names[0], tensors=tuple(names), step=worst.step, line=worst.line))
@@ -71,18 +75,19 @@ def not_updated(trace: Trace) -> list[Diagnostic]:
     counts = [(u.event, trace.events[u.event].data.get("pass", 0)) for u in ledger.uses
               if not u.idle]
     used = {s.name[:-5] for s in trace.steps if s.op == "grad" and s.name.endswith(".grad")}
-    missed: list[tuple[str, int]] = []  # (name, the event of the first update that left it out)
+    missed: list[tuple[str, int, int]] = []  # (name, the first update that left it out, step)
     for tensor, rows in ledger.rows.items():
         if tensor in ledger.updated or rows[-1].tensor in used:  # its .grad read: an input's
             continue
         first, last = rows[0].backward_pass, rows[-1].backward_pass
         between = [e for e, count in counts if first <= count < last]
         if between:
-            missed.append((rows[-1].tensor, between[0]))
+            missed.append((rows[-1].tensor, between[0], rows[0].forward_step or 0))
     if not missed:
         return []
+    missed.sort(key=lambda m: m[2])
     e = trace.events[missed[0][1]]
-    names = [n for n, _ in missed]
+    names = list(dict.fromkeys(n for n, _, _ in missed))
     what = (f"optimizer step {e.data.get('call')}" if e.kind == "optimizer_step"
             else "the update")
     others = len(ledger.updated)
@@ -100,24 +105,25 @@ def not_updated(trace: Trace) -> list[Diagnostic]:
 
 def step_without_gradient(trace: Trace) -> list[Diagnostic]:
     """Updates that ran after a reset dropped the gradient of the latest backward pass."""
-    by_update: dict[int, list[Use]] = {}
-    for u in Ledger(trace).uses:
-        if u.emptied is not None:
-            by_update.setdefault(u.event, []).append(u)
-    found = []
-    for event, uses in by_update.items():
-        e, reset = trace.events[event], trace.events[uses[0].emptied or 0]
-        names = list(dict.fromkeys(trace.steps[u.step - 1].name for u in uses if u.step))
-        what = (f"optimizer step {e.data.get('call')}" if e.kind == "optimizer_step"
-                else "the update")
-        found.append(Diagnostic(
-            "step_without_gradient",
-            f"{what}{where(e.line)} ran on gradients reset{where(reset.line)} after backward "
-            f"pass {e.data.get('pass')}: {_list(names)} learned nothing from that pass.",
-            "Reset gradients before backward (optimizer.zero_grad() at the start of the "
-            "iteration), never between backward() and step().",
-            tensor=names[0] if names else None, tensors=tuple(names), line=reset.line))
-    return found
+    uses = [u for u in Ledger(trace).uses if u.emptied is not None]
+    if not uses:
+        return []
+    e, reset = trace.events[uses[0].event], trace.events[uses[0].emptied or 0]
+    names = list(dict.fromkeys(trace.steps[u.step - 1].name
+                               for u in sorted(uses, key=lambda u: u.step) if u.step))
+    calls = len({u.event for u in uses})
+    what = (f"optimizer step {e.data.get('call')}" if e.kind == "optimizer_step"
+            else "the update")
+    return [Diagnostic(
+        "step_without_gradient",
+        f"{what}{where(e.line)} ran on gradients reset{where(reset.line)} after backward pass "
+        f"{e.data.get('pass')}"
+        + (f" (and {calls - 1} later update{'s' if calls > 2 else ''} the same way)"
+           if calls > 1 else "")
+        + f": {_list(names)} learned nothing from that pass.",
+        "Reset gradients before backward (optimizer.zero_grad() at the start of the "
+        "iteration), never between backward() and step().",
+        tensor=names[0] if names else None, tensors=tuple(names), line=reset.line)]
 
 
 def eval_mode(trace: Trace) -> list[Diagnostic]:
