@@ -6,7 +6,7 @@ from torch import nn
 
 from gradtrace import trace
 
-EXPECT = ("not_updated", "hidden[0].weight")
+EXPECT = ("not_updated", ("layer.weight", "net.hidden[0].weight"))
 torch.manual_seed(0)
 
 

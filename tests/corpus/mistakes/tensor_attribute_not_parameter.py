@@ -17,11 +17,11 @@ class Net(nn.Module):
         self.scale = torch.ones(3, requires_grad=True)
 
     def forward(self, x):
-        return self.fc(x) * self.scale
+        scale = self.scale
+        return self.fc(x) * scale
 
 
 net = Net()
-scale = net.scale
 opt = torch.optim.SGD(net.parameters(), lr=0.1)
 x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
 with trace() as t:
