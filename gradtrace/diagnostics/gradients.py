@@ -51,7 +51,7 @@ def accumulation(trace: Trace) -> list[Diagnostic]:
             meant.append((rows[-1].tensor, rows))
     if not ledger.any_update:
         for tensor, rows in ledger.left.items():
-            if len(rows) + (rows[0].grad_before is not None) < 2:
+            if len(rows) + (tensor in ledger.held_before) < 2:
                 continue
             if _under_no_sync(rows, synced.get(tensor, set())):
                 meant.append((rows[-1].tensor, rows))

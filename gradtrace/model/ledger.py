@@ -64,6 +64,8 @@ class Ledger:
         self.uses: list[Use] = []
         self.left: dict[int, list[BackwardStep]] = {}  # tensor -> the passes .grad held at the end
         self.updated: set[int] = set()  # tensors some update changed
+        self.held_before: set[int] = set()  # tensors whose .grad at the end sums a gradient
+        # from before the trace with the passes in ``left``
         for tensor in [*self.rows, *(t for t in timeline if t not in self.rows)]:
             self._follow(trace, tensor, self.rows.get(tensor, []), timeline.get(tensor, []))
         self._by_update = {(u.event, u.tensor): u for u in self.uses}
@@ -73,17 +75,19 @@ class Ledger:
         order = sorted([(b.backward_pass, 0, k, "pass") for k, b in enumerate(rows)] + marks)
         held: list[BackwardStep] = []  # the passes .grad sums now
         before = False  # .grad held a gradient from before the trace
+        fresh = True  # nothing reset or added to .grad yet: a .grad there came from before
         used: set[int] = set()  # passes some update used
         reset: tuple[int, int] | None = None  # (event, pass count) of the last reset
         last = 0  # the last pass that reached the tensor
         for count, _, index, what in order:
             if what == "pass":
                 b = rows[index]
-                before = before or (not held and b.grad_before is not None)
+                before = before or (fresh and b.grad_before is not None)
+                fresh = False
                 held.append(b)
                 last = b.backward_pass
             elif what == "reset":
-                held, before, used, reset = [], False, set(), (index, count)
+                held, before, used, reset, fresh = [], False, set(), (index, count), False
             else:
                 e = trace.events[index]
                 passes = ((0,) if before else ()) + tuple(b.backward_pass for b in held)
@@ -98,6 +102,8 @@ class Ledger:
                     self.updated.add(tensor)
         if held:
             self.left[tensor] = held
+            if before:
+                self.held_before.add(tensor)
 
     def passes_of(self, event: int, tensor: int) -> int:
         """How many backward passes the ``.grad`` that update ``event`` used summed."""
