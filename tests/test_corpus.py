@@ -64,3 +64,18 @@ def test_the_corpus_is_large_enough_and_catches_nine_in_ten() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for name in missed:
         assert name in readme, f"known miss {name} is not listed in the README"
+
+
+@pytest.mark.parametrize("path", [p for p in MISTAKES if "EXPECT = " in p.read_text()],
+                         ids=lambda p: p.stem)
+def test_ignore_turns_each_kind_off(path: Path) -> None:
+    source = path.read_text()
+    kind = source.split('EXPECT = ("', 1)[1].split('"', 1)[0]
+    assert "with trace() as t:" in source
+    code = compile(source.replace("with trace() as t:", f"with trace(ignore=[{kind!r}]) as t:"),
+                   str(path), "exec")  # same file and lines: the trace reads the real source
+    scope: dict[str, Any] = {"__name__": "__corpus__"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(code, scope)
+    assert scope["t"].warnings.of(kind) == []

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics.describe import fmt, passes, step, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
-from gradtrace.model.ledger import Ledger
 from gradtrace.model.records import BackwardStep
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ def accumulation(trace: Trace) -> list[Diagnostic]:
     """Updates that used a gradient an earlier update had used (the reset between them was
     forgotten), one warning per update naming every tensor; without updates, a sum of passes
     left in ``.grad`` at the end."""
-    ledger = Ledger(trace)
+    ledger = trace.ledger
     by_use: dict[int, list[tuple[str, list[BackwardStep]]]] = {}  # -1: the end of the trace
     meant: list[tuple[str, list[BackwardStep]]] = []  # summed under no_sync(), then all-reduced
     synced = _synced_passes(trace)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics.describe import where
 from gradtrace.diagnostics.diagnostic import Diagnostic
-from gradtrace.model.ledger import Ledger, Use
 from gradtrace.model.updates import updates
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ def update_ratio(trace: Trace) -> list[Diagnostic]:
 def not_updated(trace: Trace) -> list[Diagnostic]:
     """Tensors that got gradients in passes on both sides of an update of other tensors, yet no
     update ever changed them: left out of the optimizer."""
-    ledger = Ledger(trace)
+    ledger = trace.ledger
     if not ledger.updated:
         return []
     counts = [(u.event, trace.events[u.event].data.get("pass", 0)) for u in ledger.uses
@@ -105,7 +104,7 @@ def not_updated(trace: Trace) -> list[Diagnostic]:
 
 def step_without_gradient(trace: Trace) -> list[Diagnostic]:
     """Updates that ran after a reset dropped the gradient of the latest backward pass."""
-    uses = [u for u in Ledger(trace).uses if u.emptied is not None]
+    uses = [u for u in trace.ledger.uses if u.emptied is not None]
     if not uses:
         return []
     e, reset = trace.events[uses[0].event], trace.events[uses[0].emptied or 0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
-from gradtrace.model.ledger import Ledger
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
@@ -44,7 +43,7 @@ class Update(NamedTuple):
 
 def updates(trace: Trace) -> list[Update]:
     """Every parameter every optimizer step changed, in order."""
-    ledger = Ledger(trace)
+    ledger = trace.ledger
     out = []
     for index, e in enumerate(trace.events):
         if e.kind != "optimizer_step":
