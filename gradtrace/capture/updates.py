@@ -62,9 +62,9 @@ class OptimizerSteps:
         # write without bumping the version counter, and an update of 0 is worth showing too
         changed = list(zip(done.params, done.before))
         if not changed:  # every .grad was None: a step that changed nothing is still a step
-            data = {"optimizer": type(optimizer).__name__, "call": self.count,
-                    "pass": len(rec.backward.passes), "steps": [], "idle": done.idle}
-            rec.add_event("optimizer_step", None, rec.locator.where(2)[1], data)
+            rec.add_event("optimizer_step", None, rec.locator.where(2)[1], {
+                "optimizer": type(optimizer).__name__, "call": self.count,
+                "pass": len(rec.backward.passes), "steps": [], "idle": done.idle})
             return
         with torch._C.DisableTorchFunction(), torch.no_grad():
             frame, line, stmt = rec.locator.where(2)

@@ -60,12 +60,13 @@ def softmax_into_loss(trace: Trace) -> list[Diagnostic]:
             continue
         seen.add(src.line)
         squash = "softmax" if wrong[0] == "softmax" else "sigmoid"
+        itself = {"cross_entropy": "applies log_softmax itself",
+                  "nll_loss": "expects log-probabilities"}.get(s.op, "applies a sigmoid itself")
         found.append(Diagnostic(
             "softmax_into_loss",
             f"{s.name} = {s.op}({src.name}, ...){where(s.line)} is given probabilities: "
-            f"{src.name} is a {squash} output{where(src.line)}, and {s.op} "
-            f"{'applies log_softmax' if s.op == 'cross_entropy' else 'expects log-probabilities' if s.op == 'nll_loss' else 'applies a sigmoid'} "
-            "itself, so the gradient is squashed twice.",
+            f"{src.name} is a {squash} output{where(src.line)}, and {s.op} {itself}, so the "
+            "gradient is squashed twice.",
             f"Pass the logits (the input of the {squash}) to {s.op}"
             + (" (or log_softmax to nll_loss)" if s.op == "nll_loss" else "")
             + f"; use {squash} only to read probabilities.",

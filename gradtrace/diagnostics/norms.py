@@ -89,16 +89,16 @@ def vanishing_exploding(trace: Trace) -> list[Diagnostic]:
         smallest = smallest_of.get(key)
         if smallest is not None and smallest[1] > 0 and total / smallest[1] > high:
             p = passes(trace).get(n)
-            top = max(per_pass[n].values())
-            name = trace.steps[top[2] - 1].name
+            largest = max(per_pass[n].values())
+            name = trace.steps[largest[2] - 1].name
             found.append(Diagnostic(
                 "exploding",
                 f"the weights' gradient norm grew from {smallest[1]:.3g} in backward pass "
                 f"{smallest[0]} to {total:.3g} in pass {n}{where(p.line if p else None)} "
-                f"({total / smallest[1]:.2g}x); the largest is {name}'s, {top[0]:.3g}.",
+                f"({total / smallest[1]:.2g}x); the largest is {name}'s, {largest[0]:.3g}.",
                 "Training is diverging: lower the learning rate, clip gradients "
                 "(torch.nn.utils.clip_grad_norm_) or normalise the inputs.",
-                tensor=name, tensors=(name,), step=top[2], line=p.line if p else None))
+                tensor=name, tensors=(name,), step=largest[2], line=p.line if p else None))
             break
         if smallest is None or total < smallest[1]:
             smallest_of[key] = (n, total)

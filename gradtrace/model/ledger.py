@@ -56,7 +56,8 @@ class Ledger:
             if b.kind == "accumulate" and b.forward_step is not None \
                     and 0 < b.forward_step <= len(steps):
                 self.rows.setdefault(steps[b.forward_step - 1].tensor_id, []).append(b)
-        timeline: dict[int, list[tuple[int, int, int, str]]] = {}  # tensor -> (pass, 1, event, what)
+        # tensor -> (passes by then, 1, event, what)
+        timeline: dict[int, list[tuple[int, int, int, str]]] = {}
         for i, e in enumerate(trace.events):
             for tensor, what in _touches(trace, e):
                 timeline.setdefault(tensor, []).append((e.data.get("pass", 0), 1, i, what))

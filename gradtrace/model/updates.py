@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
-
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
