@@ -59,7 +59,8 @@ def update_ratio(trace: Trace) -> list[Diagnostic]:
         found.append(Diagnostic(
             "update_ratio",
             f"optimizer updates ‖Δp‖/‖p‖ (p before the step) {side} {limit:g} for {listed}: "
-            f"the largest departure is {worst.parameter} at {worst.ratio:.3g} in {worst.optimizer} step "
+            f"the largest departure is {worst.parameter} at {worst.ratio:.3g} in "
+            f"{worst.optimizer} step "
             f"{worst.call}{where(worst.line)}.",
             fix, tensor=names[0], tensors=tuple(names), step=worst.step, line=worst.line))
     return found
