@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics.describe import step, where
+from gradtrace.diagnostics.describe import ancestors, step, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
@@ -35,24 +35,10 @@ _RELU = frozenset({"relu", "relu_"})
 _SQUASH = {"tanh": 1.0, "tanh_": 1.0, "sigmoid": 0.25, "sigmoid_": 0.25}
 
 
-def _trained(trace: Trace) -> set[int]:
-    """The steps some backward pass's root was computed from."""
-    seen: set[int] = set()
-    todo = [r for p in trace.passes for r in p.roots]
-    steps = trace.steps
-    while todo:
-        i = todo.pop()
-        if i in seen or not 0 < i <= len(steps):
-            continue
-        seen.add(i)
-        todo.extend(steps[i - 1].inputs)
-    return seen
-
-
 def _candidates(trace: Trace, ops: frozenset[str] | dict[str, float]) -> list[ForwardStep]:
     if not any(s.op in ops for s in trace.steps):
         return []
-    trained = _trained(trace)
+    trained = ancestors(trace, [r for p in trace.passes for r in p.roots])
     return [s for s in trace.steps if s.op in ops and s.step in trained and s.requires_grad
             and s.value.numel > 1]
 

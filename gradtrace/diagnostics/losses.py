@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics.describe import step, where
+from gradtrace.diagnostics.describe import ancestors, step, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def graph_kept(trace: Trace) -> list[Diagnostic]:
     if not roots:
         return []
     steps = trace.steps
-    backpropagated = _ancestors(trace, roots)
+    backpropagated = ancestors(trace, roots)
     chain: dict[int, int] = {}  # step of an accumulating add -> how many adds led to it
     for s in steps:
         if s.op not in ("add", "add_") or not s.requires_grad or s.step in backpropagated:
@@ -148,15 +148,3 @@ def graph_kept(trace: Trace) -> list[Diagnostic]:
         f"Add the number, not the tensor: {first.name} += loss.item() (or loss.detach()).",
         tensor=first.name, step=first.step, line=first.line)]
 
-
-def _ancestors(trace: Trace, roots: set[int]) -> set[int]:
-    seen: set[int] = set()
-    todo = list(roots)
-    steps = trace.steps
-    while todo:
-        i = todo.pop()
-        if i in seen or not 0 < i <= len(steps):
-            continue
-        seen.add(i)
-        todo.extend(steps[i - 1].inputs)
-    return seen
