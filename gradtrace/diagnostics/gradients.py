@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics.describe import fmt, passes, step, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
+from gradtrace.model.ledger import tensor_key
 from gradtrace.model.records import BackwardStep
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def _synced_passes(trace: Trace) -> dict[int, set[int]]:
             for e in b.grad_out:
                 s = step(trace, e.step)
                 if s is not None:
-                    found.setdefault(s.tensor_id, set()).add(b.backward_pass)
+                    found.setdefault(tensor_key(s), set()).add(b.backward_pass)
     return found
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from gradtrace.diagnostics.describe import passes, where
 from gradtrace.diagnostics.diagnostic import Diagnostic
+from gradtrace.model.ledger import tensor_key
 
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
@@ -46,7 +47,7 @@ def _ratios(trace: Trace) -> dict[int, dict[int, tuple[float, float, int]]]:
         g, w = b.grad_in.norm, s.value.norm
         if g is None or w is None or not (math.isfinite(g) and math.isfinite(w)) or w == 0:
             continue
-        found.setdefault(b.backward_pass, {})[s.tensor_id] = (g, w, s.step)
+        found.setdefault(b.backward_pass, {})[tensor_key(s)] = (g, w, s.step)
     return found
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from gradtrace.model.records import BackwardStep, Event
+    from gradtrace.model.records import BackwardStep, Event, ForwardStep
     from gradtrace.model.trace import Trace
 
-__all__ = ["Use", "Ledger"]
+__all__ = ["Use", "Ledger", "tensor_key"]
 
 
 class Use(NamedTuple):
@@ -55,7 +55,7 @@ class Ledger:
         for b in trace.backward_steps:
             if b.kind == "accumulate" and b.forward_step is not None \
                     and 0 < b.forward_step <= len(steps):
-                self.rows.setdefault(steps[b.forward_step - 1].tensor_id, []).append(b)
+                self.rows.setdefault(tensor_key(steps[b.forward_step - 1]), []).append(b)
         # tensor -> (passes by then, 1, event, what)
         timeline: dict[int, list[tuple[int, int, int, str]]] = {}
         for i, e in enumerate(trace.events):
@@ -112,21 +112,27 @@ class Ledger:
         return len(u.passes) if u is not None else 0
 
 
+def tensor_key(s: ForwardStep) -> int:
+    """Which tensor a step's value is: its ``tensor_id``, or for a step built by hand without
+    one, a key of the step's own."""
+    return s.tensor_id or -s.step
+
+
 def _touches(trace: Trace, e: Event) -> list[tuple[int, str]]:
     """(tensor id, what) for each tensor an event resets or updates."""
     steps = trace.steps
     if e.kind == "grad_reset" and e.step:
-        return [(steps[e.step - 1].tensor_id, "reset")]
+        return [(tensor_key(steps[e.step - 1]), "reset")]
     if e.kind == "hand_update" and e.step:
-        return [(steps[e.step - 1].tensor_id, "update")]
+        return [(tensor_key(steps[e.step - 1]), "update")]
     if e.kind == "optimizer_step":
-        return [(steps[s - 1].tensor_id, "update") for s in e.data.get("steps", ())] + [
-            (steps[s - 1].tensor_id, "idle") for s in e.data.get("idle", ())]
+        return [(tensor_key(steps[s - 1]), "update") for s in e.data.get("steps", ())] + [
+            (tensor_key(steps[s - 1]), "idle") for s in e.data.get("idle", ())]
     return []
 
 
 def _step_of(trace: Trace, e: Event, tensor: int) -> int:
     for s in (*e.data.get("steps", ()), *e.data.get("idle", ())):
-        if trace.steps[s - 1].tensor_id == tensor:
+        if tensor_key(trace.steps[s - 1]) == tensor:
             return int(s)
     return 0

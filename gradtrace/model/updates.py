@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
+from gradtrace.model.ledger import tensor_key
+
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
@@ -57,7 +59,7 @@ def updates(trace: Trace) -> list[Update]:
             s = trace.steps[step - 1]
             out.append(Update(data.get("call", 0), data.get("optimizer", ""), s.name, step,
                               data.get("pass", 0), loss, grad, update, value, ratio, e.line,
-                              ledger.passes_of(index, s.tensor_id), before, s.value.shape))
+                              ledger.passes_of(index, tensor_key(s)), before, s.value.shape))
     return out
 
 
