@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.lectures import makemore_deep  # noqa: E402
+from tests.lectures import makemore_deep
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -115,17 +115,49 @@ def test_inf_in_backward_names_the_node() -> None:
     assert "SqrtBackward0" in d.message and "x = [0.0000, 4.0000]" in d.message
 
 
-def test_vanishing_and_exploding_norms_sorted() -> None:
-    with trace(vanishing_below=1e-3, exploding_above=100.0) as t:
-        tiny = torch.tensor([1.0], requires_grad=True)
-        small = torch.tensor([1.0], requires_grad=True)
-        huge = torch.tensor([1.0], requires_grad=True)
-        loss = (tiny * 1e-6 + small * 1e-5 + huge * 1e4).sum()
-        loss.backward()
+def test_vanishing_is_judged_against_the_rest_of_the_model() -> None:
+    torch.manual_seed(0)
+    layers: list[torch.nn.Module] = []
+    for _ in range(12):
+        layers += [torch.nn.Linear(16, 16), torch.nn.Sigmoid()]
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(16, 2))
+    x, y = torch.randn(32, 16), torch.randint(0, 2, (32,))
+    with trace() as t:
+        F.cross_entropy(model(x), y).backward()  # deep-sigmoid
+    rates = {n: (p.grad.norm() / p.norm()).item() for n, p in model.named_parameters()
+             if p.dim() == 2}
+    top = max(rates.values())
+    slow = {f"model.{n}" for n, r in rates.items() if r < 1e-5 * top}
     (v,) = t.warnings.of("vanishing")
+    assert v.tensor == "model.0.weight" and set(v.tensors) == slow and len(slow) >= 3
+    assert v.line == line_of("deep-sigmoid")
+    assert f"{rates['0.weight'] / top:.2g}" in v.message
+
+
+def test_large_gradients_alone_are_not_exploding_but_growth_is() -> None:
+    a = torch.tensor(0.5, requires_grad=True)
+    with trace() as t:
+        b = a * 2
+        while b.norm() < 1000:
+            b = b * 2
+        b.backward()
+    assert a.grad.item() == 2048.0 and t.warnings == []  # d2l's control flow: right, and big
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    x, y = torch.randn(32, 4) * 3 + 10, torch.randn(32, 2)
+    norms = []
+    with trace() as t:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        for _ in range(8):
+            opt.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            norms.append(model.weight.grad.norm().item())
+            opt.step()
     (e,) = t.warnings.of("exploding")
-    assert v.tensor == "tiny" and v.message.index("tiny") < v.message.index("small")
-    assert e.tensor == "huge" and "1e+04" in e.message
+    first = min(range(len(norms)), key=lambda i: norms[i] if norms[i] > 0 else 1e30)
+    grown = next(i for i, n in enumerate(norms) if n / min(norms[:i] or [n]) > 100)
+    assert e.tensor == "model.weight" and f"pass {grown + 1}" in e.message
+    assert f"{norms[first]:.3g}" in e.message and f"{norms[grown]:.3g}" in e.message
 
 
 def test_backward_twice_points_at_the_freed_node() -> None:

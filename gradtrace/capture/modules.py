@@ -18,10 +18,11 @@ __all__ = ["ModuleTracker"]
 class ModuleTracker:
     """The stack of modules running now, and the names of everything under the roots seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, unnamed_rank: int) -> None:
+        self.unnamed_rank = unnamed_rank
         self._stack: list[str] = []
         self._paths: dict[int, str] = {}
-        self._tensors: dict[int, tuple[str, str]] = {}  # id -> (origin, dotted name)
+        self._tensors: dict[int, tuple[str, str, int]] = {}  # id -> (origin, name, its rank)
         self._roots: dict[int, str] = {}
         self._root_modules: dict[int, torch.nn.Module] = {}
 
@@ -30,14 +31,20 @@ class ModuleTracker:
         """The path of the innermost module running now."""
         return self._stack[-1] if self._stack else None
 
-    def enter(self, module: torch.nn.Module, name_of: Callable[[torch.nn.Module], str | None]
+    def enter(self, module: torch.nn.Module,
+              name_of: Callable[[torch.nn.Module], tuple[str, int] | None]
               ) -> list[tuple[str, str, torch.Tensor]]:
-        """A module's forward starts; returns ``(origin, name, tensor)`` for newly named tensors."""
+        """A module's forward starts; returns ``(origin, name, tensor)`` for newly named tensors.
+
+        ``name_of`` gives the variable that holds a root module and how good a name it is (see
+        NOTE [which name] in the recorder); a root held by no variable is named after its class,
+        as poorly as a loop's variable, so that a path found later can replace it.
+        """
         path = self._paths.get(id(module))
         found: list[tuple[str, str, torch.Tensor]] = []
         if path is None:
-            path = name_of(module) or type(module).__name__
-            found = self._name_tree(module, path)
+            path, rank = name_of(module) or (type(module).__name__, self.unnamed_rank)
+            found = self._name_tree(module, path, rank)
             self._roots[id(module)] = path
             self._root_modules[id(module)] = module
         self._stack.append(path)
@@ -51,8 +58,8 @@ class ModuleTracker:
                 break
         return path
 
-    def tensor_name(self, t: torch.Tensor) -> tuple[str, str] | None:
-        """``("parameter" | "buffer", "model.fc1.weight")`` for a tensor of a module seen."""
+    def tensor_name(self, t: torch.Tensor) -> tuple[str, str, int] | None:
+        """``("parameter" | "buffer", "model.fc1.weight", rank)`` for a tensor of a module seen."""
         return self._tensors.get(id(t))
 
     def named_tensors(self) -> list[tuple[str, str, torch.Tensor]]:
@@ -64,7 +71,8 @@ class ModuleTracker:
             found += [("buffer", f"{path}.{n}", b) for n, b in root.named_buffers()]
         return found
 
-    def _name_tree(self, root: torch.nn.Module, path: str) -> list[tuple[str, str, torch.Tensor]]:
+    def _name_tree(self, root: torch.nn.Module, path: str, rank: int
+                   ) -> list[tuple[str, str, torch.Tensor]]:
         for sub, m in root.named_modules(remove_duplicate=False):
             self._paths.setdefault(id(m), f"{path}.{sub}" if sub else path)
         named: list[tuple[str, str, torch.Tensor]] = [
@@ -73,6 +81,6 @@ class ModuleTracker:
         found: list[tuple[str, str, torch.Tensor]] = []
         for origin, sub, t in named:
             if id(t) not in self._tensors:
-                self._tensors[id(t)] = (origin, f"{path}.{sub}")
+                self._tensors[id(t)] = (origin, f"{path}.{sub}", rank)
                 found.append((origin, f"{path}.{sub}", t))
         return found

@@ -189,6 +189,7 @@ def _after_optimizer_step(optimizer: Any, args: Any, kwargs: Any) -> None:
 def _enter_module(module: torch.nn.Module, args: Any) -> None:
     for recorder in _recorders():
         recorder.enter_module(module)
+        recorder.modes.saw(recorder, module, args)
 
 
 def _exit_module(module: torch.nn.Module, args: Any, output: Any) -> None:

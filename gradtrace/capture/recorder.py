@@ -27,6 +27,7 @@ from gradtrace.capture.compat import compile_time, is_compiling
 from gradtrace.capture.frames import LOOP, Locator
 from gradtrace.capture.function_check import check_function, copy_arguments
 from gradtrace.capture.keeper import Keeper
+from gradtrace.capture.modes import ModeWatcher
 from gradtrace.capture.modules import ModuleTracker
 from gradtrace.capture.naming import Binding, Statement
 from gradtrace.capture.ops import OpInfo, op_info
@@ -34,6 +35,7 @@ from gradtrace.capture.paths import INDEXED, LEFTOVER, NAMED, find_paths
 from gradtrace.capture.summaries import DEFAULT_KEEP_LIMIT
 from gradtrace.capture.updates import OptimizerSteps
 from gradtrace.capture.usercode import UserCode
+from gradtrace.capture.writes import note_write
 from gradtrace.model.records import Settings, TraceRecords
 
 __all__ = ["Recorder", "RawStep", "TensorEntry", "PATH", "UNNAMED"]
@@ -156,7 +158,8 @@ class Recorder:
         # the path to ``obj`` when the trace stops (see NOTE [which name])
         self._owned: list[tuple[int, object, str]] = []
         self._user_classes: dict[type, bool] = {}
-        self.modules = ModuleTracker()
+        self.modules = ModuleTracker(unnamed_rank=LOOP)
+        self.modes = ModeWatcher()
         # by id(tensor); read through _entry_of, which tells a reused id apart
         self._tensors: dict[int, TensorEntry] = {}
         self._tensor_count = 0
@@ -305,6 +308,8 @@ class Recorder:
         elif "out" in kwargs:
             targets = _tensors_in(kwargs["out"])
         targets = [self._owner_of(t) for t in targets]  # through ``p.data``: ``p`` changes
+        if targets:
+            note_write(self, info.name, args, kwargs, targets)
         for t in targets:  # summarise what they hold now, before the op changes them
             self._changed_in_place = True
             self.keeper.freeze(t)
@@ -359,6 +364,16 @@ class Recorder:
         """``p`` for ``p.data`` read by the traced code; ``t`` itself otherwise."""
         alias = self._aliases.get(id(t))
         return alias.owner if alias is not None and alias.ref() is t else t
+
+    def entry(self, t: torch.Tensor) -> TensorEntry | None:
+        """What is known of ``t`` (of ``p`` for ``p.data``), if it was seen."""
+        return self._entry_of(self._owner_of(t))
+
+    def grad_owner(self, t: torch.Tensor) -> torch.Tensor | None:
+        """The tensor whose ``.grad`` the traced code read ``t`` (or ``t.data``) as, if any."""
+        t = self._owner_of(t)
+        read = self._grad_reads.get(id(t))
+        return read.owner if read is not None and read.ref() is t else None
 
     def add_event(self, kind: str, step: int | None, line: int | None,
                   data: dict[str, Any]) -> None:
@@ -491,7 +506,7 @@ class Recorder:
             frame, line, stmt = self.locator.where(3)
         name: str | None
         if param is not None:
-            origin, name, rank = param[0], param[1], PATH
+            origin, name, rank = param
         else:
             local = self.locator.local_name(self.locator.naming or frame, t)
             origin = "input"
@@ -635,12 +650,18 @@ class Recorder:
         self.all_reduce.saw(module)
         named = self.modules.enter(module, self._module_name)
         for _, name, t in named:  # parameters made inside the trace: name their steps now
-            self._name(t, name, PATH)
+            rank = self.modules.tensor_name(t)[2]  # type: ignore[index]
+            self._name(t, name, rank)
 
-    def _module_name(self, module: torch.nn.Module) -> str | None:
+    def _module_name(self, module: torch.nn.Module) -> tuple[str, int] | None:
+        """The variable that holds a root module, and how good a name it is: a module held by
+        a loop's variable (a layer in a plain list) is named by the path found when the trace
+        stops (``net.hidden[0]``)."""
         frame = self.locator.where(4)[0]
         found = self.locator.local_name(self.locator.naming or frame, module)
-        return found.name if found is not None and found.owner is None else None
+        if found is None or found.owner is not None:
+            return None
+        return found.name, PATH if found.rank < LOOP else LOOP
 
     def exit_module(self, module: torch.nn.Module, output: Any) -> None:
         path = self.modules.exit(module)

@@ -28,6 +28,7 @@ class _Open(NamedTuple):
     params: list[torch.Tensor]
     before: list[torch.Tensor]
     busy: bool  # the recorder's flag before the step
+    idle: list[int]  # steps of the parameters it was given with no .grad: it skips them
 
 
 class OptimizerSteps:
@@ -39,13 +40,16 @@ class OptimizerSteps:
         self._norms: list[tuple[dict[str, Any], torch.Tensor]] = []
 
     def before(self, rec: Recorder, optimizer: Any) -> None:
-        params = [p for group in optimizer.param_groups for p in group["params"]
-                  if isinstance(p, torch.Tensor) and p.grad is not None]
+        given = [p for group in optimizer.param_groups for p in group["params"]
+                 if isinstance(p, torch.Tensor)]
+        params = [p for p in given if p.grad is not None]
+        known = [rec.entry(p) for p in given if p.grad is None]
+        idle = [e.step for e in known if e is not None]
         with torch._C.DisableTorchFunction(), torch.no_grad():
             for p in params:
                 rec.keeper.freeze(p)  # what it holds now, before the step changes it
             before = [p.detach().clone() for p in params]
-        self._open.append(_Open(optimizer, params, before, rec.busy))
+        self._open.append(_Open(optimizer, params, before, rec.busy, idle))
         rec.busy = True  # the optimizer's own ops are not the user's
 
     def after(self, rec: Recorder, optimizer: Any) -> None:
@@ -57,7 +61,10 @@ class OptimizerSteps:
         # every parameter the step was given, changed or not: fused kernels (Adam(fused=True))
         # write without bumping the version counter, and an update of 0 is worth showing too
         changed = list(zip(done.params, done.before))
-        if not changed:
+        if not changed:  # every .grad was None: a step that changed nothing is still a step
+            rec.add_event("optimizer_step", None, rec.locator.where(2)[1], {
+                "optimizer": type(optimizer).__name__, "call": self.count,
+                "pass": len(rec.backward.passes), "steps": [], "idle": done.idle})
             return
         with torch._C.DisableTorchFunction(), torch.no_grad():
             frame, line, stmt = rec.locator.where(2)
@@ -69,17 +76,18 @@ class OptimizerSteps:
             if len(grads) < len(params):  # the step set a .grad to None: norms of what is left
                 grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
             norms = torch.stack([torch.stack([n.double() for n in torch._foreach_norm(x)])
-                                 for x in (deltas, params, grads)])
+                                 for x in (deltas, params, grads, [b for _, b in changed])])
             op = f"{type(optimizer).__name__}.step"
             steps = [rec.record_update(p, op, line, stmt) for p in params]
         data: dict[str, Any] = {"optimizer": type(optimizer).__name__, "call": self.count,
-                                "pass": len(rec.backward.passes), "steps": steps}
+                                "pass": len(rec.backward.passes), "steps": steps, "idle": done.idle}
         self._norms.append((data, norms))
         rec.add_event("optimizer_step", None, line, data)
 
     def finish(self) -> None:
         """Fetch the norms of every step (one transfer each) into the events' data."""
         for data, norms in self._norms:
-            update, value, grad = norms.tolist()
-            data.update(update_norm=update, value_norm=value, grad_norm=grad)
+            update, value, grad, before = norms.tolist()
+            data.update(update_norm=update, value_norm=value, grad_norm=grad,
+                        before_norm=before)
         self._norms = []

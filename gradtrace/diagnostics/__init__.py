@@ -5,8 +5,10 @@ live tensors), so a Trace built by hand is diagnosed like a recorded one. :func:
 them all, drops the kinds the trace was asked to ignore, and puts errors first.
 
 Kinds: ``backward_twice``, ``inplace``, ``nan``, ``inf``, ``function_check``, ``rank_desync``,
-``accumulation``, ``unused_parameter``, ``no_gradient``, ``non_leaf_grad``, ``vanishing``,
-``exploding``, ``update_ratio``, ``no_sync``. ``rank_desync`` and ``unused_parameter`` compare
+``accumulation``, ``step_without_gradient``, ``not_updated``, ``softmax_into_loss``,
+``loss_broadcast``, ``eval_mode``, ``graph_kept``, ``unused_parameter``, ``no_gradient``,
+``non_leaf_grad``, ``dead_relu``, ``saturated``, ``vanishing``, ``exploding``,
+``update_ratio``, ``no_sync``. ``rank_desync`` and ``unused_parameter`` compare
 ranks (:mod:`gradtrace.diagnostics.ranks`); ``no_sync`` explains accumulation that DDP's
 ``no_sync()`` meant, rather than warning.
 
@@ -21,7 +23,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gradtrace.diagnostics import errors, gradients, numerics, training
+from gradtrace.diagnostics import (
+    activations,
+    errors,
+    gradients,
+    losses,
+    norms,
+    numerics,
+    training,
+)
 from gradtrace.diagnostics.diagnostic import KINDS, Diagnostic, Warnings
 
 if TYPE_CHECKING:
@@ -33,7 +43,9 @@ __all__ = ["Diagnostic", "Warnings", "diagnose", "KINDS"]
 RULES: tuple[Callable[[Trace], list[Diagnostic]], ...] = (
     errors.backward_twice, errors.inplace, numerics.nonfinite, errors.function_check,
     gradients.accumulation, gradients.no_gradient, gradients.non_leaf_grad,
-    gradients.vanishing_exploding, training.update_ratio)
+    norms.vanishing_exploding, training.update_ratio, training.not_updated,
+    training.step_without_gradient, training.eval_mode, losses.softmax_into_loss,
+    losses.loss_broadcast, losses.graph_kept, activations.dead_relu, activations.saturated)
 
 
 def diagnose(trace: Trace) -> Warnings:

@@ -46,3 +46,17 @@ def inputs_text(trace: Trace, s: ForwardStep) -> str:
         if inp is not None:
             parts.append(f"{inp.name} = {fmt(inp.value)}")
     return ", ".join(parts)
+
+
+def ancestors(trace: Trace, roots: set[int] | list[int]) -> set[int]:
+    """Every step the given steps were computed from, themselves included."""
+    seen: set[int] = set()
+    todo = list(roots)
+    steps = trace.steps
+    while todo:
+        i = todo.pop()
+        if i in seen or not 0 < i <= len(steps):
+            continue
+        seen.add(i)
+        todo.extend(steps[i - 1].inputs)
+    return seen

@@ -8,8 +8,10 @@ __all__ = ["KINDS", "Diagnostic", "Warnings"]
 
 #: Every kind, most severe first: the order warnings are shown in.
 KINDS = ("backward_twice", "inplace", "nan", "inf", "function_check", "rank_desync",
-         "accumulation", "unused_parameter", "no_gradient", "non_leaf_grad", "vanishing",
-         "exploding", "update_ratio", "no_sync")
+         "accumulation", "step_without_gradient", "not_updated", "softmax_into_loss",
+         "loss_broadcast", "eval_mode", "graph_kept", "unused_parameter", "no_gradient",
+         "non_leaf_grad", "dead_relu", "saturated", "vanishing", "exploding", "update_ratio",
+         "no_sync")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ _BACKWARD = {
     "acos": "the derivative of acos is infinite at ±1",
     "asin": "the derivative of asin is infinite at ±1",
 }
+# Ops that write a value they were given: an Inf there is a mask (attention's -inf), not a slip
+_FILLS = frozenset({"masked_fill", "masked_fill_", "fill_", "full", "full_like", "new_full",
+                    "index_fill", "index_fill_", "where", "masked_scatter"})
 _FIX = ("Keep the input away from the bad point: clamp it (x.clamp(min=1e-8)) or add a small "
         "epsilon where it is used.")
 
@@ -43,7 +46,7 @@ def nonfinite(trace: Trace) -> list[Diagnostic]:
     found = []
     for s in trace.steps:  # the first forward value to go bad while its inputs were fine
         kind = _bad(s.value)
-        if not kind:
+        if not kind or (kind == "inf" and s.op in _FILLS):
             continue
         sources = [step(trace, n) for n in s.inputs]
         if all(_bad(i.value) is None for i in sources if i is not None):

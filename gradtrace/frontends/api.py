@@ -49,22 +49,24 @@ class TraceContext:
         full_values: deprecated spelling of ``values="full"``.
         check: compare each custom ``torch.autograd.Function``'s backward with finite
             differences on the values it received (its first three calls per class).
-        ignore: warning kinds not to report, e.g. ``["accumulation"]`` when summing gradients
-            over micro-batches on purpose (see ``gradtrace.diagnostics.KINDS``).
+        ignore: warning kinds not to report, e.g. ``["dead_relu"]`` (see
+            ``gradtrace.diagnostics.KINDS``).
         update_ratio_below, update_ratio_above: an optimizer step whose update ``‖Δp‖/‖p‖``
-            is outside these bounds for a parameter is reported (the usual range is about
-            1e-4 to 1e-1; an exactly zero update is not reported).
-        vanishing_below, exploding_above: gradient norms of leaves and parameters outside
-            these bounds are reported as vanishing or exploding.
+            (``p`` before the step) is outside these bounds for a weight matrix is reported
+            (the usual range is about 1e-4 to 1e-1; an exactly zero update is not reported).
+        vanishing_below: a weight whose ``‖grad‖/‖weight‖`` is below this fraction of the
+            largest in its backward pass is reported as vanishing.
+        exploding_above: the weights' gradient norm growing by more than this factor over an
+            earlier backward pass is reported as exploding.
         files: source files whose lines are shown and whose variables name the tensors; by
             default the file of the code that opened the ``with`` block or defined the function.
     """
 
     def __init__(self, *, show: bool = True, retain_grad: bool = True, values: str = "summary",
                  full_values: bool | None = None, check: bool = False,
-                 ignore: Iterable[str] = (), vanishing_below: float = 1e-7,
-                 exploding_above: float = 1e3, update_ratio_below: float = 1e-7,
-                 update_ratio_above: float = 0.5, files: Iterable[str] | None = None) -> None:
+                 ignore: Iterable[str] = (), vanishing_below: float = 1e-5,
+                 exploding_above: float = 100.0, update_ratio_below: float = 1e-7,
+                 update_ratio_above: float = 1.0, files: Iterable[str] | None = None) -> None:
         from gradtrace.diagnostics import KINDS
 
         self.ignore = tuple(ignore) if not isinstance(ignore, str) else (ignore,)
@@ -143,9 +145,9 @@ def trace(func: F, /) -> F: ...
 @overload
 def trace(*, show: bool = True, retain_grad: bool = True, values: str = "summary",
           full_values: bool | None = None, check: bool = False, ignore: Iterable[str] = (),
-          vanishing_below: float = 1e-7,
-          exploding_above: float = 1e3, update_ratio_below: float = 1e-7,
-          update_ratio_above: float = 0.5,
+          vanishing_below: float = 1e-5,
+          exploding_above: float = 100.0, update_ratio_below: float = 1e-7,
+          update_ratio_above: float = 1.0,
           files: Iterable[str] | None = None) -> TraceContext: ...
 def trace(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Trace PyTorch code: ``with trace() as t:``, ``@trace`` or ``@trace(show=False)``.

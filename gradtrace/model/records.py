@@ -235,13 +235,18 @@ class Event:
 
 @dataclass(frozen=True)
 class Settings:
-    """Options of the trace that the diagnostics read."""
+    """Options of the trace that the diagnostics read.
+
+    ``vanishing_below`` is a weight's ‖grad‖/‖weight‖ relative to the largest in its backward
+    pass; ``exploding_above`` the growth of the weights' gradient norm over an earlier pass;
+    ``update_ratio_below`` / ``_above`` bound ‖Δp‖ / ‖p before the step‖ of weight matrices.
+    """
 
     ignore: tuple[str, ...] = ()
-    vanishing_below: float = 1e-7
-    exploding_above: float = 1e3
+    vanishing_below: float = 1e-5
+    exploding_above: float = 100.0
     update_ratio_below: float = 1e-7
-    update_ratio_above: float = 0.5
+    update_ratio_above: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 
 from gradtrace.model.errors import TraceLookupError
 from gradtrace.model.gradients import Gradients
+from gradtrace.model.ledger import Ledger
 from gradtrace.model.records import (
     BackwardPass,
     BackwardStep,
@@ -317,6 +318,11 @@ class Trace:
                                     if a.backward_pass == backward])
         total = self.gradients.total(s.step)
         return None if total is None else self._values_of(name, total, s)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """What each ``.grad`` held whenever an update used it (:mod:`~gradtrace.model.ledger`)."""
+        return Ledger(self)
 
     @cached_property
     def gradients(self) -> Gradients:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
+from gradtrace.model.ledger import tensor_key
+
 if TYPE_CHECKING:
     from gradtrace.model.trace import Trace
 
@@ -35,23 +37,29 @@ class Update(NamedTuple):
     value_norm: float
     ratio: float
     line: int | None
+    passes: int = 0
+    before_norm: float = math.nan
+    shape: tuple[int, ...] = ()
 
 
 def updates(trace: Trace) -> list[Update]:
     """Every parameter every optimizer step changed, in order."""
+    ledger = trace.ledger
     out = []
-    for e in trace.events:
+    for index, e in enumerate(trace.events):
         if e.kind != "optimizer_step":
             continue
         data = e.data
         loss = _loss(trace, data.get("pass", 0))
-        norms = zip(data.get("steps", ()), data.get("update_norm", ()), data.get("value_norm", ()),
-                    data.get("grad_norm", ()))
-        for step, update, value, grad in norms:
+        steps = data.get("steps", ())
+        norms = zip(steps, data.get("update_norm", ()), data.get("value_norm", ()),
+                    data.get("grad_norm", ()), data.get("before_norm", [math.nan] * len(steps)))
+        for step, update, value, grad, before in norms:
             ratio = update / value if value else math.nan
-            out.append(Update(data.get("call", 0), data.get("optimizer", ""),
-                              trace.steps[step - 1].name, step, data.get("pass", 0), loss,
-                              grad, update, value, ratio, e.line))
+            s = trace.steps[step - 1]
+            out.append(Update(data.get("call", 0), data.get("optimizer", ""), s.name, step,
+                              data.get("pass", 0), loss, grad, update, value, ratio, e.line,
+                              ledger.passes_of(index, tensor_key(s)), before, s.value.shape))
     return out
 
 

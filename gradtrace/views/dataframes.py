@@ -247,7 +247,8 @@ def updates_frame(trace: Trace) -> pandas.DataFrame:
     Columns: ``call`` (the optimizer step, from 1), ``optimizer``, ``parameter``, ``step`` (the
     forward step of the new version), ``pass`` (backward passes run by then), ``loss``,
     ``grad_norm``, ``update_norm`` (``‖Δp‖``), ``value_norm`` (``‖p‖`` after the step) and
-    ``update_ratio`` (their ratio), ``line``.
+    ``update_ratio`` (their ratio), ``line``, and ``passes`` (how many backward passes the
+    ``.grad`` it used summed: 4 for four micro-batches before one step).
     """
     import pandas
 
@@ -265,4 +266,5 @@ def updates_frame(trace: Trace) -> pandas.DataFrame:
                                ("update_norm", "update_norm"), ("value_norm", "value_norm"),
                                ("update_ratio", "ratio"))},
         "line": pandas.array([u.line for u in rows], dtype="Int64"),
+        "passes": pandas.array([u.passes for u in rows], dtype="int64"),
     })
