@@ -9,12 +9,32 @@ Under ``torch.distributed``, ``python -m gradtrace --save DIR`` writes each rank
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from gradtrace.frontends.api import trace
-from gradtrace.model.saved import load
-from gradtrace.model.trace import Trace
+#: The oldest torch gradtrace runs on: the test suite passes on torch 2.4.1 and on the newest
+#: release; on 2.3.1 and 2.1.2 in-place changes through views are recorded wrongly.
+MIN_TORCH = (2, 4)
+
+
+def _require_torch() -> None:
+    """Stop at import, in one line, on a torch older than :data:`MIN_TORCH`: failing later, in
+    the middle of the user's first trace, would say nothing of the cause."""
+    import torch
+
+    found = re.match(r"(\d+)\.(\d+)", torch.__version__)
+    if found is not None and (int(found[1]), int(found[2])) < MIN_TORCH:
+        need = ".".join(map(str, MIN_TORCH))
+        raise ImportError(f"gradtrace needs torch >= {need}, but torch {torch.__version__} is "
+                          f"installed: upgrade it (pip install 'torch>={need}')")
+
+
+_require_torch()
+
+from gradtrace.frontends.api import trace  # noqa: E402
+from gradtrace.model.saved import load  # noqa: E402
+from gradtrace.model.trace import Trace  # noqa: E402
 
 if TYPE_CHECKING:
     from gradtrace.views.ranks import RankComparison
