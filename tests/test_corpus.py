@@ -16,12 +16,16 @@ from typing import Any
 
 import pytest
 
+from tests.optional import transformers_or_skip
+
 CORPUS = Path(__file__).parent / "corpus"
 CORRECT = sorted((CORPUS / "correct").glob("*.py"))
 MISTAKES = sorted((CORPUS / "mistakes").glob("*.py"))
 
 
 def run(path: Path) -> dict[str, Any]:
+    if "import transformers" in path.read_text():
+        transformers_or_skip()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's own (mse_loss's broadcast) are not ours
         return runpy.run_path(str(path), run_name="__corpus__")

@@ -156,7 +156,11 @@ class Keeper:
         self.record = record
         self._budget = None if keep_limit is None else budget  # elements still to copy
         self._final_budget = FINAL_BUDGET
-        self._copies: deque[int] = deque()  # copies that may be summarised, oldest first
+        # copies that may be summarised, oldest first, in chunks of about _BATCH_SIZE elements
+        self._copies: deque[tuple[int, list[int]]] = deque()
+        # the memory each copy was taken of (see _memory): the gradient one node sends is the
+        # one the next receives, copied and summarised once
+        self._copied: dict[tuple[Any, ...], tuple[int, Any]] = {}
         self._items: list[Kept] = []
         # memory key -> (item, weakref to the tensor summarised there, or None for an alias held:
         # alive by construction). Memory freed and reused is a new tensor: the weakref tells.
@@ -170,26 +174,35 @@ class Keeper:
     def _copy(self, t: torch.Tensor) -> int:
         if self._budget is None:
             return self._append(Copy(_private(t)))
+        memory = _memory(t)
+        if memory is not None:
+            seen = self._copied.get(memory)
+            if seen is not None and seen[1]() is not None:  # alive: its memory not reused
+                return seen[0]
         n = t.numel()
         if n > self._budget:
             self._evict(n - self._budget)
         self._budget -= n
         index = self._append(Copy(_private(t)))
-        self._copies.append(index)
+        if memory is not None:
+            self._copied[memory] = (index, weakref.ref(t))
+        if not self._copies or self._copies[-1][0] >= _BATCH_SIZE:
+            self._copies.append((0, []))
+        size, chunk = self._copies[-1]
+        chunk.append(index)
+        self._copies[-1] = (size + n, chunk)
         return index
 
     def _evict(self, need: int) -> None:
-        """Summarise the oldest copies, at least ``need`` elements' worth (see NOTE [what users
-        read is kept])."""
+        """Summarise the oldest copies, at least ``need`` elements' worth, a chunk at a time
+        (see NOTE [what users read is kept])."""
         items = self._items
         batch: list[int] = []
         freed = 0
-        while self._copies and freed < max(need, _BATCH_SIZE):
-            i = self._copies.popleft()
-            item = items[i]
-            if isinstance(item, Copy):
-                batch.append(i)
-                freed += item.tensor.numel()
+        while self._copies and freed < need:
+            size, chunk = self._copies.popleft()
+            batch += chunk
+            freed += size
         tensors: list[torch.Tensor] = [items[i].tensor for i in batch]  # type: ignore[union-attr]
         done = stats_of_copies(tensors)
         others = [j for j, s in enumerate(done) if s is None]  # not in CPU memory
@@ -342,6 +355,14 @@ def _private(t: torch.Tensor) -> torch.Tensor:
     """A copy of ``t``'s value that nothing else writes to; a sparse tensor's is dense."""
     t = t.detach()
     return t.to_dense() if t.layout != torch.strided and not t.is_nested else t.clone()
+
+
+def _memory(t: torch.Tensor) -> tuple[Any, ...] | None:
+    """Exactly which elements of which memory ``t`` reads, in which order, at which version:
+    two tensors with the same are the same value."""
+    if t.layout != torch.strided or t.is_meta or t.is_nested:
+        return None
+    return (t.data_ptr(), t.get_device(), t._version, t.dtype, tuple(t.shape), t.stride())
 
 
 def _cpu_summary(t: torch.Tensor, stats: Stats) -> TensorSummary:
