@@ -1,4 +1,5 @@
-"""The HTML report for notebooks: one self-contained fragment, no scripts, no external resources.
+"""The HTML report for notebooks: one self-contained fragment, no external resources; its only
+script is the explorer's, for a big graph, which falls back to the picture.
 
 # NOTE [HTML that works everywhere]
 # Notebooks may be untrusted and themed light or dark. JupyterLab (4.6) runs an untrusted output
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from gradtrace.views import pictures
 from gradtrace.views.format import plural
+from gradtrace.views.nodes import EXPLORE_ABOVE
 from gradtrace.views.report import (
     EMPTY,
     NO_BACKWARD,
@@ -50,7 +52,8 @@ _DEFAULT_WIDTH = 30
 
 
 def to_html(trace: Trace, *, max_rows: int | None = None,
-            sections: Sequence[str] | None = None, standalone: bool = False) -> str:
+            sections: Sequence[str] | None = None, standalone: bool = False,
+            explore_above: int | None = EXPLORE_ABOVE) -> str:
     """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass, graph.
 
     The graph is an SVG picture when Graphviz is found, else the text tree in a ``<pre>``.
@@ -65,9 +68,13 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         standalone: for a page of its own (``Trace.save("report.html")``), whose ``<style>`` no
             sanitizer strips: no inline styles, and the graph as an ``<svg>`` element, which makes
             a long trace's page several times smaller.
+        explore_above: a graph of more nodes than this shows as the explorer (pan, zoom,
+            search, a panel per node: :mod:`gradtrace.views.explorer`), which falls back to the
+            picture where scripts do not run; None never shows it.
 
     Returns:
-        A ``<div class="gradtrace">`` holding its own ``<style>``; no scripts.
+        A ``<div class="gradtrace">`` holding its own ``<style>``; a script only in the
+        explorer.
 
     Raises:
         ValueError: an unknown section name.
@@ -103,9 +110,23 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         t = report.tensors
         parts.append(_section(f"{t.title} ({t.total})", _table(t, inline)))
     if report.graph:
-        parts.append(_section("graph", graph_html(report.graph, max_rows=report.max_rows,
-                                                  inline=inline)))
+        parts.append(_section("graph", _graph(trace, report.graph, report.max_rows, inline,
+                                              explore_above)))
     return "\n".join(parts + ending + ["</div>"])
+
+
+def _graph(trace: Trace, graph: Graph, max_rows: int | None, inline: bool,
+           explore_above: int | None) -> str:
+    """The graph section: the explorer for a big graph, else (or without Graphviz) the
+    picture."""
+    if explore_above is not None and graph.size > explore_above:
+        from gradtrace.views.explorer.page import explorer_fragment
+
+        try:
+            return explorer_fragment(trace, graph, standalone=not inline)
+        except pictures.PictureError:
+            pass  # graph_html says how to get pictures and shows the text tree
+    return graph_html(graph, max_rows=max_rows, inline=inline)
 
 
 def _section(title: str, body: str) -> str:

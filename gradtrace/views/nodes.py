@@ -8,12 +8,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Union
 
-__all__ = ["Graph", "GraphNode", "MAX_NODES", "EDGE_LABELS_UP_TO", "Collapse"]
+__all__ = ["Graph", "GraphNode", "MAX_NODES", "EDGE_LABELS_UP_TO", "EXPLORE_ABOVE",
+           "Collapse"]
 
 #: Nodes (op nodes included) drawn before big graphs are collapsed or cut.
 MAX_NODES = 300
 #: Graphs of at most this many nodes print on each edge the gradient sent along it.
 EDGE_LABELS_UP_TO = 40
+#: Graphs of more nodes than this show as the explorer in a notebook's report (the pan/zoom
+#: view of :mod:`gradtrace.views.explorer`); smaller ones as a picture with gradients on edges.
+EXPLORE_ABOVE = EDGE_LABELS_UP_TO
 #: ``"auto"``, True (every top-level module), False/None, or module paths such as ``"model.fc1"``.
 Collapse = Union[bool, str, Iterable[str], None]  # noqa: UP007 (evaluated on Python 3.9)
 

@@ -20,13 +20,10 @@ from typing import Any
 
 from gradtrace.views.explorer.page import NEEDS_TRUST, explorer_fragment
 from gradtrace.views.graph import build_graph
-from gradtrace.views.nodes import EDGE_LABELS_UP_TO
+from gradtrace.views.nodes import EXPLORE_ABOVE
 
 __all__ = ["Explorer", "explorer_fragment", "EXPLORE_ABOVE", "NEEDS_TRUST"]
 
-#: Graphs with more nodes than this show as the explorer in a notebook's report; smaller ones as
-#: a picture with the gradient on each edge.
-EXPLORE_ABOVE = EDGE_LABELS_UP_TO
 #: The most nodes the explorer draws (zooming keeps big graphs readable); past it modules are
 #: collapsed as :func:`~gradtrace.views.graph.build_graph` does.
 EXPLORE_MAX_NODES = 1000
@@ -55,11 +52,20 @@ class Explorer:
     __repr__ = __str__
 
     def to_html(self, *, standalone: bool = False) -> str:
-        """The explorer as an HTML fragment (``standalone``: for a page of its own)."""
-        return explorer_fragment(self.trace, self.graph, standalone=standalone)
+        """The explorer as an HTML fragment (``standalone``: for a page of its own); without
+        Graphviz, the line that says how to get pictures."""
+        from gradtrace.views.pictures import PictureError
 
-    def _repr_html_(self) -> str:
-        return self.to_html()
+        try:
+            return explorer_fragment(self.trace, self.graph, standalone=standalone)
+        except PictureError as exc:
+            return f'<div class="gradtrace"><p>{html.escape(str(exc))}</p></div>'
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
+                          **kwargs: Any) -> dict[str, str]:
+        from gradtrace.views.display import mime_bundle
+
+        return mime_bundle(self.__str__, self.to_html, include, exclude)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the explorer as a self-contained HTML page (works offline); returns the path."""

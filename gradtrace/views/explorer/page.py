@@ -65,21 +65,17 @@ def explorer_fragment(trace: Trace, graph: Graph, *, standalone: bool = False) -
         standalone: for a page of its own: the picture as an ``<svg>`` element, not an ``<img>``.
 
     Returns:
-        A ``<div class="gradtrace gt-explorer">``; without Graphviz, the line that says how to
-        get pictures.
+        A ``<div class="gradtrace gt-explorer">``.
 
     Raises:
-        PictureError: never; a missing Graphviz program gives a line instead.
+        PictureError: no Graphviz program, or it failed; the message says what to do.
     """
     if not graph.nodes:
         return f'<div class="gradtrace" style="{INLINE["root"]}"><p>nothing to explore</p></div>'
     from gradtrace.views.dot import draw  # imports graphviz: only when a graph is shown
 
-    try:
-        svg = pictures.render(draw(graph, rankdir="BT").source, "svg",
-                              timeout=pictures.DISPLAY_TIMEOUT)
-    except pictures.PictureError as exc:
-        return f'<div class="gradtrace"><p class="gt-dim">{html.escape(str(exc))}</p></div>'
+    svg = pictures.render(draw(graph, rankdir="BT").source, "svg",
+                          timeout=pictures.DISPLAY_TIMEOUT)
     uid = f"gtx-{secrets.token_hex(6)}"
     picture = pictures.svg_element(svg) if standalone else pictures.svg_img(svg)
     data = json.dumps(explorer_data(trace, graph), separators=(",", ":"))

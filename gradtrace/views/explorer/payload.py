@@ -121,7 +121,7 @@ def _edges(graph: Graph, edges: EdgeGradients) -> dict[str, list[list[list[Any]]
     for n in graph.nodes:
         if n.kind != "tensor" or not n.op_node:
             continue
-        consumer, seen = int(n.id[1:]), {}
+        consumer, seen = int(n.id[1:]), dict[str, int]()
         for source in n.inputs:
             key = f"{source}->o{n.id[1:]}"
             sent: list[list[Any]] = []
