@@ -169,7 +169,7 @@ def _check(found: dict[str, Any], cell: str, oracle: torch.Tensor) -> None:
     assert found["zoom"] is not None and found["zoom"] > 1.05, found["zoom"]
 
 
-def _browse(url: str, offline: bool, count: int, shots: str | None) -> dict[str, Any]:
+def _browse(url: str, offline: bool, cells: list[str], shots: str | None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -185,13 +185,11 @@ def _browse(url: str, offline: bool, count: int, shots: str | None) -> dict[str,
                 page.route(re.compile(r"^(?!file:).*"), refuse)
             page.add_init_script(_WATCH)
             page.goto(url)
-            page.wait_for_function(f"document.querySelectorAll('.gt-explorer').length >= {count}",
-                                   timeout=90_000)
+            page.wait_for_function("document.querySelectorAll('.gt-explorer').length >= "
+                                   f"{len(cells)}", timeout=90_000)
             explorers = page.locator(".gt-explorer")
             results: dict[str, Any] = {"asked": asked}
-            for k, cell in enumerate(TARGETS):
-                if k >= explorers.count():
-                    break
+            for k, cell in enumerate(cells):
                 explorers.nth(k).scroll_into_view_if_needed()
                 page.wait_for_function(f"window.__gtSeen.length > {k} && "
                                        f"window.__gtSeen[{k}].shown !== null", timeout=10_000)
@@ -206,7 +204,7 @@ def _browse(url: str, offline: bool, count: int, shots: str | None) -> dict[str,
 
 def test_explorer_in_trusted_jupyterlab(lab: dict[str, Any]) -> None:
     url = f"{lab['url']}/lab/tree/trusted.ipynb?token={lab['token']}&reset"
-    found = _browse(url, False, 2, os.environ.get("GRADTRACE_SCREENSHOTS"))
+    found = _browse(url, False, list(TARGETS), os.environ.get("GRADTRACE_SCREENSHOTS"))
     print(json.dumps({k: {m: v for m, v in f.items() if m != "panel"} if isinstance(f, dict)
                       else f for k, f in found.items()}))  # the numbers, with -s
     oracle = _oracle()
@@ -218,7 +216,7 @@ def test_explorer_in_trusted_jupyterlab(lab: dict[str, Any]) -> None:
 @pytest.mark.parametrize("page", ["makemore", "transformer"])
 def test_saved_page_works_offline(lab: dict[str, Any], page: str) -> None:
     path = lab["run"] / f"{page}.html"
-    found = _browse(path.as_uri(), True, 1, None)
+    found = _browse(path.as_uri(), True, [page], None)
     print(json.dumps({page: {m: v for m, v in found[page].items() if m != "panel"}}))
     assert found["asked"] == [], found["asked"]  # nothing fetched
     assert found[page]["visible_after_s"] <= 1.5, found[page]

@@ -86,8 +86,8 @@ def explorer_fragment(trace: Trace, graph: Graph, *, standalone: bool = False) -
         '<div class="gt-x-main" style="display:none"><div class="gt-x-stage"></div>'
         '<aside class="gt-x-panel" aria-label="tensor details" style="display:none"></aside>'
         "</div>",
-        f'<div class="gt-x-static gt-graph" style="{INLINE["graph"]}">{picture}</div>',
         f'<p class="gt-nojs gt-dim" style="{INLINE["dim"]}">{html.escape(NEEDS_TRUST)}</p>',
+        f'<div class="gt-x-static gt-graph" style="{INLINE["graph"]}">{picture}</div>',
         f"<script>{_script_text(code)}</script>",
         "</div>"])
 
