@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gradtrace.views import pictures
+from gradtrace.views.cellfit import NUMBERS, clip_words, fit_widths
 from gradtrace.views.format import plural
 from gradtrace.views.nodes import EXPLORE_ABOVE
 from gradtrace.views.report import (
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["to_html", "graph_html", "clip_middle", "CELL_WIDTH"]
 
-#: The most characters a table cell shows, by column; longer text is cut in the middle.
+#: The fewest characters a cell of each column keeps when its table is too wide for the box and
+#: is cut (see :mod:`gradtrace.views.cellfit`); a table that fits is never cut.
 CELL_WIDTH = {"source": 56, "value": 40, "inputs": 36, "grad": 40, "message": 60}
 _DEFAULT_WIDTH = 30
 
@@ -154,13 +156,15 @@ def _table(table: Table, inline: bool = True) -> str:
         style = (num if numeric else cell) + head if inline else ""
         return (' class="gt-num"' if numeric else "") + (f' style="{style}"' if style else "")
 
+    floors = {h: CELL_WIDTH.get(h, _DEFAULT_WIDTH) for h in table.headers}
+    widths = fit_widths([r.cells for r in table.rows], floors, table.headers)
     out = [f'<div class="gt-scroll"{_style("scroll", inline)}><table class="gt"'
            f'{_style("table", inline)}><thead><tr>']
     out += [f"<th{cls(i, ';font-weight:600')}>{html.escape(h)}</th>"
             for i, h in enumerate(table.headers)]
     out.append("</tr></thead><tbody>")
     for row in table.rows:
-        cells = enumerate(_cells(table, row, inline))
+        cells = enumerate(_cells(table, row, inline, widths))
         out.append("<tr>" + "".join(f"<td{cls(i)}{title}>{c}</td>" for i, (c, title) in cells)
                    + "</tr>")
     if table.more:
@@ -176,19 +180,21 @@ def _style(name: str, inline: bool) -> str:
     return f' style="{INLINE[name]}"' if inline else ""
 
 
-def _cells(table: Table, row: Row, inline: bool = True) -> list[tuple[str, str]]:
+def _cells(table: Table, row: Row, inline: bool, widths: dict[str, int]
+           ) -> list[tuple[str, str]]:
     """The row's cells as HTML, each with its ``title`` attribute: escaped, cut in the middle
     (the whole text in ``title``), a leaf's name in bold, the source as code."""
     cells = []
     for header, text in zip(table.headers, row.cells):
-        width = CELL_WIDTH.get(header, _DEFAULT_WIDTH)
-        shown = html.escape(clip_middle(text, width))
+        width = widths[header]
+        cut = clip_words(text, width) if header in NUMBERS else clip_middle(text, width)
+        shown = html.escape(cut)
         if header == "name" and row.leaf:
             bold = ' style="font-weight:600"' if inline else ""
             shown = f'<span class="gt-leaf"{bold}>{shown}</span>'
         elif header == "source" and text:
             shown = f'<code{_style("code", inline)}>{shown}</code>'
-        cells.append((shown, f' title="{html.escape(text)}"' if len(text) > width else ""))
+        cells.append((shown, f' title="{html.escape(text)}"' if cut != text else ""))
     return cells
 
 
