@@ -8,13 +8,17 @@ tests import; it starts in a temporary folder, where no ``gradtrace`` folder can
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ NOTEBOOK = ROOT / "examples" / "lab2_autograd.ipynb"
 PACKAGE_ROOT = Path(gradtrace.__file__).resolve().parent.parent
 KERNEL = "gradtrace-test"
 
-__all__ = ["execute", "export_html", "chromium", "browse", "NOTEBOOK"]
+__all__ = ["execute", "export_html", "chromium", "browse", "jupyterlab", "NOTEBOOK"]
 
 
 def _kernel_manager(folder: Path) -> Any:
@@ -112,3 +116,64 @@ def browse(url: str, *extra: str, timeout: int = 120) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"chromium failed ({done.returncode}): {done.stderr[-2000:]}")
     return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def jupyterlab(base: Path, cells: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    """Run ``cells`` (id → source) in a notebook in ``base/run``, save it signed
+    (``trusted.ipynb``) and unsigned (``untrusted.ipynb``), and serve both with JupyterLab on a
+    localhost port: yields its ``url``, ``token``, ``settings`` folder and the ``run`` folder
+    (the kernel's working folder, where the cells' files are)."""
+    import nbformat
+    import pytest
+    from nbformat.sign import NotebookNotary
+
+    if chromium() is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium with apt)")
+    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (the dev extra)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
+    root, data, settings = base / "root", base / "data", base / "settings"
+    for folder in (root, data, settings):
+        folder.mkdir()
+    made = base / "views.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(source, id=cid) for cid, source in cells.items()]), made)
+    (base / "run").mkdir()
+    nb, _ = execute(base / "run", made)
+    for name in ("trusted", "untrusted"):  # the notary trusts content: make the copies differ
+        nb.metadata["title"] = name
+        nbformat.write(nb, root / f"{name}.ipynb")
+    NotebookNotary(data_dir=str(data)).sign(nbformat.read(root / "trusted.ipynb", as_version=4))
+    port, token = _free_port(), "gradtrace-test"
+    env = dict(os.environ, JUPYTER_DATA_DIR=str(data), JUPYTERLAB_SETTINGS_DIR=str(settings),
+               JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"))
+    log = (base / "lab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+         "--LabApp.news_url=", "--ServerApp.open_browser=False"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, (base / "lab.log").read_text()[-2000:]
+                time.sleep(0.25)
+        yield {"url": url, "token": token, "settings": settings, "run": base / "run"}
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        shutil.rmtree(base / "runtime", ignore_errors=True)

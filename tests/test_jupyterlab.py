@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from notebook_tools import chromium, execute
+from notebook_tools import chromium, jupyterlab
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +72,7 @@ document.querySelectorAll(".jp-CodeCell").forEach(function (cell) {
   var area = cell.querySelector(".jp-OutputArea");
   var pics = [];
   view.querySelectorAll("img.gt-pic, .gt-graph > svg").forEach(function (p) {
+    if (p.closest(".gt-x-static") && !shown(p)) return;  // the explorer runs in its place
     var own = p.tagName === "IMG" ? p.naturalWidth : parseFloat(p.getAttribute("width")) * 4 / 3;
     var w = p.getBoundingClientRect().width;
     pics.push({w: Math.round(w), shown: shown(p), text_px: +(w / own * 8 * 4 / 3).toFixed(2)});
@@ -106,68 +101,18 @@ document.querySelectorAll(".jp-CodeCell").forEach(function (cell) {
     row_ratio: rows.length ? +(Math.max.apply(null, rows) / Math.min.apply(null, rows)).toFixed(2)
       : null,
     overflow: loose, kinds: kinds, width: Math.round(area.getBoundingClientRect().width),
-    note: nojs ? shown(nojs) : null, controls: bar ? shown(bar) : null};
+    note: nojs ? shown(nojs) : null, controls: bar ? shown(bar) : null,
+    explorer: Array.from(view.querySelectorAll(".gt-x-stage svg")).some(shown)};
 });
 return out;
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Executed notebooks (one signed, one not) served by JupyterLab on a localhost port."""
-    if chromium() is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium with apt)")
-    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (the dev extra)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
-    import nbformat
-    from nbformat.sign import NotebookNotary
-
-    base = tmp_path_factory.mktemp("lab")
-    root, data, settings = base / "root", base / "data", base / "settings"
-    for folder in (root, data, settings):
-        folder.mkdir()
-    made = base / "views.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(source, id=cid) for cid, source in CELLS.items()]), made)
-    (base / "run").mkdir()
-    nb, _ = execute(base / "run", made)
-    for name in ("trusted", "untrusted"):  # the notary trusts content: make the copies differ
-        nb.metadata["title"] = name
-        nbformat.write(nb, root / f"{name}.ipynb")
-    NotebookNotary(data_dir=str(data)).sign(nbformat.read(root / "trusted.ipynb", as_version=4))
-    port, token = _free_port(), "gradtrace-test"
-    env = dict(os.environ, JUPYTER_DATA_DIR=str(data), JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"))
-    log = (base / "lab.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
-         "--LabApp.news_url=", "--ServerApp.open_browser=False"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, (base / "lab.log").read_text()[-2000:]
-                time.sleep(0.25)
-        yield {"url": url, "token": token, "settings": settings}
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        shutil.rmtree(base / "runtime", ignore_errors=True)
+    with jupyterlab(tmp_path_factory.mktemp("lab"), CELLS) as served:
+        yield served
 
 
 def _look(lab: dict[str, Any], theme: str, trust: str) -> dict[str, Any]:
@@ -208,7 +153,7 @@ def test_view_in_jupyterlab(lab: dict[str, Any], theme: str, trust: str) -> None
     assert found.pop("dark") == (theme == "dark")
     assert set(found) == {"exercise", "ops37", "mlp", "stepper"}, found.keys()
     for cell, view in found.items():
-        assert view["pics"], (cell, "no graph picture")
+        assert view["pics"] or view["explorer"], (cell, "no graph picture")
         for pic in view["pics"]:
             assert pic["shown"] and pic["w"] >= 150 and pic["text_px"] >= 9, (cell, pic)
         assert view["monospace"], cell

@@ -98,4 +98,5 @@ def test_the_view_passes_its_options_to_the_renderers(monkeypatch: pytest.Monkey
     assert v._repr_mimebundle_() == {"text/plain": "text", "text/html": "html"}
     assert seen == [{"renderer": "text", "sections": ("forward",), "max_rows": 3, "width": 70,
                      "brief_error": False},
-                    {"renderer": "html", "sections": ("forward",), "max_rows": 3}]
+                    {"renderer": "html", "sections": ("forward",), "max_rows": 3,
+                     "explore_above": 40}]

@@ -64,6 +64,8 @@ class GradtraceMagics(Magics):
                                      "--values.").tag(config=True)
     stepper = Bool(False, help="Also show the step-by-step walk; --stepper.").tag(config=True)
     width = Int(0, help="Width of the text report (0: the terminal's).").tag(config=True)
+    explore_above = Int(40, help="A graph of more nodes shows as the explorer (pan, zoom, "
+                                 "search); -1: never.").tag(config=True)
 
     @magic_arguments()
     @argument("-o", "--output", metavar="NAME",
@@ -150,7 +152,8 @@ class GradtraceMagics(Magics):
         width = self.width if args.width is None else args.width
         if max_rows < 0 or width < 0:
             raise UsageError("%%gradtrace: max_rows and width take a number >= 0")
-        view = dict(sections=sections, max_rows=max_rows or None, width=width or None)
+        view = dict(sections=sections, max_rows=max_rows or None, width=width or None,
+                    explore_above=self.explore_above if self.explore_above >= 0 else None)
         args.values = self._values(args)
         options = trace_options(args, retain_grad=self.retain_grad, values=self.values)
         try:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from gradtrace.teaching.exercise import Exercise
     from gradtrace.teaching.explain import Explanation
     from gradtrace.views.dataframes import StepColumns
+    from gradtrace.views.explorer import Explorer
     from gradtrace.views.stepper import Stepper
 
 __all__ = [
@@ -381,6 +382,16 @@ class Trace:
         from gradtrace.views.dot import to_dot
 
         return to_dot(self, **options)
+
+    def explore(self, **options: Any) -> Explorer:
+        """The graph to explore: pan, zoom, search, a panel of each tensor's rows and gradients.
+
+        Shows itself in a notebook; ``.save("graph.html")`` writes it as a page. Options are
+        those of :meth:`graph` but ``rankdir`` and ``legend``. See :mod:`gradtrace.views.explorer`.
+        """
+        from gradtrace.views.explorer import Explorer
+
+        return Explorer(self, **options)
 
     def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
         """Write the graph or report to ``path`` by suffix: .svg, .png, .dot, .html or .txt;

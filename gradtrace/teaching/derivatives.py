@@ -112,7 +112,8 @@ def _reduce(v: Sequence[Value], out: torch.Tensor, s: Sequence[str], kw: dict[st
             op: str) -> list[Partial | None]:
     a = v[0]
     dim = kw.get("dim", v[1] if len(v) > 1 else None)
-    keep = bool(kw.get("keepdim", v[2] if len(v) > 2 else False))
+    # torch takes numpy's spelling too: makemore writes counts.sum(1, keepdims=True)
+    keep = bool(kw.get("keepdim", kw.get("keepdims", v[2] if len(v) > 2 else False)))
     dims = list(range(a.dim())) if dim is None else [d % max(a.dim(), 1) for d in
                                                      ([dim] if isinstance(dim, int) else dim)]
     n = a.numel() // max(out.numel(), 1)

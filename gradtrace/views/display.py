@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gradtrace.views.html import to_html
+from gradtrace.views.nodes import EXPLORE_ABOVE
 from gradtrace.views.sections import DEFAULT_SECTIONS, SECTIONS, parse_sections
 from gradtrace.views.text import to_text
 
@@ -41,16 +42,18 @@ class TraceView:
         width: the text width; None for the terminal's.
         brief_error: the text names the error the code stopped at by its type and line only,
             for a caller that shows its traceback next.
+        explore_above: a graph of more nodes than this shows as the explorer; None: never.
     """
 
     def __init__(self, trace: Trace, *, sections: Iterable[str] = DEFAULT_SECTIONS,
                  max_rows: int | None = None, width: int | None = None,
-                 brief_error: bool = False) -> None:
+                 brief_error: bool = False, explore_above: int | None = EXPLORE_ABOVE) -> None:
         self.trace = trace
         self.sections = parse_sections(sections)
         self.max_rows = max_rows
         self.width = width
         self.brief_error = brief_error
+        self.explore_above = explore_above
 
     def to_text(self) -> str:
         """The plain-text report (as :func:`~gradtrace.views.text.to_text` makes) with the
@@ -60,7 +63,8 @@ class TraceView:
 
     def to_html(self) -> str:
         """The HTML fragment (as :func:`~gradtrace.views.html.to_html` makes) with the sections."""
-        return to_html(self.trace, max_rows=self.max_rows, sections=self.sections)
+        return to_html(self.trace, max_rows=self.max_rows, sections=self.sections,
+                       explore_above=self.explore_above)
 
     def __repr__(self) -> str:
         return self.to_text()

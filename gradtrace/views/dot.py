@@ -2,7 +2,9 @@
 
 Colours: leaves (tensors that require grad) blue, parameters green, constants (no grad) grey and
 dashed, outputs amber with a thick border, collapsed modules violet; small grey nodes are ops with
-their ``grad_fn``. "backward N" is the step in which autograd reached the node (the ``step``
+their ``grad_fn``. On graphs of up to :data:`~gradtrace.views.nodes.EDGE_LABELS_UP_TO` nodes
+each edge into an op is labelled (in blue) with the gradient the op's backward sent along it.
+"backward N" is the step in which autograd reached the node (the ``step``
 column of ``Trace.backward``); a red border and a "!" line mark a warning. Every piece of user
 text goes into HTML-like labels through ``html.escape``, backslashes doubled, so names such as
 ``<b>`` or ``a\\N`` stay text.
@@ -26,7 +28,7 @@ import graphviz
 from gradtrace.views import pictures
 from gradtrace.views.facts import format_order
 from gradtrace.views.graph import build_graph
-from gradtrace.views.nodes import MAX_NODES, Collapse, Graph, GraphNode
+from gradtrace.views.nodes import EDGE_LABELS_UP_TO, MAX_NODES, Collapse, Graph, GraphNode
 from gradtrace.views.tree import tree_lines
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ STYLES = {
     "elided": ("#f3f4f6", "#9ca3af", "dotted"),
 }
 _WARN, _DIM, _ORDER = "#dc2626", "#6b7280", "#b45309"
+_EDGE = "#0369a1"  # the gradient sent along an edge (small graphs)
 _MAX_TEXT = 48
 
 
@@ -109,10 +112,15 @@ def draw(graph: Graph, *, rankdir: str = "TB", legend: bool = True) -> TraceGrap
     for n in graph.nodes:
         placed.setdefault(n.module, []).append(n)
     _emit(dot, graph, placed, None)
+    labelled = graph.size <= EDGE_LABELS_UP_TO
     for n in graph.nodes:
         target = f"o{n.id[1:]}" if n.op_node else n.id
-        for i in n.inputs:
-            dot.edge(i, target)
+        grads = n.input_grads if labelled and len(n.input_grads) == len(n.inputs) else ()
+        for k, i in enumerate(n.inputs):
+            if grads and grads[k]:
+                dot.edge(i, target, label=_text(grads[k]), fontsize="8", fontcolor=_EDGE)
+            else:
+                dot.edge(i, target)
         if n.op_node:
             dot.edge(target, n.id)
     if legend and graph.nodes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from gradtrace.views.edges import EdgeGradients, edge_label
 from gradtrace.views.format import format_shape, format_value
 from gradtrace.views.gradients import grad_preview
 from gradtrace.views.nodes import GraphNode
@@ -57,6 +58,7 @@ class Facts:
         self.consumers: dict[int, list[int]] = {}
         self.roots = {r for p in trace.passes for r in p.roots}
         self._ignore = set(trace.settings.ignore)
+        self.edges = EdgeGradients(trace)
         for s in trace.steps:
             for i in s.inputs:
                 self.consumers.setdefault(i, []).append(s.step)
@@ -97,6 +99,16 @@ class Facts:
         if not self.ran:
             return None
         return grad_preview(self.gradients.parts(step), self.gradients.total(step))
+
+    def edge_texts(self, consumer: int, sources: Sequence[int]) -> tuple[str, ...]:
+        """The gradient sent along each input edge of ``consumer``, in the order of
+        ``sources`` (an input read twice is two edges, each with its own gradient)."""
+        seen: dict[int, int] = {}
+        texts = []
+        for i in sources:
+            use = seen[i] = seen.get(i, -1) + 1
+            texts.append(edge_label(self.edges.sent(consumer, i, use=use)))
+        return tuple(texts)
 
     def role(self, s: ForwardStep) -> str:
         if s.origin in ("parameter", "update") and s.requires_grad:  # an optimizer's version

@@ -137,7 +137,9 @@ class _Layout(NamedTuple):
                                                tuple(dict.fromkeys(inputs)), unit, group_modules))
             else:
                 module = group[0].module if group_modules else None
-                nodes.append(facts.tensor_node(group[0], tuple(inputs), module))
+                sources = [i for i in group[0].inputs if i in unit and unit[i] != uid]
+                node = facts.tensor_node(group[0], tuple(inputs), module)
+                nodes.append(replace(node, input_grads=facts.edge_texts(group[0].step, sources)))
         modules = dict.fromkeys(p for n in nodes if n.module for p in _prefixes(n.module))
         return Graph(tuple(nodes), tuple(modules))
 

@@ -1,4 +1,5 @@
-"""The HTML report for notebooks: one self-contained fragment, no scripts, no external resources.
+"""The HTML report for notebooks: one self-contained fragment, no external resources; its only
+script is the explorer's, for a big graph, which falls back to the picture.
 
 # NOTE [HTML that works everywhere]
 # Notebooks may be untrusted and themed light or dark. JupyterLab (4.6) runs an untrusted output
@@ -26,7 +27,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gradtrace.views import pictures
+from gradtrace.views.cellfit import NUMBERS, clip_words, fit_widths
 from gradtrace.views.format import plural
+from gradtrace.views.nodes import EXPLORE_ABOVE
 from gradtrace.views.report import (
     EMPTY,
     NO_BACKWARD,
@@ -44,13 +47,15 @@ if TYPE_CHECKING:
 
 __all__ = ["to_html", "graph_html", "clip_middle", "CELL_WIDTH"]
 
-#: The most characters a table cell shows, by column; longer text is cut in the middle.
+#: The fewest characters a cell of each column keeps when its table is too wide for the box and
+#: is cut (see :mod:`gradtrace.views.cellfit`); a table that fits is never cut.
 CELL_WIDTH = {"source": 56, "value": 40, "inputs": 36, "grad": 40, "message": 60}
 _DEFAULT_WIDTH = 30
 
 
 def to_html(trace: Trace, *, max_rows: int | None = None,
-            sections: Sequence[str] | None = None, standalone: bool = False) -> str:
+            sections: Sequence[str] | None = None, standalone: bool = False,
+            explore_above: int | None = EXPLORE_ABOVE) -> str:
     """Render a Trace as an HTML fragment: warnings, the forward table, each backward pass, graph.
 
     The graph is an SVG picture when Graphviz is found, else the text tree in a ``<pre>``.
@@ -65,9 +70,13 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         standalone: for a page of its own (``Trace.save("report.html")``), whose ``<style>`` no
             sanitizer strips: no inline styles, and the graph as an ``<svg>`` element, which makes
             a long trace's page several times smaller.
+        explore_above: a graph of more nodes than this shows as the explorer (pan, zoom,
+            search, a panel per node: :mod:`gradtrace.views.explorer`), which falls back to the
+            picture where scripts do not run; None never shows it.
 
     Returns:
-        A ``<div class="gradtrace">`` holding its own ``<style>``; no scripts.
+        A ``<div class="gradtrace">`` holding its own ``<style>``; a script only in the
+        explorer.
 
     Raises:
         ValueError: an unknown section name.
@@ -103,9 +112,23 @@ def to_html(trace: Trace, *, max_rows: int | None = None,
         t = report.tensors
         parts.append(_section(f"{t.title} ({t.total})", _table(t, inline)))
     if report.graph:
-        parts.append(_section("graph", graph_html(report.graph, max_rows=report.max_rows,
-                                                  inline=inline)))
+        parts.append(_section("graph", _graph(trace, report.graph, report.max_rows, inline,
+                                              explore_above)))
     return "\n".join(parts + ending + ["</div>"])
+
+
+def _graph(trace: Trace, graph: Graph, max_rows: int | None, inline: bool,
+           explore_above: int | None) -> str:
+    """The graph section: the explorer for a big graph, else (or without Graphviz) the
+    picture."""
+    if explore_above is not None and graph.size > explore_above:
+        from gradtrace.views.explorer.page import explorer_fragment
+
+        try:
+            return explorer_fragment(trace, graph, standalone=not inline)
+        except pictures.PictureError:
+            pass  # graph_html says how to get pictures and shows the text tree
+    return graph_html(graph, max_rows=max_rows, inline=inline)
 
 
 def _section(title: str, body: str) -> str:
@@ -133,13 +156,15 @@ def _table(table: Table, inline: bool = True) -> str:
         style = (num if numeric else cell) + head if inline else ""
         return (' class="gt-num"' if numeric else "") + (f' style="{style}"' if style else "")
 
+    floors = {h: CELL_WIDTH.get(h, _DEFAULT_WIDTH) for h in table.headers}
+    widths = fit_widths([r.cells for r in table.rows], floors, table.headers)
     out = [f'<div class="gt-scroll"{_style("scroll", inline)}><table class="gt"'
            f'{_style("table", inline)}><thead><tr>']
     out += [f"<th{cls(i, ';font-weight:600')}>{html.escape(h)}</th>"
             for i, h in enumerate(table.headers)]
     out.append("</tr></thead><tbody>")
     for row in table.rows:
-        cells = enumerate(_cells(table, row, inline))
+        cells = enumerate(_cells(table, row, inline, widths))
         out.append("<tr>" + "".join(f"<td{cls(i)}{title}>{c}</td>" for i, (c, title) in cells)
                    + "</tr>")
     if table.more:
@@ -155,19 +180,21 @@ def _style(name: str, inline: bool) -> str:
     return f' style="{INLINE[name]}"' if inline else ""
 
 
-def _cells(table: Table, row: Row, inline: bool = True) -> list[tuple[str, str]]:
+def _cells(table: Table, row: Row, inline: bool, widths: dict[str, int]
+           ) -> list[tuple[str, str]]:
     """The row's cells as HTML, each with its ``title`` attribute: escaped, cut in the middle
     (the whole text in ``title``), a leaf's name in bold, the source as code."""
     cells = []
     for header, text in zip(table.headers, row.cells):
-        width = CELL_WIDTH.get(header, _DEFAULT_WIDTH)
-        shown = html.escape(clip_middle(text, width))
+        width = widths[header]
+        cut = clip_words(text, width) if header in NUMBERS else clip_middle(text, width)
+        shown = html.escape(cut)
         if header == "name" and row.leaf:
             bold = ' style="font-weight:600"' if inline else ""
             shown = f'<span class="gt-leaf"{bold}>{shown}</span>'
         elif header == "source" and text:
             shown = f'<code{_style("code", inline)}>{shown}</code>'
-        cells.append((shown, f' title="{html.escape(text)}"' if len(text) > width else ""))
+        cells.append((shown, f' title="{html.escape(text)}"' if cut != text else ""))
     return cells
 
 
