@@ -30,6 +30,9 @@ from gradtrace.capture.usercode import UserCode
 __all__ = ["Locator", "LocalName", "BLOCK", "CALLEE", "LOOP"]
 
 _OPTIM_DIR = os.path.dirname(torch.optim.__file__)
+# activation checkpointing's own bookkeeping: the reentrant variant makes a tensor that requires
+# grad (``torch.empty(0, requires_grad=True)``) so that gradient flows back through it
+_CHECKPOINT = os.path.join(os.path.dirname(torch.utils.__file__), "checkpoint.py")
 # gradtrace's own code that reads a Trace (tables, rules, teaching) runs torch ops too: an outer
 # trace must not record them as the user's (``print(t.updates)`` in a script traced as a whole)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -140,7 +143,8 @@ class Locator:
             return _USER
         if self.user_code(code.co_filename):
             return _OWN
-        if code.co_name == "__init__" or code.co_filename.startswith((_OPTIM_DIR, *_READERS)):
+        if code.co_name == "__init__" \
+                or code.co_filename.startswith((_OPTIM_DIR, _CHECKPOINT, *_READERS)):
             return _INTERNAL
         return _OTHER
 

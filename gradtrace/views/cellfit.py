@@ -11,6 +11,8 @@ Example:
     '(32, 27) mean=-0.0003 … max=0'
     >>> fit_widths([("a" * 10, "b" * 200)], {"x": 5, "y": 40}, ("x", "y"))
     {'x': 10, 'y': 136}
+    >>> fit_widths([("a" * 100, "b" * 100)], {"x": 5, "y": 5}, ("x", "y"))  # two as wide
+    {'x': 73, 'y': 73}
 """
 
 from __future__ import annotations
@@ -39,11 +41,14 @@ def fit_widths(rows: Sequence[Sequence[str]], floors: Mapping[str, int],
         cuttable = [h for h in headers if widths[h] > floors.get(h, widths[h])]
         if not cuttable:
             break
-        widest = max(cuttable, key=lambda h: widths[h])
-        others = [widths[h] for h in cuttable if h != widest]
-        target = max(max(others, default=0), floors[widest], widths[widest] - over)
-        over -= widths[widest] - target
-        widths[widest] = target
+        top = max(widths[h] for h in cuttable)
+        below = max([widths[h] for h in cuttable if widths[h] < top], default=0)
+        tied = [h for h in cuttable if widths[h] == top]  # cut together: none stays widest
+        share = -(-over // len(tied))
+        for h in tied:
+            target = max(below, floors[h], top - share)
+            over -= widths[h] - target
+            widths[h] = target
     return widths
 
 
