@@ -35,7 +35,7 @@ def _rebinding_loop(n: int) -> Trace:
 
 
 @pytest.mark.usefixtures("outside_ipython")
-def test_a_thousand_iteration_loop_reports_in_under_three_megabytes(tmp_path: Path) -> None:
+def test_a_thousand_iteration_loop_reports_in_under_four_megabytes(tmp_path: Path) -> None:
     t = _rebinding_loop(1000)
     first = next(s for s in t.steps if s.name == "h")
     torch.testing.assert_close(t.explain(first.step).expected, _loop(1000))
@@ -44,7 +44,8 @@ def test_a_thousand_iteration_loop_reports_in_under_three_megabytes(tmp_path: Pa
     bundle = t._repr_mimebundle_()
     sizes = {"text": len(text.encode()), "page": len(page),
              "mime html": len(bundle["text/html"].encode())}
-    assert all(size < 3 * MB for size in sizes.values()), sizes
+    # the saved page carries the graph twice: the picture, and the explorer's data (3.3 MB)
+    assert all(size < 4 * MB for size in sizes.values()), sizes
     assert "h⁽¹⁰⁰⁾" in page.decode() and "′′" not in page.decode()
 
 

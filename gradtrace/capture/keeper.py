@@ -171,10 +171,14 @@ class Keeper:
     def _small(self, t: torch.Tensor) -> bool:
         return self.keep_limit is None or t.numel() <= self.keep_limit
 
-    def _copy(self, t: torch.Tensor) -> int:
+    def _copy(self, t: torch.Tensor, passing: bool = False) -> int:
+        """Copy ``t``. ``passing``: a gradient passing between backward nodes, where the one a
+        node sends is the one the next receives: the same memory is copied once. Nowhere else:
+        a write through ``p.data`` or a fused optimizer kernel changes a tensor's values without
+        changing its version, so memory and version alone cannot tell a value."""
         if self._budget is None:
             return self._append(Copy(_private(t)))
-        memory = _memory(t)
+        memory = _memory(t) if passing else None
         if memory is not None:
             seen = self._copied.get(memory)
             if seen is not None and seen[1]() is not None:  # alive: its memory not reused
@@ -268,6 +272,8 @@ class Keeper:
         buffers; NaN and Inf in one summarised now are counted, but its finite statistics are
         not worked out (see NOTE [one NaN/Inf convention] in :mod:`gradtrace.model.stats`).
         """
+        if self.record and self.keep_limit is not None and t.numel() <= self.keep_limit:
+            return self._copy(t, passing=True)
         if t.numel() < _SUMMARISE_NOW or not self.record \
                 or not (t.is_floating_point() and _key(t) is not None) \
                 or (t.is_cpu and t.dtype in HOST_DTYPES):
@@ -362,7 +368,7 @@ def _memory(t: torch.Tensor) -> tuple[Any, ...] | None:
     two tensors with the same are the same value."""
     if t.layout != torch.strided or t.is_meta or t.is_nested:
         return None
-    return (t.data_ptr(), t.get_device(), t._version, t.dtype, tuple(t.shape), t.stride())
+    return (t.data_ptr(), t._version, t.shape, t.stride(), t.dtype, t.device)
 
 
 def _cpu_summary(t: torch.Tensor, stats: Stats) -> TensorSummary:

@@ -700,17 +700,21 @@ class Recorder:
         for s in self.steps:
             versions.setdefault(s.tensor_id, []).append(s)
         wanted: dict[int, int] = {}  # id of a live tensor -> its number
+        namespaces = self.locator.namespace()
+        block = namespaces[0] if namespaces else {}
+        loops = self.locator.loop_names()
         for ref, _, number, _ in self._tensors.values():
             first = versions[number][0]
             if first.op == "" and first.grad_of is None and first.rank > PATH:
                 t = ref()
-                if t is not None:
+                # a variable of the traced block that still holds it is the best path already
+                if t is not None and not (first.name is not None and first.name not in loops
+                                          and block.get(first.name) is t):
                     wanted[id(t)] = number
         owners = {id(owner) for _, owner, _ in self._owned}
         if not wanted and not owners:
             return
-        paths = find_paths(self.locator.namespace(), wanted.keys() | owners, self._user_class,
-                           self.locator.loop_names())
+        paths = find_paths(namespaces, wanted.keys() | owners, self._user_class, loops)
         for key, number in wanted.items():
             path = paths.get(key)
             if path is None:

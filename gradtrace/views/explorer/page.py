@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import json
-import secrets
 from typing import TYPE_CHECKING
 
 from gradtrace.views import pictures
@@ -76,12 +75,19 @@ def explorer_fragment(trace: Trace, graph: Graph, *, standalone: bool = False) -
 
     svg = pictures.render(draw(graph, rankdir="BT").source, "svg",
                           timeout=pictures.DISPLAY_TIMEOUT)
-    uid = f"gtx-{secrets.token_hex(6)}"
     picture = pictures.svg_element(svg) if standalone else pictures.svg_img(svg)
-    data = json.dumps(explorer_data(trace, graph), separators=(",", ":"))
-    code = f"{library()}\n{script()}({json.dumps(uid)}, {data});"
+    # The user's names are data, in an attribute: no script body carries user text, and the
+    # script is the same for every explorer (it starts each one not started yet).
+    data = html.escape(json.dumps(explorer_data(trace, graph), separators=(",", ":")))
+    code = (f"{library()}\n(function (start) {{\n"
+            "document.querySelectorAll('.gt-explorer[data-gt-x]').forEach(function (root) {\n"
+            "  var data = root.getAttribute('data-gt-x');\n"
+            "  root.removeAttribute('data-gt-x');\n"
+            "  start(root, JSON.parse(data));\n"
+            f"}});\n}})({script()});")
     return "\n".join([
-        f'<div class="gradtrace gt-explorer" id="{uid}" style="{INLINE["root"]}">',
+        f'<div class="gradtrace gt-explorer" data-gt-x="{data}" '
+        f'style="{INLINE["root"]}">',
         BASE_STYLE, f"<style>{style()}</style>", _CONTROLS,
         '<div class="gt-x-main" style="display:none"><div class="gt-x-stage"></div>'
         '<aside class="gt-x-panel" aria-label="tensor details" style="display:none"></aside>'

@@ -1,8 +1,7 @@
-(function (uid, data) {
+(function (root, data) {
 "use strict";
 // One explorer per output: everything is looked up inside its own root, so several explorers
 // (and a re-rendered output) in one page never see each other.
-var root = document.getElementById(uid);
 if (!root || root.getAttribute("data-gt-ready") || !window.panzoom) return;
 var NS = "http://www.w3.org/2000/svg";
 function q(sel) { return root.querySelector(sel); }
