@@ -5,7 +5,7 @@ so that a page's AMD or CommonJS loader (classic Notebook has RequireJS) cannot 
 it sets ``window.panzoom`` once per page. Nothing is fetched when a view is shown.
 
 Example:
-    >>> "panzoom" in library() and script().startswith("(function (uid, data)")
+    >>> "panzoom" in library() and script().startswith("(function (root, data)")
     True
 """
 
@@ -29,7 +29,7 @@ def library() -> str:
 
 
 def script() -> str:
-    """The explorer: a function expression of the explorer's element id and its data."""
+    """The explorer: a function expression of the explorer's root element and its data."""
     return _read("explorer.js").strip()
 
 
