@@ -50,6 +50,8 @@ class History:
         self._name_ids: dict[str, int] = {}
         #: the histograms of the latest sample: name -> (counts, low, high, scaled, mean, std)
         self.histograms: dict[str, tuple[list[float], float, float, bool, float, float]] = {}
+        self.kind_of: dict[str, str] = {}  # each tensor's kind
+        self.ndims: dict[str, int] = {}  # each tensor's number of dimensions
         self.ops: dict[str, str | None] = {}  # the activation op of each activation's name
         # one entry per sample: its iteration, loss and the parameters' gradient norm
         self.sample_iteration = np.zeros(capacity, dtype=np.int64)

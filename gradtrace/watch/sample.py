@@ -59,7 +59,7 @@ class Sample:
                  params: list[tuple[str, torch.Tensor]], loss: torch.Tensor | None) -> None:
         self.iteration = iteration
         self.items: list[Item] = []
-        self.histograms: list[tuple[int, Histogram]] = []
+        self.histograms: list[tuple[int, Histogram, bool]] = []  # (item, counts, of the grad)
         self.extra: list[torch.Tensor] = []  # loss, gradient norm
         with torch._C.DisableTorchFunction(), torch.no_grad():
             for a in probe.activations.values():
@@ -67,7 +67,7 @@ class Sample:
                 self._add(Item(a.tensor, a.module or a.op or "activation", "activation", a.op,
                                stats + (a.grad or grad_stats(None, a.tensor))))
                 self.histograms.append((len(self.items) - 1,
-                                        histogram(a.tensor, a.op, stats[0], stats[1])))
+                                        histogram(a.tensor, a.op, stats[0], stats[1]), False))
             norms = []
             self._before: list[tuple[int, torch.Tensor, torch.Tensor]] = []
             for fallback, p in params:
@@ -78,7 +78,7 @@ class Sample:
                     norms.append(g.detach().float().norm().to(p.device))
                     if p.dim() == 2:
                         self.histograms.append((len(self.items) - 1,
-                                                histogram(g, None, grads[0], grads[1])))
+                                                histogram(g, None, grads[0], grads[1]), True))
                 self._before.append((len(self.items) - 1, p, p.detach().float().clone()))
             nan = torch.full((), math.nan)
             self.extra = [loss.detach().float().reshape(()) if loss is not None else nan,
@@ -102,11 +102,12 @@ class Sample:
         rows = [values[k * width:(k + 1) * width] + [math.nan, math.nan, loss]
                 for k in range(len(self.items))]
         self.loss, self.grad_norm = values[-2], values[-1]
-        counts = fetch_counts([h for _, h in self.histograms])
-        self.counts = [(names[i], self.items[i].op, h, c, rows[i][0], rows[i][1])
-                       for (i, h), c in zip(self.histograms, counts)]
+        counts = fetch_counts([h for _, h, _ in self.histograms])
+        self.counts = [(names[i], self.items[i].op, h, c, *rows[i][4 if grad else 0:][:2])
+                       for (i, h, grad), c in zip(self.histograms, counts)]
         updates = [Update(names[i], p, before) for i, p, before in self._before]
         kinds = [i.kind for i in self.items]
+        self.ndims = {name: i.key.dim() for name, i in zip(names, self.items)}
         self._before, self.items, self.histograms = [], [], []  # hold no tensor any longer
         return names, kinds, rows, updates
 

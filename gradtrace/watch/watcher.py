@@ -229,6 +229,8 @@ class Watch:
         h.add(sample.iteration, names, kinds, rows)
         h.histograms = {name: (counts, hist.low, hist.high, hist.scaled, mean, std)
                         for name, op, hist, counts, mean, std in sample.counts}
+        h.ndims.update(sample.ndims)
+        h.kind_of.update(zip(names, kinds))
         for name, op, *_ in sample.counts:
             h.ops.setdefault(name, op)
         self._note_nonfinite()
