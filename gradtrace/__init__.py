@@ -35,7 +35,7 @@ _require_torch()
 from gradtrace.frontends.api import trace  # noqa: E402
 from gradtrace.model.saved import load  # noqa: E402
 from gradtrace.model.trace import Trace  # noqa: E402
-from gradtrace.watch import Watch, watch  # noqa: E402
+from gradtrace.watching import Watch, watch  # noqa: E402
 
 if TYPE_CHECKING:
     from gradtrace.views.ranks import RankComparison

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradtrace.watch.stats import COLUMNS
+from gradtrace.watching.stats import COLUMNS
 
 if TYPE_CHECKING:
     import pandas

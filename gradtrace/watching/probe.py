@@ -16,7 +16,7 @@ import torch.nn.modules.module as _module
 from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture.ops import op_info
-from gradtrace.watch.stats import grad_stats
+from gradtrace.watching.stats import grad_stats
 
 __all__ = ["Probe", "Activation", "ACTIVATIONS"]
 

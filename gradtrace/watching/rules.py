@@ -27,7 +27,7 @@ import numpy as np
 from gradtrace.diagnostics.diagnostic import KINDS, Diagnostic, Warnings
 
 if TYPE_CHECKING:
-    from gradtrace.watch.watcher import Watch
+    from gradtrace.watching.watcher import Watch
 
 __all__ = ["watch_warnings"]
 

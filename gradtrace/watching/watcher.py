@@ -25,11 +25,11 @@ import torch
 from gradtrace.capture.recorder import Recorder
 from gradtrace.capture.usercode import UserCode
 from gradtrace.model.trace import Trace
-from gradtrace.watch import boundaries
-from gradtrace.watch.history import History
-from gradtrace.watch.params import leaves_of, watched
-from gradtrace.watch.probe import Probe
-from gradtrace.watch.sample import Sample, Update, resolve_updates
+from gradtrace.watching import boundaries
+from gradtrace.watching.history import History
+from gradtrace.watching.params import leaves_of, watched
+from gradtrace.watching.probe import Probe
+from gradtrace.watching.sample import Sample, Update, resolve_updates
 
 if TYPE_CHECKING:
     import pandas
@@ -75,7 +75,7 @@ class Watch:
     @property
     def history(self) -> pandas.DataFrame:
         """One row per sampled iteration and tensor: ``iteration``, ``name``, ``kind`` and the
-        statistics (see :data:`gradtrace.watch.stats.COLUMNS`)."""
+        statistics (see :data:`gradtrace.watching.stats.COLUMNS`)."""
         return self.stats.frame()
 
     @property
@@ -85,14 +85,19 @@ class Watch:
 
     @property
     def warnings(self) -> Warnings:
-        """Warnings from the trends over the samples (see :mod:`gradtrace.watch.rules`)."""
-        from gradtrace.watch.rules import watch_warnings
+        """Warnings from the trends over the samples (see :mod:`gradtrace.watching.rules`)."""
+        from gradtrace.watching.rules import watch_warnings
 
         return watch_warnings(self)
 
+    def __str__(self) -> str:
+        from gradtrace.watching.report import to_text
+
+        return to_text(self)
+
     def plot(self, path: str | None = None) -> Any:
         """makemore part 3's panels as a matplotlib Figure; saved to ``path`` when given."""
-        from gradtrace.watch.figure import figure
+        from gradtrace.watching.figure import figure
 
         fig = figure(self.stats)
         if path is not None:
@@ -253,7 +258,7 @@ class Watch:
 
 
 def _board(target: Any) -> Any:
-    from gradtrace.watch.board import Board
+    from gradtrace.watching.board import Board
 
     return Board(target)
 
@@ -267,7 +272,7 @@ def _notebook_cells() -> list[str]:
 
 def watch(target: Any = None, *, every: int = 10, keep: int = 3, tensorboard: Any = None,
           capacity: int = 1 << 15, files: Iterable[str] | None = None,
-          values: str = "summary") -> Watch:
+          values: str = "summary", on_sample: Callable[[Watch], None] | None = None) -> Watch:
     """Watch a training loop: ``with gradtrace.watch(model, every=100) as w:``.
 
     Args:
@@ -281,9 +286,10 @@ def watch(target: Any = None, *, every: int = 10, keep: int = 3, tensorboard: An
             dropped.
         files: the source files whose variables name tensors (the caller's by default).
         values: what each sampled Trace keeps of its tensors (as in :func:`gradtrace.trace`).
+        on_sample: called with the Watch after each sample (the notebook's live view uses it).
 
     Returns:
         The :class:`Watch`: ``w.history``, ``w.plot()``, ``w.warnings``, ``w.last``.
     """
     return Watch(target, every=every, keep=keep, tensorboard=tensorboard, capacity=capacity,
-                 files=files, values=values)
+                 files=files, values=values, on_sample=on_sample)

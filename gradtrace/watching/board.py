@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradtrace.watch.stats import COLUMNS
+from gradtrace.watching.stats import COLUMNS
 
 if TYPE_CHECKING:
-    from gradtrace.watch.watcher import Watch
+    from gradtrace.watching.watcher import Watch
 
 __all__ = ["Board"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from gradtrace.watch.history import History
+    from gradtrace.watching.history import History
 
 __all__ = ["figure", "require_matplotlib"]
 

@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import torch
 
-from gradtrace.watch.probe import Probe
-from gradtrace.watch.stats import (
+from gradtrace.watching.probe import Probe
+from gradtrace.watching.stats import (
     Histogram,
     fetch,
     fetch_counts,
@@ -62,12 +62,15 @@ class Sample:
         self.histograms: list[tuple[int, Histogram, bool]] = []  # (item, counts, of the grad)
         self.extra: list[torch.Tensor] = []  # loss, gradient norm
         with torch._C.DisableTorchFunction(), torch.no_grad():
+            # the figure draws the tanh, sigmoid, ReLU and GELU layers, else every module output
+            drawn = any(a.op is not None for a in probe.activations.values())
             for a in probe.activations.values():
                 stats = value_stats(a.tensor, a.op)
                 self._add(Item(a.tensor, a.module or a.op or "activation", "activation", a.op,
                                stats + (a.grad or grad_stats(None, a.tensor))))
-                self.histograms.append((len(self.items) - 1,
-                                        histogram(a.tensor, a.op, stats[0], stats[1]), False))
+                if a.op is not None or not drawn:
+                    self.histograms.append((len(self.items) - 1,
+                                            histogram(a.tensor, a.op, stats[0], stats[1]), False))
             norms = []
             self._before: list[tuple[int, torch.Tensor, torch.Tensor]] = []
             for fallback, p in params:
