@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import gradtrace
 
-steps = int(sys.argv[1]) if len(sys.argv) > 1 else 30  # python examples/13_watch.py 2000 fig.png
+steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20  # python examples/13_watch.py 2000 fig.png
 g = torch.Generator().manual_seed(2147483647)
 
 
@@ -64,7 +64,7 @@ parameters = [C] + [p for layer in layers for p in layer.parameters()]
 for p in parameters:
     p.requires_grad = True
 
-with gradtrace.watch(parameters, every=max(1, steps // 30)) as w:
+with gradtrace.watch(parameters, every=max(1, steps // 20)) as w:
     for i in range(steps):
         ix = torch.randint(0, X.shape[0], (32,), generator=g)
         x = C[X[ix]].view(32, -1)

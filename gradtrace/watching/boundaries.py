@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import torch
 import torch.autograd
 import torch.optim.optimizer as _optimizer
+from torch.overrides import resolve_name
 
 __all__ = ["Listener", "listen", "unlisten", "installed"]
 
@@ -59,10 +60,13 @@ def listen(listener: Listener) -> None:
         _listeners.append(listener)
         if len(_listeners) > 1:
             return
+        # torch names a function from a table it builds once: build it from the originals
+        resolve_name(torch.Tensor.backward)
         _saved["tensor"] = torch.Tensor.__dict__["backward"]
         _saved["autograd"] = torch.autograd.backward
-        torch.Tensor.backward = _wrap(_saved["tensor"])  # type: ignore[method-assign]
-        torch.autograd.backward = _wrap(_saved["autograd"])
+        torch.Tensor.backward = _wrap(  # type: ignore[method-assign]
+            _saved["tensor"], "torch.Tensor.backward")
+        torch.autograd.backward = _wrap(_saved["autograd"], "torch.autograd.backward")
         _handles.append(_optimizer.register_optimizer_step_pre_hook(_meet))
 
 
@@ -84,7 +88,7 @@ def unlisten(listener: Listener) -> None:
         _wrapped_steps.clear()
 
 
-def _wrap(original: Any) -> Any:
+def _wrap(original: Any, name: str) -> Any:
     @functools.wraps(original)
     def backward(*args: Any, **kwargs: Any) -> Any:
         depth = getattr(_depth, "n", 0)
@@ -101,7 +105,7 @@ def _wrap(original: Any) -> Any:
             listener.backward_ended(tensors)
         return out
 
-    backward.__gradtrace_boundary__ = True  # type: ignore[attr-defined]
+    backward.__gradtrace_boundary__ = name  # type: ignore[attr-defined]
     return backward
 
 

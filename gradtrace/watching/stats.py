@@ -119,10 +119,11 @@ def fetch(values: list[torch.Tensor]) -> list[float]:
     for i, v in enumerate(values):
         by_device.setdefault(v.device, []).append(i)
     out = [math.nan] * len(values)
-    for indices in by_device.values():
-        stacked = torch.stack([values[i] for i in indices]).cpu().tolist()
-        for i, x in zip(indices, stacked):
-            out[i] = x
+    with torch._C.DisableTorchFunction(), torch.no_grad():  # not the user's math: not traced
+        for indices in by_device.values():
+            stacked = torch.stack([values[i] for i in indices]).cpu().tolist()
+            for i, x in zip(indices, stacked):
+                out[i] = x
     return out
 
 
@@ -132,8 +133,9 @@ def fetch_counts(histograms: list[Histogram]) -> list[list[float]]:
     by_device: dict[torch.device, list[int]] = {}
     for i, h in enumerate(histograms):
         by_device.setdefault(h.counts.device, []).append(i)
-    for indices in by_device.values():
-        rows = torch.stack([histograms[i].counts.float() for i in indices]).cpu().tolist()
-        for i, row in zip(indices, rows):
-            out[i] = row
+    with torch._C.DisableTorchFunction(), torch.no_grad():
+        for indices in by_device.values():
+            rows = torch.stack([histograms[i].counts.float() for i in indices]).cpu().tolist()
+            for i, row in zip(indices, rows):
+                out[i] = row
     return out

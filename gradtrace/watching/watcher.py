@@ -70,6 +70,7 @@ class Watch:
         self._bad: torch.Tensor | None = None
         self._root: Any = None
         self._running = False
+        self._first_step = False  # the first optimizer step ran, outside the wrapper
 
     # -- the results ------------------------------------------------------------------------
     @property
@@ -131,8 +132,9 @@ class Watch:
 
     # -- what the boundaries report -----------------------------------------------------------
     def backward_started(self, tensors: Any) -> None:
-        if self._pending is not None and self._mode != "step":
-            self._resolve()
+        if self._pending is not None and (self._mode != "step" or self._first_step):
+            self._resolve()  # updated by hand, or by the first optimizer step (see NOTE)
+        self._first_step = False
         t = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
         if isinstance(t, torch.Tensor) and t.numel() == 1 and t.is_floating_point():
             self._loss = t.detach()
@@ -154,7 +156,7 @@ class Watch:
 
     def optimizer_met(self, optimizer: Any) -> None:
         if self._optimizer is None:
-            self._optimizer, self._mode = optimizer, "step"
+            self._optimizer, self._mode, self._first_step = optimizer, "step", True
             if not self._params:
                 self._params = watched(optimizer.param_groups)[0]
 
@@ -253,7 +255,8 @@ class Watch:
 
     def _note_nonfinite(self) -> None:
         if self.first_nonfinite is None and self._bad is not None:
-            found = int(self._bad.item())
+            with torch._C.DisableTorchFunction():
+                found = int(self._bad.item())
             self.first_nonfinite = found if found >= 0 else None
 
 
