@@ -69,7 +69,8 @@ class History:
     def sample_column(self, column: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """(iterations, values) of ``"loss"`` or ``"grad_norm"`` over the samples held."""
         n = self.samples
-        return self.sample_iteration[:n], self.sample_values[:n, ("loss", "grad_norm").index(column)]
+        at = ("loss", "grad_norm").index(column)
+        return self.sample_iteration[:n], self.sample_values[:n, at]
 
     def add(self, iteration: int, names: list[str], kinds: list[str],
             rows: list[list[float]]) -> None:
@@ -123,7 +124,7 @@ class History:
     def column(self, name: str, column: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """(iterations, values) of one tensor's statistic over the samples held."""
         at = self._name_ids.get(name)
-        rows = np.nonzero(self.name[: self.size] == at)[0] if at is not None else []
+        rows: Any = np.nonzero(self.name[: self.size] == at)[0] if at is not None else []
         return self.iteration[rows], self.values[rows, COLUMNS.index(column)]
 
     def frame(self) -> pandas.DataFrame:

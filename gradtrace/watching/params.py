@@ -15,7 +15,8 @@ def watched(target: Any) -> tuple[list[tuple[str, torch.Tensor]] | None, dict[in
     if target is None:
         return None, {}
     if isinstance(target, torch.nn.Module):
-        params = [(name, p) for name, p in target.named_parameters() if p.requires_grad]
+        params: list[tuple[str, torch.Tensor]] = [
+            (name, p) for name, p in target.named_parameters() if p.requires_grad]
         return params, {id(m): name or type(m).__name__ for name, m in target.named_modules()}
     if isinstance(target, torch.Tensor):
         return [("tensor", target)], {}
@@ -39,7 +40,8 @@ def leaves_of(tensors: Any) -> list[tuple[str, torch.Tensor]]:
     """The leaves a backward pass from ``tensors`` accumulates into (walked once, for a watch
     given no parameters)."""
     roots = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
-    stack = [t.grad_fn for t in roots if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+    stack: list[Any] = [t.grad_fn for t in roots
+                        if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     seen: set[Any] = set()
     found: list[tuple[str, torch.Tensor]] = []
     while stack:
@@ -50,5 +52,5 @@ def leaves_of(tensors: Any) -> list[tuple[str, torch.Tensor]]:
         leaf = getattr(node, "variable", None)
         if isinstance(leaf, torch.Tensor):
             found.append((f"params[{len(found)}]", leaf))
-        stack.extend(n for n, _ in node.next_functions)
+        stack.extend(n for n, _ in node.next_functions if n is not None)
     return found

@@ -109,7 +109,8 @@ class Probe:
             return
         a = Activation(t, seen.op, seen.module)
         if t.requires_grad:
-            a.handle = t.register_hook(lambda g, a=a: self._on_grad(a, g))
+            a.handle = t.register_hook(  # type: ignore[no-untyped-call]
+                lambda g, a=a: self._on_grad(a, g))
         self.activations[id(t)] = a
 
     @staticmethod

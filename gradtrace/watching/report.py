@@ -46,6 +46,7 @@ def to_text(w: Watch, width: int | None = None) -> str:
 
     table = latest(w)
     with pandas.option_context("display.width", width or 120, "display.max_rows", None,
-                               "display.max_columns", None, "display.float_format", "{:.4g}".format):
+                               "display.max_columns", None,
+                               "display.float_format", "{:.4g}".format):
         body = table.to_string(index=False) if not table.empty else "(no iteration sampled)"
     return status(w) + "\n\n" + body

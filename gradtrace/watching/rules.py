@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def watch_warnings(w: Watch) -> Warnings:
     return Warnings(sorted(found, key=lambda d: KINDS.index(d.kind)))
 
 
-def _recent(values: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+def _recent(values: Any) -> Any:
     values = values[~np.isnan(values)]
     return values[len(values) // 2:]
 

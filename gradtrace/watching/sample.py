@@ -37,6 +37,17 @@ class Item(NamedTuple):
     stats: list[torch.Tensor]  # mean, std, saturated, dead, grad_mean, grad_std, ratio
 
 
+class Drawn(NamedTuple):
+    """One histogram on the host: the tensor's name and op, its bins, counts, mean and std."""
+
+    name: str
+    op: str | None
+    hist: Histogram
+    counts: list[float]
+    mean: float
+    std: float
+
+
 class Update(NamedTuple):
     """A parameter before the update, to compare with what the update leaves."""
 
@@ -98,16 +109,17 @@ class Sample:
         """Names, kinds and rows (``stats.COLUMNS``) once the trace has stopped; the updates to
         compare after the optimizer (or the code) has changed the parameters."""
         names = [name_of(i.key) or i.fallback for i in self.items]
-        flat = [s for i in self.items for s in i.stats] + self.extra
+        flat = [*(s for i in self.items for s in i.stats), *self.extra]
         values = fetch(flat)
         loss = values[-2]
         width = len(self.items[0].stats) if self.items else 0
-        rows = [values[k * width:(k + 1) * width] + [math.nan, math.nan, loss]
+        rows = [[*values[k * width:(k + 1) * width], math.nan, math.nan, loss]
                 for k in range(len(self.items))]
         self.loss, self.grad_norm = values[-2], values[-1]
         counts = fetch_counts([h for _, h, _ in self.histograms])
-        self.counts = [(names[i], self.items[i].op, h, c, *rows[i][4 if grad else 0:][:2])
-                       for (i, h, grad), c in zip(self.histograms, counts)]
+        at = [4 if grad else 0 for _, _, grad in self.histograms]  # grad_mean or mean
+        self.counts = [Drawn(names[i], self.items[i].op, h, c, rows[i][a], rows[i][a + 1])
+                       for (i, h, _), c, a in zip(self.histograms, counts, at)]
         updates = [Update(names[i], p, before) for i, p, before in self._before]
         kinds = [i.kind for i in self.items]
         self.ndims = {name: i.key.dim() for name, i in zip(names, self.items)}

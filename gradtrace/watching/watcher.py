@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -195,7 +194,7 @@ class Watch:
 
     def _measure(self) -> None:
         assert self._window is not None
-        recorder, probe, iteration = self._window
+        _, probe, iteration = self._window
         self._sample = Sample(iteration, probe, self._params or [], self._loss)
 
     def _stop_window(self, keep: bool) -> None:
@@ -234,12 +233,12 @@ class Watch:
         h = self.stats
         h.add_sample(sample.iteration, sample.loss, sample.grad_norm)
         h.add(sample.iteration, names, kinds, rows)
-        h.histograms = {name: (counts, hist.low, hist.high, hist.scaled, mean, std)
-                        for name, op, hist, counts, mean, std in sample.counts}
+        h.histograms = {d.name: (d.counts, d.hist.low, d.hist.high, d.hist.scaled, d.mean, d.std)
+                        for d in sample.counts}
         h.ndims.update(sample.ndims)
         h.kind_of.update(zip(names, kinds))
-        for name, op, *_ in sample.counts:
-            h.ops.setdefault(name, op)
+        for d in sample.counts:
+            h.ops.setdefault(d.name, d.op)
         self._note_nonfinite()
         if self._board is not None:
             self._board.write(self, sample.iteration)
