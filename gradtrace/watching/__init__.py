@@ -4,7 +4,8 @@ Data flows as in the rest of gradtrace: :mod:`~gradtrace.watching.boundaries`,
 :mod:`~gradtrace.watching.probe` and :mod:`~gradtrace.watching.stats` touch live tensors;
 :mod:`~gradtrace.watching.history` holds plain numbers;
 :mod:`~gradtrace.watching.rules`, :mod:`~gradtrace.watching.figure`,
-:mod:`~gradtrace.watching.board` and :mod:`~gradtrace.watching.live` read them; :mod:`~gradtrace.watching.watcher` ties them to a training loop.
+:mod:`~gradtrace.watching.board` and :mod:`~gradtrace.watching.live` read them;
+:mod:`~gradtrace.watching.watcher` ties them to a training loop.
 """
 
 from __future__ import annotations
