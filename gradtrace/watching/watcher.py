@@ -29,6 +29,7 @@ from gradtrace.watching.history import History
 from gradtrace.watching.params import leaves_of, watched
 from gradtrace.watching.probe import Probe
 from gradtrace.watching.sample import Sample, Update, resolve_updates
+from gradtrace.watching.stats import Scratch
 
 if TYPE_CHECKING:
     import pandas
@@ -70,6 +71,7 @@ class Watch:
         self._root: Any = None
         self._running = False
         self._first_step = False  # the first optimizer step ran, outside the wrapper
+        self._scratch = Scratch()  # the samples' buffers
 
     # -- the results ------------------------------------------------------------------------
     @property
@@ -195,7 +197,7 @@ class Watch:
     def _measure(self) -> None:
         assert self._window is not None
         _, probe, iteration = self._window
-        self._sample = Sample(iteration, probe, self._params or [], self._loss)
+        self._sample = Sample(iteration, probe, self._params or [], self._loss, self._scratch)
 
     def _stop_window(self, keep: bool) -> None:
         assert self._window is not None
