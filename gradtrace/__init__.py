@@ -35,11 +35,12 @@ _require_torch()
 from gradtrace.frontends.api import trace  # noqa: E402
 from gradtrace.model.saved import load  # noqa: E402
 from gradtrace.model.trace import Trace  # noqa: E402
+from gradtrace.watching import Watch, watch  # noqa: E402
 
 if TYPE_CHECKING:
     from gradtrace.views.ranks import RankComparison
 
-__all__ = ["trace", "Trace", "load", "compare_ranks", "load_ipython_extension",
+__all__ = ["trace", "Trace", "watch", "Watch", "load", "compare_ranks", "load_ipython_extension",
            "unload_ipython_extension", "__version__"]
 __version__ = "0.1.0"
 

@@ -238,3 +238,12 @@ def test_12_ddp() -> None:
         x, y = torch.randn(8, 4, generator=data), torch.randn(8, 1, generator=data)
         F.mse_loss(model(x), y).backward()
     assert close(printed(out, "model.module.2.bias.grad")[0], model[2].bias.grad)
+
+
+def test_13_watch() -> None:
+    out = run("13_watch.py")
+    # the table's std of layers[2].out at the last iteration is what torch printed for it
+    std = printed(out, "layers[2].out.std():")[0][0]
+    row = next(line for line in out.splitlines() if " layers[2].out " in line)
+    assert math.isclose(float(row.split()[2]), std, rel_tol=1e-3)
+    assert row.split()[0] == "19"

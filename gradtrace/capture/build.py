@@ -105,8 +105,11 @@ def _build(rec: _Raw, summaries: list[TensorSummary]) -> TraceRecords:
     last_version: dict[int, int] = {}  # tensor no. -> its latest step so far
     holder: dict[str, int] = {}  # name -> the tensor it was given to last
     for s in rec.steps:
-        if s.grad_of is not None and s.name is None:
-            names[s.index] = f"{names[s.grad_of]}.grad"
+        # a .grad made before the trace started may be read before its owner is first used
+        owner = None if s.grad_of is None or s.name is not None else \
+            names.get(s.grad_of) or rec.steps[s.grad_of - 1].name
+        if owner is not None:
+            names[s.index] = f"{owner}.grad"
             named.add(s.index)
         elif s.name is not None or s.hint is not None:
             names[s.index] = s.name or s.hint  # type: ignore[assignment]

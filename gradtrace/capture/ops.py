@@ -77,6 +77,9 @@ def op_info(func: Any) -> OpInfo:
 
 
 def _classify(func: Any) -> OpInfo:
+    boundary = getattr(func, "__gradtrace_boundary__", None)  # gradtrace.watch's wrappers
+    if isinstance(boundary, str) and boundary in BACKWARD_CALLS:
+        return OpInfo(BACKWARD_CALLS[boundary], backward=BACKWARD_CALLS[boundary])
     if func is torch.autograd.grad or func is torch.autograd.backward:
         full = f"torch.autograd.{func.__name__}"
     elif func is torch.mm:  # resolve_name calls it torch.spmm

@@ -18,7 +18,7 @@ import runpy
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gradtrace.frontends.options import add_options, trace_options, view_options
 
@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--save", metavar="DIR",
                         help="write each rank's Trace (DIR/rank{r}.gtrace) and reports to DIR; "
                              "rank 0 prints a summary across ranks")
+    parser.add_argument("--watch", metavar="N", type=_positive_int,
+                        help="watch training instead: trace one iteration in N and print each "
+                             "layer's statistics at the end (under torchrun, rank 0 prints)")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="with --watch: save makemore's figure to FILE (a .png)")
     parser.add_argument("script", help="the Python file to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
@@ -81,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     script, args = _script_and_args(parser, ns, argv)
 
+    if ns.plot and not ns.watch:
+        parser.error("--plot needs --watch N")
     from gradtrace.frontends.api import trace
 
     # runpy compiles the file under the path string as given: trace that and its absolute form.
@@ -92,19 +99,32 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     error: BaseException | None = None
     t: Trace | None = None
+    watched = None
     try:
-        with trace(files=files, show=False, **trace_options(ns)) as t:
-            runpy.run_path(script, run_name="__main__")
+        if ns.watch:
+            from gradtrace.watching import watch
+
+            with watch(files=files, every=ns.watch, values=ns.values or "summary") as watched:
+                runpy.run_path(script, run_name="__main__")
+        else:
+            with trace(files=files, show=False, **trace_options(ns)) as t:
+                runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         status = _exit_status(exc.code)
     except BaseException as exc:
-        if t is None:  # the tracer itself failed to start: not the script's error
+        if t is None and watched is None:  # the tracer failed to start: not the script's error
             raise
         error, status = exc, 1
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
 
+    if watched is not None:
+        _print_watch(watched, ns)
+        if error is not None:
+            sys.stdout.flush()
+            _print_error(error, files)
+        return status
     assert t is not None
     _print_report(t, ns, os.path.basename(script), started, error is not None)
     if ns.html:
@@ -144,6 +164,26 @@ def _print_report(t: Trace, ns: argparse.Namespace, script_name: str, started: f
     from gradtrace.views.text import to_text
 
     print(rank_header(t) + to_text(t, width=ns.width, brief_error=failed, **view_options(ns)))
+
+
+def _print_watch(w: Any, ns: argparse.Namespace) -> None:
+    """The watch's table (rank 0 only under torch.distributed) and the figure if asked."""
+    if _rank() != 0:
+        return
+    from gradtrace.watching.report import to_text
+
+    print(to_text(w, ns.width))
+    if ns.plot:
+        w.plot(ns.plot)
+        print(f"gradtrace: figure saved to {ns.plot}")
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank())
+    return int(os.environ.get("RANK", "0"))
 
 
 def _write_html(t: Trace, path: str, script_name: str) -> None:

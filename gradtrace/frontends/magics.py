@@ -72,6 +72,10 @@ class GradtraceMagics(Magics):
               help="store the Trace in the variable NAME (also when the cell fails)")
     @_shared_options
     @argument("--width", metavar="N", type=count, help="width of the text report")
+    @argument("--watch", metavar="N", type=count,
+              help="watch a training cell: trace one iteration in N, keep one status line "
+                   "updated at each sample, show makemore's figure and the table at the end; "
+                   "-o NAME stores the Watch")
     @argument("--stepper", dest="stepper", action="store_const", const=True,
               help="also show the step-by-step walk (Previous/Next through every step)")
     @argument("--show", metavar="SECTIONS", help="deprecated: use --sections")
@@ -117,6 +121,8 @@ class GradtraceMagics(Magics):
         args = parse_argstring(self.gradtrace, line)
         view, options = self._options(args)
         code, expr, source, filename = self._compile(shell, cell)
+        if args.watch:
+            return self._watch(shell, args, code, expr, source, filename)
         ns, error, value, t = shell.user_ns, None, None, None
         try:
             with trace(files=[filename], show=False, **options) as t:
@@ -140,6 +146,31 @@ class GradtraceMagics(Magics):
             if error is None:
                 raise
             print(f"gradtrace: could not show the trace: {exc!r}")
+        if error is not None:
+            raise error.with_traceback(user_traceback(error.__traceback__, filename))
+
+    def _watch(self, shell: Any, args: Any, code: types.CodeType, expr: types.CodeType | None,
+               source: str, filename: str) -> None:
+        """``--watch N``: run the cell under :func:`gradtrace.watch` with a live status."""
+        __tracebackhide__ = True
+        from gradtrace.watching import watch
+        from gradtrace.watching.live import Live
+
+        ns, error, value = shell.user_ns, None, None
+        live = Live()
+        w = watch(files=[filename], every=args.watch, on_sample=live.update)
+        try:
+            with w:
+                exec(code, shell.user_global_ns, ns)
+                if expr is not None:
+                    value = eval(expr, shell.user_global_ns, ns)
+        except BaseException as exc:
+            error = exc
+        if args.output:
+            ns[args.output] = w
+        if value is not None and not ends_with_semicolon(source):
+            shell.displayhook(value)
+        live.finish(w)
         if error is not None:
             raise error.with_traceback(user_traceback(error.__traceback__, filename))
 

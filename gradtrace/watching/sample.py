@@ -1,0 +1,212 @@
+"""One sampled iteration: its statistics taken on the device, then named and fetched.
+
+A :class:`Sample` is measured while the tensors live (the activations the probe kept, the
+parameters and their ``.grad``), named once the trace has stopped (names are found when a
+trace stops), and fetched to the host in one copy per device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from gradtrace.watching.probe import Probe
+from gradtrace.watching.stats import (
+    Histogram,
+    Scratch,
+    fetch,
+    fetch_counts,
+    grad_stats,
+    histogram,
+    row_norms,
+    row_stats,
+    stacked,
+    value_stats,
+)
+
+__all__ = ["Sample", "Item", "Update", "resolve_updates"]
+
+WIDTH = 6  # mean, std, saturated, dead, grad_mean, grad_std: what a sample measures
+
+
+class Item(NamedTuple):
+    """One tensor of a sample: who it is (until named) and where its statistics are."""
+
+    key: torch.Tensor  # the tensor, to look up its name in the trace
+    fallback: str
+    kind: str  # "parameter" or "activation"
+    op: str | None
+    row: int  # its row in the sample's statistics
+
+
+class Drawn(NamedTuple):
+    """One histogram on the host: the tensor's name and op, its bins, counts, mean and std."""
+
+    name: str
+    op: str | None
+    hist: Histogram
+    counts: list[float]
+    mean: float
+    std: float
+
+
+class Update(NamedTuple):
+    """Parameters of one shape before the update, to compare with what the update leaves."""
+
+    names: list[str]
+    params: list[torch.Tensor]
+    before: torch.Tensor  # one row per parameter
+    norm: torch.Tensor  # ‖p‖ before the update, per parameter
+    after: torch.Tensor | None  # buffers like ``before`` to reuse (see :class:`Scratch`)
+    scratch: torch.Tensor | None
+
+
+class _Group(NamedTuple):
+    rows: list[int]  # the items' rows
+    update: Update  # with no names yet
+
+
+class Sample:
+    """The statistics of one sampled iteration.
+
+    Args:
+        iteration: the iteration's number, from 0.
+        probe: the activations the iteration made.
+        params: the watched parameters and a name for each if the trace has none.
+        loss: the loss the iteration backpropagated (a 0-d tensor), if known.
+        scratch: buffers kept from one sample to the next.
+    """
+
+    def __init__(self, iteration: int, probe: Probe,
+                 params: list[tuple[str, torch.Tensor]], loss: torch.Tensor | None,
+                 scratch: Scratch | None = None) -> None:
+        self.iteration = iteration
+        self._scratch = scratch or Scratch()
+        self.items: list[Item] = []
+        self.histograms: list[tuple[int, Histogram, bool]] = []  # (item, counts, of the grad)
+        self._blocks: list[torch.Tensor] = []  # WIDTH columns each, in the items' order
+        self._rows = 0
+        self._groups: list[_Group] = []
+        with torch._C.DisableTorchFunction(), torch.no_grad():
+            # the figure draws the tanh, sigmoid, ReLU and GELU layers, else every module output
+            drawn = any(a.op is not None for a in probe.activations.values())
+            for a in probe.activations.values():
+                stats = value_stats(a.tensor, a.op)
+                row = self._block(torch.stack(stats + (a.grad or grad_stats(None, a.tensor))))
+                self.items.append(Item(a.tensor, a.module or a.op or "activation", "activation",
+                                       a.op, row))
+                if a.op is not None or not drawn:
+                    self.histograms.append((len(self.items) - 1,
+                                            histogram(a.tensor, a.op, stats[0], stats[1]), False))
+            norms = self._parameters(params)
+            nan = torch.full((), math.nan)
+            self.extra = [loss.detach().float().reshape(()) if loss is not None else nan,
+                          torch.cat([n.to(norms[0].device) for n in norms]).norm()
+                          if norms else nan]
+
+    def _block(self, block: torch.Tensor) -> int:
+        """Keep ``block`` (WIDTH columns, or one row of them); the number of its first row."""
+        self._blocks.append(block.reshape(-1, WIDTH))
+        first, self._rows = self._rows, self._rows + self._blocks[-1].shape[0]
+        return first
+
+    def _parameters(self, params: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """Statistics of every parameter, its gradient and a copy to measure the update from,
+        parameters of one shape at once (see NOTE [the standard deviation of parameters,
+        gradients and updates]); the norms of the gradients."""
+        groups: dict[tuple[object, ...], list[tuple[str, torch.Tensor]]] = {}
+        for fallback, p in params:
+            grad = p.grad
+            key = (p.device, p.dtype, p.numel(),
+                   None if grad is None else (grad.dtype, grad.layout))
+            groups.setdefault(key, []).append((fallback, p))
+        norms: list[torch.Tensor] = []
+        for number, members in enumerate(groups.values()):
+            tensors = [p for _, p in members]
+            p = tensors[0]
+            shape = (len(tensors), p.numel())
+            dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
+
+            def buffer(role: str, p: torch.Tensor = p, shape: tuple[int, int] = shape,
+                       dtype: torch.dtype = dtype, number: int = number) -> torch.Tensor:
+                return self._scratch.get(f"{role} {number}", p, shape, dtype)
+
+            cpu = p.device.type == "cpu"
+            before = stacked(tensors, buffer("before"))
+            scratch = buffer("scratch")
+            mean, std = row_stats(before, scratch)
+            nan = torch.full_like(mean, math.nan)
+            grads = [p.grad for p in tensors]
+            g: torch.Tensor | None = None
+            if grads[0] is not None:
+                g = stacked([x.to_dense() if x.is_sparse else x for x in grads if x is not None],
+                            buffer("rows") if grads[0].dtype == dtype else None)
+                grad_mean, grad_std = row_stats(g, scratch)
+                norms.append(row_norms(g, scratch))
+            else:
+                grad_mean = grad_std = nan
+            first = self._block(torch.stack([mean, std, nan, nan, grad_mean, grad_std], dim=1))
+            rows = list(range(first, first + len(members)))
+            for (fallback, p), row in zip(members, rows):
+                self.items.append(Item(p, fallback, "parameter", None, row))
+            if tensors[0].dim() == 2 and g is not None:
+                for k in range(len(rows)):  # gradient histograms of the weights
+                    self.histograms.append((len(self.items) - len(rows) + k, histogram(
+                        g[k], None, grad_mean[k], grad_std[k]), True))
+            self._groups.append(_Group(rows, Update(
+                [], tensors, before, row_norms(before, scratch),
+                buffer("rows") if cpu else None, scratch if cpu else None)))
+        return norms
+
+    def finish(self, name_of: Callable[[torch.Tensor], str | None]
+               ) -> tuple[list[str], list[str], list[list[float]], list[Update]]:
+        """Names, kinds and rows (``stats.COLUMNS``) once the trace has stopped; the updates to
+        compare after the optimizer (or the code) has changed the parameters."""
+        names = [name_of(i.key) or i.fallback for i in self.items]
+        values = fetch([*self._blocks, *self.extra])
+        self.loss, self.grad_norm = values[-2], values[-1]
+        rows = []
+        for i in self.items:
+            mean, std, saturated, dead, grad_mean, grad_std = values[i.row * WIDTH:
+                                                                    (i.row + 1) * WIDTH]
+            rows.append([mean, std, saturated, dead, grad_mean, grad_std,
+                         _ratio(grad_std, std), math.nan, math.nan, self.loss])
+        at = [4 if grad else 0 for _, _, grad in self.histograms]  # grad_mean or mean
+        counts = fetch_counts([h for _, h, _ in self.histograms])
+        self.counts = [Drawn(names[i], self.items[i].op, h, c, rows[i][a], rows[i][a + 1])
+                       for (i, h, _), c, a in zip(self.histograms, counts, at)]
+        by_row = {i.row: n for i, n in zip(self.items, names)}
+        updates = [g.update._replace(names=[by_row[r] for r in g.rows]) for g in self._groups]
+        kinds = [i.kind for i in self.items]
+        self.ndims = {name: i.key.dim() for name, i in zip(names, self.items)}
+        self._groups, self._blocks, self.items, self.histograms = [], [], [], []  # no tensors
+        return names, kinds, rows, updates
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b`` as the device divides: NaN or ±inf where ``b`` is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / np.float64(b))
+
+
+def resolve_updates(updates: list[Update]) -> dict[str, tuple[float, float]]:
+    """``update_data_ratio`` (std(Δp) / std(p after)) and ``update_ratio`` (‖Δp‖ / ‖p before‖)
+    of each parameter, now that it was updated."""
+    if not updates:
+        return {}
+    blocks = []
+    with torch._C.DisableTorchFunction(), torch.no_grad():
+        for u in updates:
+            after = stacked(u.params, u.after)
+            delta = u.before.sub_(after)  # -Δp: the same spread and norm
+            _, after_std = row_stats(after, u.scratch)
+            _, delta_std = row_stats(delta, u.scratch)
+            blocks.append(torch.stack([delta_std / after_std,
+                                       row_norms(delta, u.scratch) / u.norm], dim=1))
+    values = fetch(blocks)
+    names = [n for u in updates for n in u.names]
+    return {n: (values[2 * k], values[2 * k + 1]) for k, n in enumerate(names)}

@@ -1,0 +1,179 @@
+"""``gradtrace.watch``: every number checked against what plain PyTorch computes in the loop."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gradtrace
+from gradtrace.watching import boundaries
+from gradtrace.watching.history import History
+from tests.lectures import makemore_deep
+
+
+@pytest.fixture(autouse=True)
+def no_boundary_left() -> None:
+    yield
+    assert not boundaries.installed(), "a watch left a wrapper or hook behind"
+    assert torch.Tensor.backward.__name__ == "backward"
+    assert not hasattr(torch.Tensor.backward, "__gradtrace_boundary__")
+
+
+@pytest.mark.slow
+def test_makemore_part3_statistics_equal_the_notebooks(tmp_path: Path) -> None:
+    """20 iterations at every=1: saturation and std of each tanh layer as the notebook computes
+    them from layer.out; update_data_ratio of every weight matrix equals 10**ud."""
+    loop = makemore_deep.loop(20).rstrip() + "\n" + textwrap.indent(textwrap.dedent("""
+        mine.append([(layer.out.std().item(), (layer.out.abs() > 0.97).float().mean().item())
+                     for layer in layers if isinstance(layer, Tanh)])
+    """), "    ")
+    source = (makemore_deep.CLASSES + "\nimport gradtrace\nmine = []\n"
+              "with gradtrace.watch(parameters, every=1) as w:\n" + textwrap.indent(loop, "    "))
+    path = tmp_path / "part3.py"
+    path.write_text(source)
+    ns: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(source, str(path), "exec"), ns)
+    h = ns["w"].history  # type: ignore[attr-defined]
+    tanh = [f"layers[{i}].out" for i in (2, 5, 8, 11, 14)]
+    assert sorted(h.iteration.unique()) == list(range(20))
+    for it in range(20):
+        rows = h[h.iteration == it].set_index("name")
+        for (std, saturated), name in zip(ns["mine"][it], tanh):  # type: ignore[index]
+            assert rows.loc[name, "kind"] == "activation"
+            assert rows.loc[name, "std"] == std
+            assert rows.loc[name, "saturated"] == saturated
+        for p, name, ud in zip(ns["parameters"], makemore_deep.PATHS, ns["ud"][it]):  # type: ignore[index,call-overload]
+            if p.dim() == 2:
+                assert rows.loc[name, "update_data_ratio"] == pytest.approx(10**ud, rel=1e-3)
+
+
+def _mlp() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    return model, torch.randn(32, 6), torch.randint(0, 4, (32,))
+
+
+def test_an_optimizer_step_ends_each_iteration_and_every_third_is_sampled() -> None:
+    model, x, y = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    seen = {}
+    with gradtrace.watch(model, every=3) as w:
+        for it in range(7):
+            opt.zero_grad()
+            h = model[1](model[0](x))
+            loss = F.cross_entropy(model[2](h), y)
+            loss.backward()
+            before = model[0].weight.detach().clone()
+            opt.step()
+            after = model[0].weight.detach()
+            seen[it] = (loss.item(), (h == 0).all(0).float().mean().item(),
+                        model[0].weight.grad.std().item(),
+                        ((after - before).std() / after.std()).item(),
+                        ((after - before).norm() / before.norm()).item())
+    h_ = w.history
+    assert sorted(h_.iteration.unique()) == [0, 3, 6]
+    assert len(w.traces) == 3 and w.last is w.traces[-1] and w.last.passes
+    names = set(h_.name)
+    assert {"model.0.weight", "model.2.bias"} <= names
+    for it in (0, 3, 6):
+        rows = h_[h_.iteration == it].set_index("name")
+        loss, dead, grad_std, ud, ur = seen[it]
+        w0 = rows.loc["model.0.weight"]
+        assert w0.kind == "parameter" and w0.loss == pytest.approx(loss, rel=1e-6)
+        assert w0.grad_std == pytest.approx(grad_std, rel=1e-6)
+        assert w0.update_data_ratio == pytest.approx(ud, rel=1e-4)
+        assert w0.update_ratio == pytest.approx(ur, rel=1e-4)
+        relu = rows[(rows.kind == "activation") & rows.dead.notna()]
+        assert len(relu) == 1 and relu.dead.iloc[0] == pytest.approx(dead)
+        assert w0.grad_data_ratio == pytest.approx(w0.grad_std / w0["std"])
+
+
+def test_a_watch_without_parameters_finds_what_the_backward_pass_reaches() -> None:
+    w_ = torch.randn(3, 2, requires_grad=True)
+    x = torch.randn(5, 3)
+    with gradtrace.watch(every=2) as w:
+        for _ in range(4):
+            loss = torch.sigmoid(x @ w_).sum()
+            w_.grad = None
+            loss.backward()
+            with torch.no_grad():
+                w_ -= 0.1 * w_.grad
+    h = w.history
+    assert sorted(h.iteration.unique()) == [0, 2]
+    assert "w_" in set(h.name)
+    sig = h[(h.kind == "activation") & h.saturated.notna()]
+    assert len(sig) == 2 and (sig.saturated >= 0).all()
+
+
+def test_the_history_stays_within_its_capacity_and_spans_the_run() -> None:
+    h = History(capacity=8)
+    for it in range(0, 100, 10):
+        h.add_sample(it, 1.0, 1.0)
+        h.add(it, ["a", "b"], ["parameter", "activation"], [[float(it)] * 10] * 2)
+    assert h.size <= 8
+    kept = h.iterations()
+    assert kept[0] == 0 and kept[-1] == 90 and len(kept) == h.size // 2
+    frame = h.frame()
+    assert (frame["mean"] == frame.iteration).all()
+
+
+def test_nan_saturated_and_update_ratio_warnings_from_trends() -> None:
+    torch.manual_seed(0)
+    wt = (torch.randn(8, 8) * 20).requires_grad_()
+    x = torch.randn(16, 8)
+    with gradtrace.watch([wt], every=1) as w:
+        for it in range(8):
+            t = torch.tanh(x @ wt)
+            loss = t.pow(2).mean() * (math.nan if it == 5 else 1.0)
+            wt.grad = None
+            loss.backward()
+            with torch.no_grad():
+                wt -= 1e-6 * torch.nan_to_num(wt.grad)
+    kinds = [d.kind for d in w.warnings]
+    assert w.first_nonfinite == 5
+    assert kinds == ["nan", "saturated"], w.warnings
+    assert "iteration 5" in str(w.warnings[0])
+    slow = torch.randn(8, 4, requires_grad=True)
+    with gradtrace.watch([slow], every=1) as w:
+        for _ in range(6):
+            slow.grad = None
+            (x @ slow).pow(2).mean().backward()
+            with torch.no_grad():
+                slow -= 1e-5 * slow.grad  # updates near 1e-5 of the weights: too slow
+    assert [d.kind for d in w.warnings] == ["update_ratio"]
+    assert w.warnings[0].tensor == "slow" and "Raise" in w.warnings[0].fix
+
+
+def test_plot_and_tensorboard_read_back(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model, x, y = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradtrace.watch(model, every=2, tensorboard=tmp_path / "runs") as w:
+        for _ in range(4):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    fig = w.plot(str(tmp_path / "watch.png"))
+    assert len(fig.axes) == 4 and (tmp_path / "watch.png").stat().st_size > 10_000
+    assert fig._repr_png_().startswith(b"\x89PNG")
+    events = EventAccumulator(str(tmp_path / "runs"), size_guidance={"scalars": 0}).Reload()
+    got = [(e.step, e.value) for e in events.Scalars("model.0.weight/grad_std")]
+    h = w.history[w.history.name == "model.0.weight"]
+    assert [s for s, _ in got] == [0, 2]
+    assert [v for _, v in got] == pytest.approx(h.grad_std.tolist(), rel=1e-6)
+    assert "model.0.weight/grad" in events.Tags()["histograms"]
+
+
+def test_every_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="every=0"):
+        gradtrace.watch(every=0)
+    assert np.isnan(History().values).all()
