@@ -197,3 +197,30 @@ def test_makemore_in_a_real_kernel(tmp_path: Path) -> None:
     assert all(found["grads_equal"]) and all(found["values_equal"]) and found["out_equal"]
     assert found["inner"] == ["layers[2].out", "xhat", "xmean", "xvar"]
     assert found["warnings"] == []
+
+
+def test_a_script_traced_whole_names_layers_it_builds_by_their_paths(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gradtrace.frontends.cli import main
+
+    script = tmp_path / "layers.py"
+    script.write_text(
+        "import torch\n"
+        "class Linear:\n"
+        "    def __init__(self, i, o):\n"
+        "        self.weight = torch.randn(i, o) / i**0.5\n"  # the first op: in __init__
+        "    def __call__(self, x):\n"
+        "        self.out = x @ self.weight\n"
+        "        return self.out\n"
+        "layers = [Linear(3, 4), Linear(4, 2)]\n"
+        "for layer in layers:\n"
+        "    layer.weight.requires_grad = True\n"
+        "x = torch.randn(5, 3)\n"
+        "for layer in layers:\n"
+        "    x = layer(x)\n"
+        "x.pow(2).mean().backward()\n")
+    assert main(["--width", "200", "--sections", "forward", str(script)]) == 0
+    report = capsys.readouterr().out
+    names = re.findall(r"^\s+\d+\s+(\S+)", report, flags=re.MULTILINE)
+    assert {"layers[0].weight", "layers[1].weight", "layers[0].out", "layers[1].out"} <= set(names)
+    assert not [n for n in names if n.startswith(("self.", "layer."))], names

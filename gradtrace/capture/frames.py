@@ -62,8 +62,8 @@ class Locator:
                  user_code: UserCode | None = None) -> None:
         self.files = frozenset(files)
         self.user_code = user_code or UserCode(self.files)
-        #: the first frame of the traced files seen: whose namespace paths start from when no
-        #: root was given (a decorated function)
+        #: the outermost frame of the traced files when the first op ran: whose namespace paths
+        #: start from when no root was given (a decorated function, a script run as a whole)
         self.first: types.FrameType | None = None
         #: the innermost frame of the user's own code where the last op ran (see :meth:`where`)
         self.naming: types.FrameType | None = None
@@ -117,7 +117,7 @@ class Locator:
         if not keep:
             self._user = f
             if self.first is None:
-                self.first = f
+                self.first = self._outermost(f)
         for frame, _, _ in path[keep:]:
             del index[id(frame)]
         del path[keep:]
@@ -137,6 +137,17 @@ class Locator:
         if user is None:
             return None, None, None
         return user, user.f_lineno, self.statement(user)
+
+    def _outermost(self, frame: types.FrameType | None) -> types.FrameType | None:
+        """The outermost frame of the traced files that called ``frame`` (or ``frame``): the
+        traced block, whose variables paths start from, even when the first op ran in a
+        function it called (a layer's ``__init__``)."""
+        found = frame
+        while frame is not None:
+            if frame.f_code.co_filename in self.files:
+                found = frame
+            frame = frame.f_back
+        return found
 
     def _kind(self, code: types.CodeType) -> int:
         if code.co_filename in self.files:
