@@ -5,6 +5,7 @@ Usage::
     python benchmarks/overhead.py                 # all models, gradtrace only
     python benchmarks/overhead.py --peers         # also torchviz / torchlens where installed
     python benchmarks/overhead.py --models mlp --repeat 50
+    python benchmarks/overhead.py --against 6e95389   # this checkout against a commit
 
 For each model (see ``models.py``) it runs forward + backward plainly, under ``trace()`` with the
 Trace built (record only), and under ``trace()`` followed by a user's first read of
@@ -14,17 +15,29 @@ ratio, record + read ms and its ratio, the ops and backward steps recorded, the 
 one kept Trace, and the seconds its default notebook view (warnings, tables, graph SVG) takes.
 Peers run in a process of their own, because torchlens patches torch globally; each is timed
 against plain PyTorch in its own process, and gradtrace's lead is the ratio of the ratios.
+
+``--against REV`` compares this checkout's gradtrace with the one of git revision ``REV`` in one
+process per model: that revision's package is imported under another name, and plain, recorded
+and recorded + read steps of both run interleaved step by step, their order turning each round,
+so that both see the same machine, warm or busy; times are the process's CPU time, which
+other work on a busy machine does not inflate. It prints each side's median ratios and their
+change.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import glob
 import json
+import os
 import pickle
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -130,14 +143,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers", action="store_true", help="also time torchviz and torchlens")
     parser.add_argument("--values", default="summary", choices=("summary", "full", "none"),
                         help="gradtrace's values= option (default: summary)")
+    parser.add_argument("--against", metavar="REV",
+                        help="compare with gradtrace at this git revision, in one process")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.worker:
         tool, name = args.worker
         result = (measure_gradtrace(name, args.repeat, args.values) if tool == "gradtrace"
+                  else measure_against(name, args.repeat, args.values) if tool == "against"
                   else measure_peer(tool, name, args.repeat))
         print(json.dumps(result))
+        return
+    if args.against:
+        compare(args.against, args.models.split(","), args.repeat, args.values)
         return
     tools = ["gradtrace"] + (["torchviz", "torchlens"] if args.peers else [])
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeat}; "
@@ -168,6 +187,94 @@ def main(argv: list[str] | None = None) -> None:
         if "gradtrace" in ratios and "torchlens" in ratios:
             print(f"{name:<12} gradtrace is {ratios['torchlens'] / ratios['gradtrace']:.1f}x "
                   "faster than torchlens (record + read, ratio over ratio)", flush=True)
+
+
+def measure_against(name: str, repeat: int, values: str) -> dict[str, float]:
+    """Plain, then ``gradtrace_then`` (another revision's package) and ``gradtrace``, recorded
+    and recorded + read, interleaved step by step in one process, the order turning each round."""
+    import gradtrace_then
+
+    import gradtrace
+
+    model, x, y = build(name)
+    loss_fn = loss_of(model, x, y)
+    sides = {"then": gradtrace_then.trace, "now": gradtrace.trace}
+
+    def recorded(side: str) -> None:
+        with sides[side](values=values) as t:
+            step(model, loss_fn)
+        t.records  # noqa: B018
+
+    def read(side: str) -> None:
+        with sides[side](values=values) as t:
+            step(model, loss_fn)
+        t.forward, t.backward, t.tensors, t.warnings  # noqa: B018
+
+    runs: list[tuple[str, Callable[[], None]]] = [("plain", lambda: step(model, loss_fn))]
+    for side in sides:
+        runs += [(f"record_{side}", lambda s=side: recorded(s)),  # type: ignore[misc]
+                 (f"read_{side}", lambda s=side: read(s))]  # type: ignore[misc]
+    for _, run in runs * 2:
+        run()
+    times: dict[str, list[float]] = {key: [] for key, _ in runs}
+    for i in range(repeat):
+        for key, run in runs[i % len(runs):] + runs[:i % len(runs)]:
+            gc.collect()
+            t0 = time.process_time()
+            run()
+            times[key].append(time.process_time() - t0)
+    med = {key: statistics.median(v) for key, v in times.items()}
+    return {key: med[key] / med["plain"] for key in med if key != "plain"}
+
+
+def _package_as(source: str, folder: str, name: str) -> None:
+    """Copy the package ``gradtrace`` at ``source`` into ``folder`` as package ``name``: its
+    imports of itself renamed, so that both can be imported into one process."""
+    target = os.path.join(folder, name)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    itself = re.compile(r"\b(from|import) gradtrace\b|(?<=\")gradtrace(?=\.)")
+    for path in glob.glob(os.path.join(target, "**", "*.py"), recursive=True):
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(itself.sub(lambda m: m.group(0).replace("gradtrace", name), text))
+
+
+def compare(rev: str, models: list[str], repeat: int, values: str) -> None:
+    """This checkout against ``rev`` in one process per model: median ratios of record and
+    record + read, and their change."""
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                          text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = subprocess.run(["git", "archive", rev, "gradtrace"], capture_output=True,
+                                 cwd=root)
+        if archive.returncode != 0:
+            raise SystemExit(f"cannot read gradtrace at {rev!r}: {archive.stderr.decode()}")
+        then = os.path.join(scratch, "then")
+        os.mkdir(then)
+        subprocess.run(["tar", "-x", "-C", then], input=archive.stdout, check=True)
+        _package_as(os.path.join(then, "gradtrace"), scratch, "gradtrace_then")
+        # this checkout as it is now: edits made while this runs are not measured
+        shutil.copytree(os.path.join(root, "gradtrace"), os.path.join(scratch, "gradtrace"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [scratch, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        print(f"torch {torch.__version__}, 1 thread, median of {repeat}, {rev} and this checkout "
+              "interleaved step by step in one process, CPU time; ratio = traced / plain")
+        print(f"{'model':<12} {'record ' + rev[:10]:>18} {'record now':>11} {'change':>7} "
+              f"{'+read ' + rev[:10]:>18} {'+read now':>10} {'change':>7}")
+        for name in models:
+            out = subprocess.run([sys.executable, __file__, "--repeat", str(repeat), "--values",
+                                  values, "--worker", "against", name],
+                                 capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise SystemExit(f"{name}: the measurement failed:\n{out.stderr}")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{name:<12} {r['record_then']:>18.2f} {r['record_now']:>11.2f} "
+                  f"{r['record_now'] / r['record_then'] - 1:>+7.1%} {r['read_then']:>18.2f} "
+                  f"{r['read_now']:>10.2f} {r['read_now'] / r['read_then'] - 1:>+7.1%}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()

@@ -89,6 +89,19 @@ def test_paths_through_dicts_attributes_lists_and_modules() -> None:
     assert not [n for n in names if re.fullmatch(r"tensor_\d+", n)]
 
 
+
+def test_paths_pass_through_tuples_among_numbers_and_skip_lists_of_numbers_only() -> None:
+    history = [(step, 0.5 * step) for step in range(50)]  # numbers only: nothing to find
+    pairs = [(0.1, "warm-up", None), (0.01, "train", torch.tensor([2.0, -1.0],
+                                                                   requires_grad=True))]
+    x = torch.tensor([3.0, 4.0])
+    with trace() as t:
+        (x * pairs[1][2]).sum().backward()
+    assert history[-1] == (49, 24.5)
+    assert "pairs[1][2]" in {s.name for s in t.steps}
+    assert torch.equal(t.grad("pairs[1][2]"), pairs[1][2].grad)
+    assert torch.equal(t.grad("pairs[1][2]"), x)
+
 def test_a_sparse_gradient_is_kept_and_equals_torchs() -> None:
     torch.manual_seed(0)
     emb = torch.nn.Embedding(10, 3, sparse=True)

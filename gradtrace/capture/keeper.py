@@ -157,7 +157,7 @@ class Keeper:
         self._budget = None if keep_limit is None else budget  # elements still to copy
         self._final_budget = FINAL_BUDGET
         # copies that may be summarised, oldest first, in chunks of about _BATCH_SIZE elements
-        self._copies: deque[tuple[int, list[int]]] = deque()
+        self._copies: deque[list[Any]] = deque()  # [elements, items]
         # the memory each copy was taken of (see _memory): the gradient one node sends is the
         # one the next receives, copied and summarised once
         self._copied: dict[tuple[Any, ...], tuple[int, Any]] = {}
@@ -176,7 +176,8 @@ class Keeper:
         node sends is the one the next receives: the same memory is copied once. Nowhere else:
         a write through ``p.data`` or a fused optimizer kernel changes a tensor's values without
         changing its version, so memory and version alone cannot tell a value."""
-        if self._budget is None:
+        budget = self._budget
+        if budget is None:
             return self._append(Copy(_private(t)))
         memory = _memory(t) if passing else None
         if memory is not None:
@@ -184,22 +185,26 @@ class Keeper:
             if seen is not None and seen[1]() is not None:  # alive: its memory not reused
                 return seen[0]
         n = t.numel()
-        if n > self._budget:
-            self._evict(n - self._budget)
-        self._budget -= n
-        index = self._append(Copy(_private(t)))
+        if n > budget:
+            budget += self._evict(n - budget)
+        self._budget = budget - n
+        items = self._items
+        index = len(items)
+        t = t.detach()
+        items.append(Copy(t.clone() if t.layout is _STRIDED else _private(t)))
         if memory is not None:
             self._copied[memory] = (index, weakref.ref(t))
-        if not self._copies or self._copies[-1][0] >= _BATCH_SIZE:
-            self._copies.append((0, []))
-        size, chunk = self._copies[-1]
-        chunk.append(index)
-        self._copies[-1] = (size + n, chunk)
+        copies = self._copies
+        if not copies or copies[-1][0] >= _BATCH_SIZE:
+            copies.append([0, []])
+        chunk = copies[-1]
+        chunk[0] += n
+        chunk[1].append(index)
         return index
 
-    def _evict(self, need: int) -> None:
+    def _evict(self, need: int) -> int:
         """Summarise the oldest copies, at least ``need`` elements' worth, a chunk at a time
-        (see NOTE [what users read is kept])."""
+        (see NOTE [what users read is kept]); returns how many elements were freed."""
         items = self._items
         batch: list[int] = []
         freed = 0
@@ -215,8 +220,7 @@ class Keeper:
         for i, t, stats in zip(batch, tensors, done):
             items[i] = make(TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
                             device=str(t.device), values=None, stats=stats)
-        assert self._budget is not None
-        self._budget += freed
+        return freed
 
     def keep_final(self, t: torch.Tensor, index: int | None = None) -> int:
         """Keep what the traced code ends with (see NOTE [what users read is kept]): ``t``
@@ -360,7 +364,10 @@ class Keeper:
 def _private(t: torch.Tensor) -> torch.Tensor:
     """A copy of ``t``'s value that nothing else writes to; a sparse tensor's is dense."""
     t = t.detach()
-    return t.to_dense() if t.layout != torch.strided and not t.is_nested else t.clone()
+    return t.clone() if t.layout is _STRIDED or t.is_nested else t.to_dense()
+
+
+_STRIDED = torch.strided
 
 
 def _memory(t: torch.Tensor) -> tuple[Any, ...] | None:

@@ -33,6 +33,7 @@ _SKIPPED_VARIABLES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 _OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
            types.MethodType, types.FrameType, types.CodeType, str, bytes, int, float, complex,
            bool)
+_SCALARS = frozenset({float, int, bool, str, bytes, complex, type(None)})
 
 
 class Path(NamedTuple):
@@ -73,6 +74,17 @@ def find_paths(namespaces: list[dict[str, object]], wanted: Collection[int],
                 continue
             level.append((value, name, LEFTOVER if name in loop_variables else NAMED))
     wanted = set(wanted)
+
+    def worth(child: object) -> bool:
+        """Whether ``child`` may be or lead to something wanted: not a number, a string, a
+        list of them (a history of losses) or a tensor not wanted, which cost no paths."""
+        kind = type(child)
+        if kind in _SCALARS:
+            return False
+        if kind is list or kind is tuple:
+            return not _only_scalars(child)  # type: ignore[arg-type]
+        return not isinstance(child, torch.Tensor) or id(child) in wanted
+
     visited = 0
     for depth in range(_MAX_DEPTH + 1):
         following: list[tuple[object, str, int]] = []
@@ -88,7 +100,7 @@ def find_paths(namespaces: list[dict[str, object]], wanted: Collection[int],
             visited += 1
             if visited > _MAX_OBJECTS:
                 break
-            for child, part, named in _children(obj, user_class):
+            for child, part, named in _children(obj, user_class, worth):
                 child_kind = kind if kind == LEFTOVER else (NAMED if named else INDEXED)
                 following.append((child, text + part, child_kind))
         if not following or visited > _MAX_OBJECTS:
@@ -97,36 +109,47 @@ def find_paths(namespaces: list[dict[str, object]], wanted: Collection[int],
     return {k: Path(text, kind) for k, (kind, _, text) in best.items()}
 
 
-def _children(obj: object, user_class: Callable[[type], bool]
+def _only_scalars(items: list[object] | tuple[object, ...]) -> bool:
+    """Whether a list or tuple holds nothing but numbers, strings and None (a history of losses,
+    a shape): nothing in it can lead to a tensor."""
+    return all(map(_SCALARS.__contains__, map(type, items)))  # no Python frame per item
+
+
+def _children(obj: object, user_class: Callable[[type], bool], worth: Callable[[object], bool]
               ) -> Iterator[tuple[object, str, bool]]:
-    """``(child, path part, whether the part is a name)`` for each step a reader can take."""
+    """``(child, path part, whether the part is a name)`` for each step a reader can take, to
+    each child ``worth`` taking."""
     if isinstance(obj, (torch.Tensor, *_OPAQUE)):
         return
     if isinstance(obj, torch.nn.Module):
         for store in ("_parameters", "_buffers", "_modules"):
             for name, child in getattr(obj, store, {}).items():
-                if child is not None:
+                if child is not None and worth(child):
                     yield child, f".{name}", not name.isdigit()
-        yield from _attributes(obj)
+        yield from _attributes(obj, worth)
     elif isinstance(obj, (list, tuple)):
         if len(obj) <= _MAX_ITEMS:
             for i, child in enumerate(obj):
-                yield child, f"[{i}]", False
+                if worth(child):
+                    yield child, f"[{i}]", False
     elif isinstance(obj, dict):
         if len(obj) <= _MAX_ITEMS:
             for k, child in list(obj.items()):
+                if not worth(child):
+                    continue
                 if isinstance(k, str):
                     yield child, f'["{k}"]' if k.isprintable() and '"' not in k and "\\" not in k \
                         else f"[{k!r}]", True
                 elif isinstance(k, int) and not isinstance(k, bool):
                     yield child, f"[{k}]", False
     elif isinstance(obj, types.SimpleNamespace) or user_class(type(obj)):
-        yield from _attributes(obj)
+        yield from _attributes(obj, worth)
 
 
-def _attributes(obj: object) -> Iterator[tuple[object, str, bool]]:
+def _attributes(obj: object, worth: Callable[[object], bool]
+                ) -> Iterator[tuple[object, str, bool]]:
     data = getattr(obj, "__dict__", None)
     if isinstance(data, dict):
         for name, child in list(data.items()):
-            if isinstance(name, str) and not name.startswith("_"):
+            if isinstance(name, str) and not name.startswith("_") and worth(child):
                 yield child, f".{name}", True
