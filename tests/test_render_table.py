@@ -249,3 +249,64 @@ def test_tensors_frame_of_an_mlp_matches_torch() -> None:
     by_torch = sorted(params, key=lambda n: params[n].grad.norm().item())
     shown = [n for n in ordered["name"] if n in rows.index]
     assert by_torch == [next(p for p in params if n.endswith(p)) for n in shown]
+
+
+def _traces_of_every_kind() -> list[Trace]:
+    """Traces whose columns take every form: empty, strings and None mixed, only None
+    (no module), nullable integers with gaps, a rebound name, an untraced node."""
+    out = [Trace(), lab_trace()[0], lab_trace(passes=2, keep=False)[0]]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = torch.randn(5, 3)
+    with trace(show=False) as t:
+        F.cross_entropy(model(x), torch.tensor([0, 1, 0, 1, 1])).backward()
+    out.append(t)
+    before = torch.randn(3, requires_grad=True) * 2  # made before the trace: an untraced node
+    with trace(show=False) as t:
+        y = before.exp()
+        y = y * y
+        y.sum().backward()
+    out.append(t)
+    return out
+
+
+def test_each_frame_equals_what_the_checked_pandas_constructor_makes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frames skip pandas' checks of their columns: every column and column type must be
+    what ``pandas.DataFrame`` itself makes of the same arrays."""
+    import pandas
+    from pandas.testing import assert_frame_equal
+
+    from gradtrace.views import dataframes
+
+    built: list[tuple[dict[str, object], list[str]]] = []
+    fast = dataframes._frame
+
+    def seen(columns: dict[str, object], order: list[str]) -> pandas.DataFrame:
+        built.append((columns, order))
+        return fast(columns, order)
+
+    monkeypatch.setattr(dataframes, "_frame", seen)
+    kinds = set()
+    for t in _traces_of_every_kind():
+        for frame in (forward_frame, backward_frame, edges_frame, tensors_frame):
+            got = frame(t)
+            columns, order = built[-1]
+            expected = pandas.DataFrame({name: columns[name] for name in order})
+            assert_frame_equal(got, expected, check_exact=True)
+            kinds |= {str(d) for d in got.dtypes}
+    assert {"int64", "float64", "bool", "object", "Int64"} <= kinds
+
+
+def test_a_frame_changed_by_the_user_changes_no_other_table() -> None:
+    x = torch.tensor([3.0, 4.0], requires_grad=True)
+    with trace(show=False) as t:
+        y = x * 2
+        y.sum().backward()
+    forward = t.forward
+    forward.loc[forward["name"] == "y", ["value_norm", "numel"]] = [-1.0, 99]
+    forward.at[int(forward.index[forward["name"] == "y"][0]), "shape"] = (99,)
+    tensors = t.tensors.set_index("name")
+    assert tensors.loc["y", "shape"] == (2,)
+    assert tensors.loc["y", "value_norm"] == pytest.approx(float((x * 2).detach().norm()))
+    assert tensors.loc["y", "numel"] == 2

@@ -85,6 +85,7 @@ class Locator:
         self._path: list[tuple[types.FrameType, bool, types.FrameType | None]] = []
         self._index: dict[int, int] = {}
         self._user: types.FrameType | None = None
+        self._noted: types.FrameType | None = None  # the innermost frame of the last note()
 
     def where(self, depth: int = 2) -> tuple[types.FrameType | None, int | None, Statement | None]:
         """The innermost frame of the user's code, its line, and the statement running there.
@@ -183,6 +184,11 @@ class Locator:
         namer = self._namer
         inner = self.naming if self.naming is not None else frame
         namer.at(inner, stmt if inner is frame else self.statement(inner))
+        if inner is self._noted:
+            return  # the callers wait in the same calls as at the last op: nothing to tell
+        # (held, so the identity is never a new frame's; a generator, resumed from anywhere,
+        # is never taken as unchanged)
+        self._noted = None if inner.f_code.co_flags & _RESUMABLE else inner
         root = self.root
         f = child = inner
         while f is not root and f.f_back is not None:
@@ -228,7 +234,7 @@ class Locator:
     def flush(self) -> None:
         """Let go of every frame and of ``bind`` (the recorder: a cycle otherwise)."""
         self._path, self._index, self._user, self.root = [], {}, None, None
-        self.first = self.naming = None
+        self.first = self.naming = self._noted = None
         self._namer.flush()
         forget_locals(self._namer.read)
         self._namer = Namer(_ignore)

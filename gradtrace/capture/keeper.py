@@ -40,7 +40,12 @@ from typing import Any, NamedTuple
 
 import torch
 
-from gradtrace.capture.summaries import DEFAULT_KEEP_BUDGET, DEFAULT_KEEP_LIMIT, summarize
+from gradtrace.capture.summaries import (
+    DEFAULT_KEEP_BUDGET,
+    DEFAULT_KEEP_LIMIT,
+    summarize,
+    summarize_copies,
+)
 from gradtrace.model.records import TensorSummary, make
 from gradtrace.model.stats import (
     HOST_DTYPES,
@@ -341,8 +346,7 @@ class Keeper:
                 out[i] = TensorSummary(tuple(x.tensor.shape), dtype_name(x.tensor.dtype),
                                        str(x.tensor.device))
         held = [(i, x.tensor) for i, x in enumerate(items) if isinstance(x, Held) and i not in out]
-        done = (summarize([t for _, t in copies], None, owned=[True] * len(copies))
-                + summarize([t for _, t in held], 0))
+        done = summarize_copies([t for _, t in copies]) + summarize([t for _, t in held], 0)
         out.update(zip([i for i, _ in copies + held], done))
         on_device: dict[tuple[type, torch.device], list[tuple[int, Frozen | Quick]]] = {}
         for i, x in enumerate(items):

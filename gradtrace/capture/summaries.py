@@ -15,7 +15,8 @@ import torch
 from gradtrace.model.records import TensorSummary, make
 from gradtrace.model.stats import dtype_name, has_dense_values, stats_of_copies, stats_of_many
 
-__all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize"]
+__all__ = ["DEFAULT_KEEP_LIMIT", "DEFAULT_KEEP_BUDGET", "VALUES", "summarize",
+           "summarize_copies"]
 
 #: Tensors with at most this many elements are copied whole into the Trace...
 DEFAULT_KEEP_LIMIT = 4096
@@ -59,6 +60,31 @@ def summarize(tensors: Sequence[torch.Tensor], keep_limit: int | None = DEFAULT_
                 TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
                 device=str(t.device), values=values, stats=own))
         return out
+
+
+def summarize_copies(copies: Sequence[torch.Tensor]) -> list[TensorSummary]:
+    """``summarize(copies, None, owned=...)`` for private dense copies (what the recorder's
+    keeper copied): each is kept whole, with its statistics worked out in one batch.
+
+    The recorder copies a few hundred small tensors per step; checking each again, as
+    :func:`summarize` does for any tensor, cost as much as their statistics.
+    """
+    with torch._C.DisableTorchFunction():
+        if not all(t.is_cpu and t.layout is _STRIDED and not t.is_nested for t in copies):
+            return summarize(copies, None, owned=[True] * len(copies))  # on a device, or odd
+        names: dict[torch.dtype, str] = {}
+        out = []
+        for t, own in zip(copies, stats_of_copies(copies)):
+            dtype = t.dtype
+            name = names.get(dtype)
+            if name is None:
+                name = names[dtype] = dtype_name(dtype)
+            out.append(make(TensorSummary, shape=tuple(t.shape), dtype=name, device="cpu",
+                            values=t, stats=own))
+        return out
+
+
+_STRIDED = torch.strided
 
 
 def _to_cpu(tensors: list[torch.Tensor], owned: list[bool]) -> list[torch.Tensor]:
