@@ -6,6 +6,7 @@ Oracle: plain PyTorch, run the same way without tracing.
 
 from __future__ import annotations
 
+import os
 import json
 import re
 import types
@@ -237,3 +238,18 @@ def test_a_script_traced_whole_names_layers_it_builds_by_their_paths(
     names = re.findall(r"^\s+\d+\s+(\S+)", report, flags=re.MULTILINE)
     assert {"layers[0].weight", "layers[1].weight", "layers[0].out", "layers[1].out"} <= set(names)
     assert not [n for n in names if n.startswith(("self.", "layer."))], names
+
+
+def test_which_files_are_the_users_is_answered_per_project_however_often_asked(
+        tmp_path: Path) -> None:
+    from gradtrace.capture.usercode import UserCode
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    layers = str(tmp_path / "a" / "layers.py")
+    in_a = UserCode([str(tmp_path / "a" / "train.py")], folders=[str(tmp_path / "a")])
+    in_b = UserCode([str(tmp_path / "b" / "train.py")], folders=[str(tmp_path / "b")])
+    for _ in range(2):  # the second answers come from what was remembered
+        assert in_a(layers) and not in_b(layers)
+        assert not in_a(torch.__file__) and not in_a(os.__file__)
+        assert not in_a("<cell>") and in_a(str(tmp_path / "a" / "train.py"))

@@ -39,6 +39,10 @@ def _installed() -> tuple[str, ...]:
     return tuple(os.path.abspath(p) + os.sep for p in found if p)
 
 
+_ANSWERS: dict[tuple[tuple[str, ...], str], bool] = {}
+_ANSWERS_KEPT = 4096  # (project folders, file) answers remembered; cleared when full
+
+
 class UserCode:
     """Decides whether a code object's file is the user's.
 
@@ -77,6 +81,19 @@ class UserCode:
             return True
         if not self._folders or filename.startswith("<"):
             return False
+        if not os.path.isabs(filename):
+            return self._in_project(filename)  # relative: the answer depends on the folder
+        # each trace asks again for the same library files (a dozen per step): the answers
+        # are remembered for the process, by file name only (no code object is held)
+        key = (self._folders, filename)
+        known = _ANSWERS.get(key)
+        if known is None:
+            if len(_ANSWERS) >= _ANSWERS_KEPT:
+                _ANSWERS.clear()
+            known = _ANSWERS[key] = self._in_project(filename)
+        return known
+
+    def _in_project(self, filename: str) -> bool:
         path = os.path.abspath(filename)
         if not path.startswith(self._folders) or path.startswith(self._installed):
             return False
