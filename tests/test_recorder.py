@@ -460,3 +460,30 @@ def test_foreach_ops_in_place_keep_each_old_value() -> None:
     assert (second_b.min, second_b.max) == (b.min().item(), b.max().item())
     first_d, second_d = [s.value for s in t.versions("d")]
     assert torch.equal(first_d.values, c * 3) and torch.equal(second_d.values, d)
+
+
+def test_a_gradient_passed_on_unchanged_is_copied_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gradient one node sends is the very tensor the next receives: one copy for both."""
+    from gradtrace.capture.keeper import Keeper
+
+    calls, copies = [0], [0]
+    copy = Keeper._copy
+
+    def counted(self: Keeper, t: torch.Tensor, passing: bool = False) -> int:
+        before = len(self._items)
+        index = copy(self, t, passing)
+        calls[0] += 1
+        copies[0] += len(self._items) > before
+        return index
+
+    monkeypatch.setattr(Keeper, "_copy", counted)
+    x = torch.randn(4, 3, requires_grad=True)
+    with trace(show=False) as t:
+        m = x.sum(0, keepdim=True) / 4
+        d = x - m
+        (d ** 2).sum().backward()
+    assert copies[0] < calls[0]
+    expected = x.detach().clone().requires_grad_()
+    centred = expected - expected.sum(0, keepdim=True) / 4
+    (centred ** 2).sum().backward()
+    assert torch.equal(t.grad("x"), expected.grad)

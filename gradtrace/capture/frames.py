@@ -47,6 +47,22 @@ BLOCK, CALLEE, LOOP = 1, 2, 4
 _RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
+_KINDS: dict[tuple[object, ...], dict[tuple[str, str], int]] = {}
+_KINDS_KEPT = 8  # sets of traced files and user code whose kinds are remembered
+
+
+def _kinds_for(files: frozenset[str], user_code: UserCode) -> dict[tuple[str, str], int]:
+    """The kinds worked out so far, by (file, function name), for traces of ``files``."""
+    key = (files, user_code.key)
+    kinds = _KINDS.pop(key, None)
+    if kinds is None:
+        kinds = {}
+        while len(_KINDS) >= _KINDS_KEPT:
+            del _KINDS[next(iter(_KINDS))]  # the least recently used
+    _KINDS[key] = kinds
+    return kinds
+
+
 class Locator:
     """Finds the user's frame for each op and tells the :class:`Namer` where the code is.
 
@@ -74,6 +90,7 @@ class Locator:
         self._namer = Namer(bind)
         self._statements: dict[str, dict[int, Statement]] = {}
         self._kinds: dict[types.CodeType, int] = {}  # what each code object's frames are
+        self._known = _kinds_for(self.files, self.user_code)
         # NOTE [the last walk is remembered]
         # Library frames (module calls, torch.nn.functional) can put 20 frames between an op
         # and the user's code. ``_path`` holds the frames the last walk passed, outermost
@@ -151,12 +168,20 @@ class Locator:
         return found
 
     def _kind(self, code: types.CodeType) -> int:
-        if code.co_filename in self.files:
+        # every trace meets the same few dozen library functions: their kinds are remembered
+        # for the process, by file and function name (code objects are never held)
+        where = (code.co_filename, code.co_name)
+        kind = self._known.get(where)
+        if kind is None:
+            kind = self._known[where] = self._kind_of(code.co_filename, code.co_name)
+        return kind
+
+    def _kind_of(self, filename: str, name: str) -> int:
+        if filename in self.files:
             return _USER
-        if self.user_code(code.co_filename):
+        if self.user_code(filename):
             return _OWN
-        if code.co_name == "__init__" \
-                or code.co_filename.startswith((_OPTIM_DIR, _CHECKPOINT, *_READERS)):
+        if name == "__init__" or filename.startswith((_OPTIM_DIR, _CHECKPOINT, *_READERS)):
             return _INTERNAL
         return _OTHER
 

@@ -195,8 +195,8 @@ class Keeper:
         self._budget = budget - n
         items = self._items
         index = len(items)
-        t = t.detach()
-        items.append(Copy(t.clone() if t.layout is _STRIDED else _private(t)))
+        alone = t.detach()  # ``t`` itself stays the one the weak reference below follows
+        items.append(Copy(alone.clone() if alone.layout is _STRIDED else _private(alone)))
         if memory is not None:
             self._copied[memory] = (index, weakref.ref(t))
         copies = self._copies

@@ -25,7 +25,8 @@ a trace never records (or slows much) work running in another thread.
 # through ``linecache.getlines`` may add the file to ``linecache.cache``, as a traceback would),
 # ``stats._ones_by_dtype`` (a buffer of ones, at most 1M elements per dtype),
 # ``usercode._installed`` (the folders of installed code), ``usercode._ANSWERS`` (which files
-# are the user's project, by project folders and file name, at most 4096) and
+# are the user's project, by project folders and file name, at most 4096), ``frames._KINDS``
+# (what each function's frames are, by file and name, for the last 8 sets of traced files) and
 # ``records._defaults`` (the field defaults of each record class). Per-tensor changes are not
 # process-wide: ``retain_grad()`` on traced non-leaf tensors (noted as ``retained`` in the Trace).
 """

@@ -66,6 +66,8 @@ class UserCode:
             os.path.abspath(f) + os.sep for f in folders
             if f and os.path.dirname(os.path.abspath(f)) != os.path.abspath(f))  # never "/"
         self._installed = _installed()
+        #: everything the answers depend on: traces with the same key share what was worked out
+        self.key = (self.files, self._cells, self._folders)
 
     @classmethod
     def around(cls, files: Iterable[str], cells: Iterable[str] = ()) -> UserCode:
