@@ -163,9 +163,9 @@ class Keeper:
         self._final_budget = FINAL_BUDGET
         # copies that may be summarised, oldest first, in chunks of about _BATCH_SIZE elements
         self._copies: deque[list[Any]] = deque()  # [elements, items]
-        # the memory each copy was taken of (see _memory): the gradient one node sends is the
-        # one the next receives, copied and summarised once
-        self._copied: dict[tuple[Any, ...], tuple[int, Any]] = {}
+        # (id, version) of each gradient copied as it passed (see _copy): the one a node sends
+        # is the one the next receives, copied and summarised once
+        self._copied: dict[tuple[int, int], tuple[int, Any]] = {}
         self._items: list[Kept] = []
         # memory key -> (item, weakref to the tensor summarised there, or None for an alias held:
         # alive by construction). Memory freed and reused is a new tensor: the weakref tells.
@@ -178,16 +178,19 @@ class Keeper:
 
     def _copy(self, t: torch.Tensor, passing: bool = False) -> int:
         """Copy ``t``. ``passing``: a gradient passing between backward nodes, where the one a
-        node sends is the one the next receives: the same memory is copied once. Nowhere else:
-        a write through ``p.data`` or a fused optimizer kernel changes a tensor's values without
-        changing its version, so memory and version alone cannot tell a value."""
+        node sends is the very tensor the next receives: it is copied once (the tensor, alive
+        and at the same version). Nowhere else: a write through ``p.data`` or a fused optimizer
+        kernel changes a tensor's values without changing its version, so the tensor and its
+        version alone cannot tell a value."""
         budget = self._budget
         if budget is None:
             return self._append(Copy(_private(t)))
-        memory = _memory(t) if passing else None
-        if memory is not None:
-            seen = self._copied.get(memory)
-            if seen is not None and seen[1]() is not None:  # alive: its memory not reused
+        # the tensor itself, not its memory: (data_ptr, shape, strides, ...) cost more to
+        # read and hash than the copy of a small gradient saves
+        seen_as = (id(t), t._version) if passing else None
+        if seen_as is not None:
+            seen = self._copied.get(seen_as)
+            if seen is not None and seen[1]() is t:  # the very tensor, still alive
                 return seen[0]
         n = t.numel()
         if n > budget:
@@ -197,8 +200,8 @@ class Keeper:
         index = len(items)
         alone = t.detach()  # ``t`` itself stays the one the weak reference below follows
         items.append(Copy(alone.clone() if alone.layout is _STRIDED else _private(alone)))
-        if memory is not None:
-            self._copied[memory] = (index, weakref.ref(t))
+        if seen_as is not None:
+            self._copied[seen_as] = (index, weakref.ref(t))
         copies = self._copies
         if not copies or copies[-1][0] >= _BATCH_SIZE:
             copies.append([0, []])
@@ -372,14 +375,6 @@ def _private(t: torch.Tensor) -> torch.Tensor:
 
 
 _STRIDED = torch.strided
-
-
-def _memory(t: torch.Tensor) -> tuple[Any, ...] | None:
-    """Exactly which elements of which memory ``t`` reads, in which order, at which version:
-    two tensors with the same are the same value."""
-    if t.layout != torch.strided or t.is_meta or t.is_nested:
-        return None
-    return (t.data_ptr(), t._version, t.shape, t.stride(), t.dtype, t.device)
 
 
 def _cpu_summary(t: torch.Tensor, stats: Stats) -> TensorSummary:

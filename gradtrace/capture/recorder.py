@@ -749,12 +749,12 @@ class Recorder:
         """Whether ``cls`` is defined in the user's code: its objects' attributes are paths."""
         known = self._user_classes.get(cls)
         if known is None:
-            files = [f.__code__.co_filename for f in vars(cls).values()
-                     if isinstance(f, types.FunctionType)]
+            files = {f.__code__.co_filename for f in vars(cls).values()
+                     if isinstance(f, types.FunctionType)}  # each file asked once
             module = sys.modules.get(cls.__module__)
             file = getattr(module, "__file__", None)
             if isinstance(file, str):
-                files.append(file)
+                files.add(file)
             known = self._user_classes[cls] = any(map(self.locator.user_code, files))
         return known
 
