@@ -225,9 +225,15 @@ class Keeper:
         others = [j for j, s in enumerate(done) if s is None]  # not in CPU memory
         for j, s in zip(others, stats_of_many([tensors[j] for j in others])):
             done[j] = s
+        names: dict[torch.dtype, str] = {}
         for i, t, stats in zip(batch, tensors, done):
-            items[i] = make(TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
-                            device=str(t.device), values=None, stats=stats)
+            dtype = t.dtype
+            name = names.get(dtype)
+            if name is None:
+                name = names[dtype] = dtype_name(dtype)
+            items[i] = make(TensorSummary, shape=tuple(t.shape), dtype=name,
+                            device="cpu" if t.is_cpu else str(t.device), values=None,
+                            stats=stats)
         return freed
 
     def keep_final(self, t: torch.Tensor, index: int | None = None) -> int:
