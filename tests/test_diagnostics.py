@@ -286,3 +286,22 @@ def test_attention_key_bias_is_a_structural_zero_not_a_vanishing_gradient() -> N
     assert t.warnings == []
     for n, p in model.named_parameters():
         assert torch.equal(t.grad(f"model.{n}"), p.grad), n
+
+
+def test_torch_empty_holding_nan_is_no_warning_until_read_before_written() -> None:
+    """``torch.empty`` hands back memory as it was left, NaN or Inf included (which values is
+    chance: micrograd's ``torch.empty(n).uniform_(-1, 1)`` warned on some runs). Filling it is
+    correct code; reading it first is the mistake."""
+    from gradtrace.diagnostics.numerics import nonfinite
+    from gradtrace.model.trace import ForwardStep, TensorSummary, Trace
+
+    garbage = TensorSummary.of(torch.tensor([float("nan"), 1e38, float("inf")]))
+    made = ForwardStep(1, "empty(3)", "empty", (), garbage, line=1)
+    filled = ForwardStep(2, "w", "uniform_", (1,), TensorSummary.of(torch.rand(3)), line=1)
+    used = ForwardStep(3, "y", "mul", (2,), TensorSummary.of(torch.rand(3)), line=2)
+    assert nonfinite(Trace(steps=(made, filled, used))) == []
+    read = ForwardStep(2, "y", "mul", (1,), TensorSummary.of(torch.tensor([float("nan")] * 3)),
+                       line=2)
+    (d,) = nonfinite(Trace(steps=(made, read)))
+    assert d.kind == "nan" and d.tensor == "y" and d.step == 2
+    assert "torch.empty" in d.message and "Write every element" in d.fix

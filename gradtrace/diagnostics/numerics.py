@@ -32,6 +32,12 @@ _BACKWARD = {
 # Ops that write a value they were given: an Inf there is a mask (attention's -inf), not a slip
 _FILLS = frozenset({"masked_fill", "masked_fill_", "fill_", "full", "full_like", "new_full",
                     "index_fill", "index_fill_", "where", "masked_scatter"})
+# Ops that hand back memory as it was left (torch.empty): NaN or Inf there is not the user's,
+# until the code reads it before writing it
+_UNINITIALISED = frozenset({"empty", "empty_like", "new_empty", "empty_strided",
+                            "empty_permuted"})
+_FILL_FIRST = ("Write every element before reading it: torch.zeros, or torch.empty followed by "
+               "an initialiser such as uniform_ or normal_.")
 _FIX = ("Keep the input away from the bad point: clamp it (x.clamp(min=1e-8)) or add a small "
         "epsilon where it is used.")
 
@@ -46,18 +52,23 @@ def nonfinite(trace: Trace) -> list[Diagnostic]:
     found = []
     for s in trace.steps:  # the first forward value to go bad while its inputs were fine
         kind = _bad(s.value)
-        if not kind or (kind == "inf" and s.op in _FILLS):
+        if not kind or (kind == "inf" and s.op in _FILLS) or s.op in _UNINITIALISED:
             continue
-        sources = [step(trace, n) for n in s.inputs]
-        if all(_bad(i.value) is None for i in sources if i is not None):
+        sources = [i for i in (step(trace, n) for n in s.inputs) if i is not None]
+        if all(_bad(i.value) is None or i.op in _UNINITIALISED for i in sources):
             what = "NaN" if kind == "nan" else "Inf"
+            fix = _FIX
             if s.inputs:
-                why = _FORWARD.get(s.op.rstrip("_"), "")
+                unset = [i.name for i in sources if i.op in _UNINITIALISED and _bad(i.value)]
+                why = (f"{unset[0]} holds whatever torch.empty's memory held: it was read "
+                       "before anything was written to it") if unset \
+                    else _FORWARD.get(s.op.rstrip("_"), "")
+                fix = _FILL_FIRST if unset else _FIX
                 message = (f"{s.name} = {s.op}({inputs_text(trace, s)}) has {what} values "
                            f"{where(s.line).strip()}" + (f": {why}." if why else "."))
             else:
                 message = f"{s.name} already holds {what} values when first used{where(s.line)}."
-            found.append(Diagnostic(kind, message.replace("  ", " "), _FIX, tensor=s.name,
+            found.append(Diagnostic(kind, message.replace("  ", " "), fix, tensor=s.name,
                                     step=s.step, line=s.line))
             break
     by_index = passes(trace)
