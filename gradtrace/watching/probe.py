@@ -1,24 +1,31 @@
 """What a sampled iteration holds on to: the activations it makes and their gradients.
 
-While a sample is traced, a ``TorchFunctionMode`` (under the trace's own) keeps each output of
-a tanh, sigmoid, ReLU or GELU call, and a global module forward hook each module call's output;
-a tensor hook on each takes the statistics of its gradient as the backward pass makes it, so no
-gradient is held (autograd reuses a gradient's buffer only when nothing else refers to it).
-Everything is removed by :meth:`Probe.stop`.
+The sample's own recorder (:class:`ProbingRecorder`) hands the probe each output of a tanh,
+sigmoid, ReLU or GELU call and each module call's output; a tensor hook on each takes the
+statistics of its gradient as the backward pass makes it, so no gradient is held (autograd
+reuses a gradient's buffer only when nothing else refers to it). :meth:`Probe.stop` removes the
+hooks.
+
+# NOTE [one mode for the trace and the probe]
+# The probe used to push a ``TorchFunctionMode`` and a global module forward hook of its own
+# under the trace's. Every op then went through two Python handlers: on the transformer of
+# ``benchmarks/watch.py`` (about 3,000 recorded ops) the second mode added 127 ms to a traced
+# iteration of 1,113 ms (the plain one takes 250 ms). The recorder sees every call and every
+# module's output already, so the probe now listens to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.modules.module as _module
-from torch.overrides import TorchFunctionMode
 
 from gradtrace.capture.ops import op_info
+from gradtrace.capture.recorder import Recorder
 from gradtrace.watching.stats import grad_stats
 
-__all__ = ["Probe", "Activation", "ACTIVATIONS"]
+__all__ = ["Probe", "ProbingRecorder", "Activation", "ACTIVATIONS"]
 
 #: the ops whose outputs are activations, by name (in-place forms included)
 ACTIVATIONS = {"tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
@@ -45,21 +52,8 @@ class _Seen(NamedTuple):
     module: str | None
 
 
-class _Mode(TorchFunctionMode):
-    def __init__(self, probe: Probe) -> None:
-        super().__init__()
-        self.probe = probe
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        op = ACTIVATIONS.get(op_info(func).name)
-        if op is not None and isinstance(out, torch.Tensor):
-            self.probe.keep(out, _Seen(op, None))
-        return out
-
-
 class Probe:
-    """Keeps the activations of one sampled iteration. ``start()``, run it, ``stop()``.
+    """Keeps the activations of one sampled iteration, as its recorder reports them.
 
     Args:
         module_names: the path of each module of the watched model, by ``id``.
@@ -68,22 +62,9 @@ class Probe:
     def __init__(self, module_names: dict[int, str] | None = None) -> None:
         self.activations: dict[int, Activation] = {}  # by id of the tensor, which is held
         self._module_names = module_names or {}
-        self._mode: _Mode | None = None
-        self._hook: Any = None
-
-    def start(self) -> None:
-        self._mode = _Mode(self)
-        self._mode.__enter__()  # type: ignore[no-untyped-call]
-        self._hook = _module.register_module_forward_hook(self._after_module)
 
     def stop(self) -> None:
-        """Remove the mode and the hooks; the activations stay until :meth:`clear`."""
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
-        if self._mode is not None:
-            self._mode.__exit__(None, None, None)  # type: ignore[no-untyped-call]
-            self._mode = None
+        """Remove the gradient hooks; the activations stay until :meth:`clear`."""
         for a in self.activations.values():
             if a.handle is not None:
                 a.handle.remove()
@@ -92,7 +73,14 @@ class Probe:
     def clear(self) -> None:
         self.activations.clear()
 
-    def _after_module(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+    def called(self, func: Any, out: Any) -> None:
+        """A torch call returned ``out``: kept if ``func`` is an activation function."""
+        op = ACTIVATIONS.get(op_info(func).name)
+        if op is not None and isinstance(out, torch.Tensor):
+            with torch._C.DisableTorchFunction():
+                self.keep(out, _Seen(op, None))
+
+    def module_returned(self, module: torch.nn.Module, output: Any) -> None:
         if isinstance(output, torch.Tensor):
             op = _MODULES.get(type(module))
             with torch._C.DisableTorchFunction():
@@ -117,3 +105,21 @@ class Probe:
     def _on_grad(a: Activation, g: torch.Tensor) -> None:
         with torch._C.DisableTorchFunction(), torch.no_grad():
             a.grad = grad_stats(g, a.tensor)
+
+
+class ProbingRecorder(Recorder):
+    """A :class:`~gradtrace.capture.recorder.Recorder` that tells ``probe`` of every call's
+    output and every module's output (see NOTE [one mode for the trace and the probe])."""
+
+    def __init__(self, probe: Probe, files: Iterable[str], **options: Any) -> None:
+        super().__init__(files, **options)
+        self.probe = probe
+
+    def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        out = super().on_call(func, args, kwargs)
+        self.probe.called(func, out)
+        return out
+
+    def exit_module(self, module: torch.nn.Module, output: Any) -> None:
+        super().exit_module(module, output)
+        self.probe.module_returned(module, output)

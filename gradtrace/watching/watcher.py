@@ -27,7 +27,7 @@ from gradtrace.model.trace import Trace
 from gradtrace.watching import boundaries
 from gradtrace.watching.history import History
 from gradtrace.watching.params import leaves_of, watched
-from gradtrace.watching.probe import Probe
+from gradtrace.watching.probe import Probe, ProbingRecorder
 from gradtrace.watching.sample import Sample, Update, resolve_updates
 from gradtrace.watching.stats import Scratch
 
@@ -183,15 +183,10 @@ class Watch:
             return
         files = self._files or []
         probe = Probe(self._module_names)
-        recorder = Recorder(files, retain_grad=False, values=self._values,
-                            user_code=UserCode.around(files, _notebook_cells()))
+        recorder = ProbingRecorder(probe, files, retain_grad=False, values=self._values,
+                                   user_code=UserCode.around(files, _notebook_cells()))
         recorder.locator.root = self._root if self._root.f_code.co_filename in files else None
-        probe.start()
-        try:
-            recorder.start()
-        except BaseException:
-            probe.stop()
-            raise
+        recorder.start()
         self._window = (recorder, probe, self.iteration)
 
     def _measure(self) -> None:
