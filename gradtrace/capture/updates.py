@@ -71,12 +71,17 @@ class OptimizerSteps:
             if frame is not None:
                 rec.locator.note(frame, stmt)
             params = [p for p, _ in changed]
-            deltas = torch._foreach_sub(params, [b for _, b in changed])
+            before = [b for _, b in changed]
             grads = [p.grad for p in params if p.grad is not None]
             if len(grads) < len(params):  # the step set a .grad to None: norms of what is left
                 grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-            norms = torch.stack([torch.stack([n.double() for n in torch._foreach_norm(x)])
-                                 for x in (deltas, params, grads, [b for _, b in changed])])
+            norms = [torch.stack(torch._foreach_norm(x)) for x in (before, params, grads)]
+            # the copies become -Δp (the same norm) in place: a new tensor per parameter
+            # cost more in page faults than the subtraction (2.8 ms on a 1.4M-weight MLP)
+            torch._foreach_sub_(before, params)
+            update = torch.stack(torch._foreach_norm(before))
+            norms = torch.stack([update.double(), *(n.double() for n in norms[1:]),
+                                 norms[0].double()])
             op = f"{type(optimizer).__name__}.step"
             steps = [rec.record_update(p, op, line, stmt) for p in params]
         data: dict[str, Any] = {"optimizer": type(optimizer).__name__, "call": self.count,
