@@ -341,3 +341,83 @@ def test_an_error_in_a_cell_is_shown_once(ip: Any) -> None:
         ip.run_cell(f"%%gradtrace --width 80\n{INPLACE_CELL}")
     assert out.stdout.count(INPLACE_MESSAGE) == 1
     assert "overrides.py" not in out.stdout and "_tensor.py" in out.stdout
+
+
+WATCH_CELL = """\
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+opt = torch.optim.SGD(model.parameters(), lr=0.5)
+x, y = torch.randn(32, 6), torch.randint(0, 4, (32,))
+seen = []
+for it in range(7):
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    seen.append((loss.item(), model[0].weight.grad.std().item()))
+    opt.step()
+"""
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """The width and height a PNG's header gives (after checking that it is a PNG)."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_watch_updates_one_status_in_place_then_shows_the_figure_and_the_table(ip: Any) -> None:
+    pytest.importorskip("matplotlib")
+    import base64
+
+    result, out = run(ip, "--watch 3 -o w", WATCH_CELL)
+    assert result.success, result
+    outputs = out.outputs
+    status = [o for o in outputs if "display_id" in o.transient]
+    ids = {o.transient["display_id"] for o in status}
+    # one output made, then updated in place: at each of the 3 samples and once at the end
+    assert len(ids) == 1 and [o.update for o in status] == [False, True, True, True, True]
+    assert status[0].data["text/plain"] == "gradtrace watch: starting"
+    assert [o.data["text/plain"].split(",")[:2] for o in status[1:4]] == [
+        ["gradtrace watch: iteration 0", " 1 sampled (every 3)"],
+        ["gradtrace watch: iteration 3", " 2 sampled (every 3)"],
+        ["gradtrace watch: iteration 6", " 3 sampled (every 3)"]]
+    seen = ip.user_ns["seen"]
+    final = status[-1].data
+    assert final["text/plain"] == ("gradtrace watch: iteration 7, 3 sampled (every 3), "
+                                   f"loss {seen[6][0]:.4g} at iteration 6, 0 warnings")
+    assert final["text/html"] == f"<pre>{final['text/plain']}</pre>"
+    # below it, the figure (a PNG, which untrusted notebooks keep) and then the latest sample
+    rest = [o for o in outputs if "display_id" not in o.transient]
+    assert ["image/png" in o.data for o in rest] == [True, False]
+    png = rest[0].data["image/png"]
+    width, height = png_size(png if isinstance(png, bytes) else base64.b64decode(png))
+    assert width > 500 and height > 300
+    table = rest[1].data["text/html"]
+    assert "model.0.weight" in table and "model.1" in table and "update_data_ratio" in table
+    # the numbers are the cell's own
+    w = ip.user_ns["w"]
+    h = w.history[w.history.name == "model.0.weight"].set_index("iteration")
+    assert list(h.index) == [0, 3, 6]
+    for it in (0, 3, 6):
+        assert h.loss[it] == seen[it][0]
+        assert h.grad_std[it] == pytest.approx(seen[it][1], rel=1e-6)
+
+
+def test_watch_in_a_terminal_shell_prints_the_status_and_the_table(ip: Any) -> None:
+    ip.display_formatter.active_types = ["text/plain"]
+    result, out = run(ip, "--watch 5", WATCH_CELL)
+    assert result.success, result
+    texts = views(out)  # no figure: a terminal cannot show one
+    assert len(texts) == 5 and not any("image/png" in o.data for o in out.outputs)
+    assert texts[-2].startswith("gradtrace watch: iteration 7, 2 sampled (every 5)")
+    assert "model.2.bias" in texts[-1] and "grad_data_ratio" in texts[-1]
+
+
+@pytest.mark.parametrize("line", ["--watch 0", "--watch -2", "--watch x", "--watch"])
+def test_a_bad_watch_count_is_a_usage_error_and_the_cell_does_not_run(ip: Any,
+                                                                       line: str) -> None:
+    ip.user_ns.pop("ran", None)
+    result, out = run(ip, line, "ran = torch.ones(1) * 2")
+    assert isinstance(result.error_in_exec, UsageError), result
+    assert "ran" not in ip.user_ns and not out.outputs
+    if line == "--watch 0":
+        assert "must be 1 or more" in str(result.error_in_exec)

@@ -119,10 +119,13 @@ class GradtraceMagics(Magics):
         shell = self.shell
         assert shell is not None
         args = parse_argstring(self.gradtrace, line)
+        if args.watch == 0:
+            raise UsageError("%%gradtrace --watch N: N is how often an iteration is traced "
+                             "(one in N); it must be 1 or more")
         view, options = self._options(args)
         code, expr, source, filename = self._compile(shell, cell)
         if args.watch:
-            return self._watch(shell, args, code, expr, source, filename)
+            return self._watch(shell, args, code, expr, source, filename, options["values"])
         ns, error, value, t = shell.user_ns, None, None, None
         try:
             with trace(files=[filename], show=False, **options) as t:
@@ -150,7 +153,7 @@ class GradtraceMagics(Magics):
             raise error.with_traceback(user_traceback(error.__traceback__, filename))
 
     def _watch(self, shell: Any, args: Any, code: types.CodeType, expr: types.CodeType | None,
-               source: str, filename: str) -> None:
+               source: str, filename: str, values: str) -> None:
         """``--watch N``: run the cell under :func:`gradtrace.watch` with a live status."""
         __tracebackhide__ = True
         from gradtrace.watching import watch
@@ -158,7 +161,7 @@ class GradtraceMagics(Magics):
 
         ns, error, value = shell.user_ns, None, None
         live = Live()
-        w = watch(files=[filename], every=args.watch, on_sample=live.update)
+        w = watch(files=[filename], every=args.watch, values=values, on_sample=live.update)
         try:
             with w:
                 exec(code, shell.user_global_ns, ns)
@@ -170,7 +173,7 @@ class GradtraceMagics(Magics):
             ns[args.output] = w
         if value is not None and not ends_with_semicolon(source):
             shell.displayhook(value)
-        live.finish(w)
+        live.finish(w, getattr(shell.display_formatter, "active_types", None))
         if error is not None:
             raise error.with_traceback(user_traceback(error.__traceback__, filename))
 

@@ -43,9 +43,13 @@ class Live:
         if self.handle is not None:
             self.handle.update(_Status(status(w), status_html(w)))
 
-    def finish(self, w: Watch) -> None:
-        """The final status in place, then the figure (a PNG) and the table below it."""
+    def finish(self, w: Watch, shown: list[str] | None = None) -> None:
+        """The final status in place, then the figure (a PNG, where the front end shows one:
+        ``shown`` lists the MIME types it shows, None for all) and the table below it."""
         self.update(w)
+        if shown is not None and "image/png" not in shown:
+            display(latest(w))
+            return
         try:
             png = w.plot()._repr_png_()
         except ImportError as e:

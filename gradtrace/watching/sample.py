@@ -166,7 +166,7 @@ class Sample:
                ) -> tuple[list[str], list[str], list[list[float]], list[Update]]:
         """Names, kinds and rows (``stats.COLUMNS``) once the trace has stopped; the updates to
         compare after the optimizer (or the code) has changed the parameters."""
-        names = [name_of(i.key) or i.fallback for i in self.items]
+        names = _distinct([name_of(i.key) or i.fallback for i in self.items])
         values = fetch([*self._blocks, *self.extra])
         self.loss, self.grad_norm = values[-2], values[-1]
         rows = []
@@ -185,6 +185,17 @@ class Sample:
         self.ndims = {name: i.key.dim() for name, i in zip(names, self.items)}
         self._groups, self._blocks, self.items, self.histograms = [], [], [], []  # no tensors
         return names, kinds, rows, updates
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """``names`` with a repeated one numbered from its second use (``model.0 #2``): a module
+    called twice in an iteration makes two outputs of one name."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
 
 
 def _ratio(a: float, b: float) -> float:

@@ -211,9 +211,10 @@ class Watch:
 
         def name_of(t: torch.Tensor) -> str | None:
             entry = keys.get(id(t))
-            name = steps[entry.step - 1].name if entry is not None else None
-            if name is not None and not t.is_leaf:
-                return name
+            step = steps[entry.step - 1] if entry is not None else None
+            name = step.name if step is not None else None
+            if not t.is_leaf:  # as the Trace names it: a variable, else the module it came from
+                return name or (step.hint if step is not None else None)
             known = self._names.get(id(t))
             if name is not None:
                 self._names[id(t)] = name
