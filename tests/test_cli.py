@@ -321,3 +321,83 @@ def test_every_example_runs_under_the_command(name: str, capsys: pytest.CaptureF
     report = out[out.index("gradtrace:"):]
     assert "error" not in report.splitlines()[0]
     assert "tensor_" not in report
+
+
+WATCHED = """\
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = torch.randn(32, 6), torch.randint(0, 4, (32,))
+    for it in range(7):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        print("seen", it, repr(loss.item()), repr(model[0].weight.grad.std().item()))
+        opt.step()
+"""
+
+
+def table_rows(out: str) -> dict[str, dict[str, str]]:
+    """The watch's table (after the status line and a blank line) by name, then column."""
+    lines = out[out.index("gradtrace watch:"):].split("\n\n", 1)[1].splitlines()
+    header = lines[0].split()
+    return {(row := dict(zip(header, line.split())))["name"]: row
+            for line in lines[1:] if line.strip() and not line.startswith("gradtrace:")}
+
+
+def test_watch_prints_the_table_and_plot_writes_a_png(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    script = write(tmp_path, WATCHED, name="train.py")
+    png = tmp_path / "out.png"
+    assert main(["--watch", "3", "--plot", str(png), str(script)]) == 0
+    out = capsys.readouterr().out
+    seen = {int(it): (float(loss), float(std)) for _, it, loss, std in
+            (line.split() for line in out.splitlines() if line.startswith("seen "))}
+    assert sorted(seen) == list(range(7))  # the script ran whole, its prints first
+    assert out.index("seen 6") < out.index("gradtrace watch:")
+    assert ("gradtrace watch: iteration 7, 3 sampled (every 3), "
+            f"loss {seen[6][0]:.4g} at iteration 6, 0 warnings\n") in out
+    rows = table_rows(out)
+    assert set(rows) == {"model.0", "model.1", "model.2", "model.0.weight", "model.0.bias",
+                         "model.2.weight", "model.2.bias"}
+    assert rows["model.0.weight"]["kind"] == "parameter"
+    assert rows["model.0.weight"]["grad_std"] == f"{seen[6][1]:.4g}"  # the latest sample's
+    assert rows["model.1"]["saturated"] != "NaN" and rows["model.0"]["saturated"] == "NaN"
+    assert out.rstrip().endswith(f"gradtrace: figure saved to {png}")
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > 500 and height > 300
+
+
+def test_watch_of_a_script_that_raises_prints_the_table_then_the_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = write(tmp_path, WATCHED + "    raise ValueError('after training')\n", name="train.py")
+    assert main(["--watch", "5", str(script)]) == 1
+    captured = capsys.readouterr()
+    assert "gradtrace watch: iteration 7, 2 sampled (every 5)" in captured.out
+    assert "model.2.bias" in captured.out
+    assert captured.err.rstrip().endswith("ValueError: after training")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--plot", "out.png"], "--plot needs --watch N"),
+    (["--watch", "0"], "argument --watch: must be positive: '0'"),
+    (["--watch", "-1"], "argument --watch: must be positive: '-1'"),
+    (["--watch", "often"], "argument --watch: not a whole number: 'often'"),
+    (["--watch", "3", "--html", "r.html"], "--html writes a trace of the whole script"),
+    (["--watch", "3", "--save", "runs"], "--save writes a trace of the whole script"),
+])
+def test_bad_watch_options_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            argv: list[str], message: str) -> None:
+    script = write(tmp_path, "raise SystemExit('the script must not run')\n", name="train.py")
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, str(script)])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "must not run" not in captured.err + captured.out
+    assert not (tmp_path / "out.png").exists()

@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if ns.plot and not ns.watch:
         parser.error("--plot needs --watch N")
+    for given, option in ((ns.html, "--html"), (ns.save, "--save")):
+        if given and ns.watch:
+            parser.error(f"{option} writes a trace of the whole script; --watch N prints a table "
+                         "(and --plot FILE saves a figure): choose one")
     from gradtrace.frontends.api import trace
 
     # runpy compiles the file under the path string as given: trace that and its absolute form.
