@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import gradtrace
 from gradtrace.watching import boundaries
 from gradtrace.watching.history import History
-from tests.lectures import makemore_deep
+from tests.lectures import makemore_deep, nanogpt_char
 
 
 @pytest.fixture(autouse=True)
@@ -177,3 +177,53 @@ def test_every_must_be_positive() -> None:
     with pytest.raises(ValueError, match="every=0"):
         gradtrace.watch(every=0)
     assert np.isnan(History().values).all()
+
+
+def test_nanogpt_with_accumulation_clipping_and_adamw_counts_its_iterations_and_stays_quiet(
+        tmp_path: Path) -> None:
+    """Two micro-batches per optimizer step: the watch numbers iterations as the loop does,
+    measures gradients after clipping, and gives no warning on a run that trains as it should
+    (AdamW's update-to-data ratio sits near lr / std(p), far above SGD's 1e-3)."""
+    path = tmp_path / "train.py"
+    path.write_text(nanogpt_char.SOURCE)
+    ns: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(nanogpt_char.SOURCE, str(path), "exec"), ns)
+    w, seen = ns["w"], ns["seen"]
+    assert isinstance(w, gradtrace.Watch) and isinstance(seen, list) and len(seen) == 24
+    assert w.iteration == 24 and isinstance(w.optimizer, torch.optim.AdamW)
+    assert list(w.warnings) == []
+    h = w.history
+    # lm_head.weight is transformer.wte.weight too (tied): one parameter, named once
+    assert "model.lm_head.weight" not in set(h.name)
+    tied = h[h.name == "model.transformer.wte.weight"].set_index("iteration")
+    assert list(tied.index) == [0, 4, 8, 12, 16, 20]
+    for it in tied.index:
+        loss, grad_std, ud = seen[it]
+        assert tied.update_data_ratio[it] == pytest.approx(ud, rel=1e-4)
+        if it > 0:  # iteration 0 is measured at its first micro-batch (see the watcher's NOTE)
+            assert tied.loss[it] == loss  # the last micro-batch's loss, as nanoGPT logs it
+            assert tied.grad_std[it] == pytest.approx(grad_std, rel=1e-5)
+    assert len(w.traces) == 3 and w.last is not None and len(w.last.passes) == 2
+
+
+def test_micro_batches_sampled_before_the_first_step_are_one_iteration() -> None:
+    """every=1 with three backward passes per step: the samples of the second and third
+    micro-batch of iteration 0 are dropped, and the loop's iterations are sampled after."""
+    model, x, y = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses = []
+    with gradtrace.watch(model, every=1) as w:
+        for _ in range(4):
+            opt.zero_grad()
+            for part in (x[:10], x[10:20], x[20:]):
+                loss = F.cross_entropy(model(part), y[: len(part)]) / 3
+                loss.backward()
+            losses.append(loss.item())
+            opt.step()
+    h = w.history
+    assert sorted(h.iteration.unique()) == [0, 1, 2, 3] and w.iteration == 4
+    assert w.stats.samples == 4 and len(w.traces) == 3
+    weight = h[h.name == "model.0.weight"].set_index("iteration")
+    assert [weight.loss[it] for it in (1, 2, 3)] == losses[1:]
+    ud = weight.update_data_ratio
+    assert np.isnan(ud[0]) and (ud[[1, 2, 3]] > 0).all()  # 0's: see the watcher's NOTE

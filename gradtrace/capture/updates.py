@@ -75,13 +75,13 @@ class OptimizerSteps:
             grads = [p.grad for p in params if p.grad is not None]
             if len(grads) < len(params):  # the step set a .grad to None: norms of what is left
                 grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-            norms = [torch.stack(torch._foreach_norm(x)) for x in (before, params, grads)]
+            before_norm, value, grad = (torch.stack(torch._foreach_norm(x)).double()
+                                        for x in (before, params, grads))
             # the copies become -Δp (the same norm) in place: a new tensor per parameter
             # cost more in page faults than the subtraction (2.8 ms on a 1.4M-weight MLP)
             torch._foreach_sub_(before, params)
-            update = torch.stack(torch._foreach_norm(before))
-            norms = torch.stack([update.double(), *(n.double() for n in norms[1:]),
-                                 norms[0].double()])
+            update = torch.stack(torch._foreach_norm(before)).double()
+            norms = torch.stack([update, value, grad, before_norm])
             op = f"{type(optimizer).__name__}.step"
             steps = [rec.record_update(p, op, line, stmt) for p in params]
         data: dict[str, Any] = {"optimizer": type(optimizer).__name__, "call": self.count,

@@ -100,21 +100,31 @@ class History:
             self.names.append(name)
         return found
 
+    def drop_after(self, iteration: int) -> int:
+        """Forget the samples after ``iteration``; returns how many there were."""
+        dropped = int((self.sample_iteration[: self.samples] > iteration).sum())
+        self._keep(self.iteration[: self.size] <= iteration,
+                   self.sample_iteration[: self.samples] <= iteration)
+        return dropped
+
     def _thin(self, need: int) -> None:
         samples = np.unique(self.sample_iteration[: self.samples])
         kept = samples[::2]
         keep = np.isin(self.iteration[: self.size], kept)
         if samples.size < 2 or keep.sum() + need > self.capacity:  # one sample fills it
             keep[:] = False
-        n = int(keep.sum())
+        self._keep(keep, np.isin(self.sample_iteration[: self.samples], kept))
+
+    def _keep(self, rows: np.ndarray[Any, Any], samples: np.ndarray[Any, Any]) -> None:
+        """Keep the rows and the samples where the masks are true, in order."""
+        n = int(rows.sum())
         for array in (self.iteration, self.name, self.kind, self.values):
-            array[:n] = array[: self.size][keep]
+            array[:n] = array[: self.size][rows]
         self.values[n:] = np.nan
         self.size = n
-        keep = np.isin(self.sample_iteration[: self.samples], kept)
-        n = int(keep.sum())
+        n = int(samples.sum())
         for array in (self.sample_iteration, self.sample_values):
-            array[:n] = array[: self.samples][keep]
+            array[:n] = array[: self.samples][samples]
         self.samples = n
 
     def iterations(self) -> np.ndarray[Any, Any]:

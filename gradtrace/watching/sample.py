@@ -206,18 +206,21 @@ def _ratio(a: float, b: float) -> float:
 
 def resolve_updates(updates: list[Update]) -> dict[str, tuple[float, float]]:
     """``update_data_ratio`` (std(Δp) / std(p after)) and ``update_ratio`` (‖Δp‖ / ‖p before‖)
-    of each parameter, now that it was updated."""
+    of each parameter, now that it was updated (``before`` is left as it was: an update that
+    has not happened yet can be measured again later)."""
     if not updates:
         return {}
     blocks = []
     with torch._C.DisableTorchFunction(), torch.no_grad():
         for u in updates:
             after = stacked(u.params, u.after)
-            delta = u.before.sub_(after)  # -Δp: the same spread and norm
             _, after_std = row_stats(after, u.scratch)
-            _, delta_std = row_stats(delta, u.scratch)
+            # -Δp (the same spread and norm); then ``after``'s memory holds the deviations
+            delta = torch.sub(u.before, after, out=u.scratch) if u.scratch is not None \
+                else u.before - after
+            _, delta_std = row_stats(delta, after)
             blocks.append(torch.stack([delta_std / after_std,
-                                       row_norms(delta, u.scratch) / u.norm], dim=1))
+                                       row_norms(delta, after) / u.norm], dim=1))
     values = fetch(blocks)
     names = [n for u in updates for n in u.names]
     return {n: (values[2 * k], values[2 * k + 1]) for k, n in enumerate(names)}

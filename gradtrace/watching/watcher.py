@@ -9,10 +9,19 @@
 # pass, or just before the optimizer step. Its update (``update_data_ratio``) is measured from a
 # copy of the parameters taken then, once the update has happened: after the optimizer step, or
 # for an update by hand at the start of the next backward pass (or when the watch ends).
+# A backward pass that finds the parameters unchanged (a loop that accumulates gradients over
+# micro-batches, before its first optimizer step) leaves the update to be measured later.
+# Where several backward passes ran before the first optimizer step (nanoGPT accumulates over
+# micro-batches), they were one iteration's: the count goes back to where the loop's own is
+# (the step ends iteration 0), the samples taken of the later micro-batches are dropped, and a
+# trace opened for one is kept only if iteration 1 is sampled. Iteration 0 is then measured at
+# the end of its first micro-batch's backward pass, its update across the first step (not
+# measured, NaN, where ``every`` is smaller than the number of micro-batches).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -71,6 +80,7 @@ class Watch:
         self._root: Any = None
         self._running = False
         self._first_step = False  # the first optimizer step ran, outside the wrapper
+        self._unwanted = False  # the open trace is of an iteration not sampled (see NOTE)
         self._scratch = Scratch()  # the samples' buffers
 
     # -- the results ------------------------------------------------------------------------
@@ -79,6 +89,11 @@ class Watch:
         """One row per sampled iteration and tensor: ``iteration``, ``name``, ``kind`` and the
         statistics (see :data:`gradtrace.watching.stats.COLUMNS`)."""
         return self.stats.frame()
+
+    @property
+    def optimizer(self) -> Any:
+        """The optimizer whose steps end iterations (None where the code updates by hand)."""
+        return self._optimizer
 
     @property
     def last(self) -> Trace | None:
@@ -134,7 +149,8 @@ class Watch:
     # -- what the boundaries report -----------------------------------------------------------
     def backward_started(self, tensors: Any) -> None:
         if self._pending is not None and (self._mode != "step" or self._first_step):
-            self._resolve()  # updated by hand, or by the first optimizer step (see NOTE)
+            # updated by hand, or by the first optimizer step (see NOTE)
+            self._resolve(wait=self._mode != "step")
         self._first_step = False
         t = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
         if isinstance(t, torch.Tensor) and t.numel() == 1 and t.is_floating_point():
@@ -160,16 +176,39 @@ class Watch:
             self._optimizer, self._mode, self._first_step = optimizer, "step", True
             if not self._params:
                 self._params = watched(optimizer.param_groups)[0]
+            if self.iteration > 1:
+                self._one_iteration_so_far()
+
+    def _one_iteration_so_far(self) -> None:
+        """The backward passes before the first optimizer step were micro-batches of iteration
+        0 (see NOTE [what an iteration is]); runs inside the step's hook, so no trace starts or
+        stops here."""
+        dropped = self.stats.drop_after(0)
+        for _ in range(min(dropped, len(self.traces))):
+            self.traces.pop()
+        if dropped:  # a later micro-batch's sample ended iteration 0's wait for its update
+            self.stats.set_updates(0, dict.fromkeys(self.stats.names, (math.nan, math.nan)))
+        if self._pending is not None and self._pending[0] > 0:
+            self._pending = None
+        if self._bad is not None:
+            with torch._C.DisableTorchFunction():
+                self._bad = self._bad.clamp(max=0)
+        self.iteration = 1
+        if self._window is not None:
+            recorder, probe, _ = self._window
+            self._window = (recorder, probe, 1)
+            self._unwanted = self.iteration % self.every != 0
 
     def step_started(self, optimizer: Any) -> None:
-        if optimizer is self._optimizer and self._window is not None:
+        if optimizer is self._optimizer and self._window is not None and not self._unwanted:
             self._measure()
 
     def step_ended(self, optimizer: Any) -> None:
         if optimizer is not self._optimizer:
             return
         if self._window is not None:
-            self._stop_window(keep=True)
+            self._stop_window(keep=not self._unwanted)
+            self._unwanted = False
         self._resolve()
         self._next()
 
@@ -224,6 +263,7 @@ class Watch:
         probe.clear()
         self.traces.append(Trace.later(build))
         self._record(sample, names, kinds, rows)
+        self._resolve()  # one left waiting: no update happened between the two samples
         self._pending = (iteration, updates)
 
     def _record(self, sample: Sample, names: list[str], kinds: list[str],
@@ -243,12 +283,17 @@ class Watch:
         if self._on_sample is not None:
             self._on_sample(self)
 
-    def _resolve(self) -> None:
+    def _resolve(self, wait: bool = False) -> None:
+        """Measure the pending update; with ``wait``, leave it pending if no parameter changed
+        (see NOTE [what an iteration is])."""
         if self._pending is None:
             return
         iteration, updates = self._pending
+        found = resolve_updates(updates)
+        if wait and found and not any(ratio > 0 for _, ratio in found.values()):
+            return  # every Δp is 0 (NaN where a parameter is all zeros)
         self._pending = None
-        self.stats.set_updates(iteration, resolve_updates(updates))
+        self.stats.set_updates(iteration, found)
 
     def _note_nonfinite(self) -> None:
         if self.first_nonfinite is None and self._bad is not None:
