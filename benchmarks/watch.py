@@ -6,6 +6,7 @@ Usage::
     python benchmarks/watch.py                          # MLP and transformer, every=100 and 10
     python benchmarks/watch.py --models mlp --steps 200 --repeats 5
     python benchmarks/watch.py --rss-steps 10000        # memory only: the cell model, every=10
+    python benchmarks/watch.py --phases                 # one sampled iteration, split in parts
 
 The whole loop is timed (forward, backward, optimizer step), sampled iterations included:
 ``every=100`` over 100 steps traces one iteration in the run, ``every=10`` ten. Times are the
@@ -18,9 +19,11 @@ keep no values (``watch(values="none")``): the history is the same.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +73,50 @@ def ratios(name: str, steps: int, repeats: int, everies: list[int],
     return found
 
 
+def phases(name: str, repeats: int, values: str) -> None:
+    """What one sampled iteration costs, in CPU ms (medians of ``repeats``): the plain
+    iteration, the same traced by a bare Recorder (the trace a sample holds: the floor of any
+    sampled iteration), and a sampled iteration of a watch (``every=1``: the trace, the
+    activation, gradient and parameter statistics, the update); the ratios ``every=10`` and
+    ``every=100`` would reach if only the sampled iterations cost more."""
+    from gradtrace.capture.recorder import Recorder
+
+    model, x, y = build(name)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    step = functools.partial(_loop, model, opt, x, y, 1)
+    files = [__file__]
+
+    def traced() -> None:
+        recorder = Recorder(files, retain_grad=False, values=values)
+        recorder.start()
+        try:
+            step()
+        finally:
+            build_records = recorder.stop(None)
+        gradtrace.Trace.later(build_records)
+
+    def timed(run: Callable[[], None]) -> float:
+        found = []
+        for _ in range(repeats):
+            started = time.process_time()
+            run()
+            found.append(time.process_time() - started)
+        return statistics.median(found) * 1e3
+
+    for _ in range(3):
+        step()
+        traced()
+    plain, trace = timed(step), timed(traced)
+    with gradtrace.watch(model, every=1, values=values):
+        step()
+        sampled = timed(step)
+    print(f"{name}: plain {plain:.2f} ms, traced by a bare Recorder {trace:.2f} ms "
+          f"({trace / plain:.2f}x), a sampled iteration {sampled:.2f} ms ({sampled / plain:.2f}x)")
+    for every in (10, 100):
+        print(f"  every={every}: at least {(every - 1 + trace / plain) / every:.3f}x from the "
+              f"trace alone, {(every - 1 + sampled / plain) / every:.3f}x with the statistics")
+
+
 def rss_growth(name: str, steps: int, every: int) -> float:
     """MiB the process grew from iteration 200 to iteration ``steps`` of one watched run."""
     model, x, y = build(name)
@@ -100,8 +147,16 @@ def main() -> None:
     parser.add_argument("--rss-steps", type=int, default=0,
                         help="only measure memory, over this many steps (10,000 in the README)")
     parser.add_argument("--rss-model", default="cell")
+    parser.add_argument("--phases", action="store_true",
+                        help="one sampled iteration split in parts (medians of --repeats)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.phases:
+        print(f"CPU time (time.process_time), {args.threads} torch thread(s), medians of "
+              f"{args.repeats} iterations, values={args.values!r}")
+        for name in args.models.split(","):
+            phases(name, args.repeats, args.values)
+        return
     if args.rss_steps:
         grown = rss_growth(args.rss_model, args.rss_steps, 10)
         print(f"{args.rss_model}: RSS grew {grown:.1f} MiB from iteration 200 to "

@@ -94,11 +94,20 @@ class Sample:
         with torch._C.DisableTorchFunction(), torch.no_grad():
             # the figure draws the tanh, sigmoid, ReLU and GELU layers, else every module output
             drawn = any(a.op is not None for a in probe.activations.values())
+            # one block per device for all activations: a stack per activation cost 800 small
+            # ops (and as many in the fetch) on the transformer of benchmarks/watch.py
+            scalars: dict[torch.device, list[torch.Tensor]] = {}
+            kept = []
             for a in probe.activations.values():
                 stats = value_stats(a.tensor, a.op)
-                row = self._block(torch.stack(stats + (a.grad or grad_stats(None, a.tensor))))
+                on_device = scalars.setdefault(a.tensor.device, [])
+                kept.append((a, stats, len(on_device) // WIDTH))
+                on_device.extend(stats + (a.grad or grad_stats(None, a.tensor)))
+            first = {device: self._block(torch.stack(found))
+                     for device, found in scalars.items()}
+            for a, stats, k in kept:
                 self.items.append(Item(a.tensor, a.module or a.op or "activation", "activation",
-                                       a.op, row))
+                                       a.op, first[a.tensor.device] + k))
                 if a.op is not None or not drawn:
                     self.histograms.append((len(self.items) - 1,
                                             histogram(a.tensor, a.op, stats[0], stats[1]), False))

@@ -177,7 +177,7 @@ def fetch(values: list[torch.Tensor]) -> list[float]:
     parts: list[list[float]] = [[] for _ in values]
     with torch._C.DisableTorchFunction(), torch.no_grad():  # not the user's math: not traced
         for indices in by_device.values():
-            flat = torch.cat([values[i].reshape(-1).to(torch.float64) for i in indices])
+            flat = torch.cat([values[i].reshape(-1) for i in indices]).to(torch.float64)
             got = flat.cpu().tolist()
             at = 0
             for i in indices:
