@@ -29,13 +29,13 @@ NOTEBOOK = ROOT / "examples" / "lab2_autograd.ipynb"
 PACKAGE_ROOT = Path(gradtrace.__file__).resolve().parent.parent
 KERNEL = "gradtrace-test"
 
-__all__ = ["execute", "export_html", "chromium", "browse", "jupyterlab", "NOTEBOOK"]
+__all__ = ["execute", "export_html", "chromium", "browse", "jupyterlab", "write_kernelspec",
+           "NOTEBOOK"]
 
 
-def _kernel_manager(folder: Path) -> Any:
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
+def write_kernelspec(folder: Path) -> dict[str, str]:
+    """Write the kernelspec ``KERNEL`` (this interpreter, this gradtrace) to
+    ``folder/kernels``; returns the ``kernelspec`` a notebook's metadata names it by."""
     spec_dir = folder / "kernels" / KERNEL
     spec_dir.mkdir(parents=True, exist_ok=True)
     path = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -44,6 +44,14 @@ def _kernel_manager(folder: Path) -> Any:
         "display_name": "gradtrace tests", "language": "python",
         "env": {"PYTHONPATH": path, "COLUMNS": "100"},
     }))
+    return {"name": KERNEL, "display_name": "gradtrace tests", "language": "python"}
+
+
+def _kernel_manager(folder: Path) -> Any:
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    write_kernelspec(folder)
     specs = KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
     return KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
 
@@ -128,8 +136,10 @@ def _free_port() -> int:
 def jupyterlab(base: Path, cells: Mapping[str, str]) -> Iterator[dict[str, Any]]:
     """Run ``cells`` (id → source) in a notebook in ``base/run``, save it signed
     (``trusted.ipynb``) and unsigned (``untrusted.ipynb``), and serve both with JupyterLab on a
-    localhost port: yields its ``url``, ``token``, ``settings`` folder and the ``run`` folder
-    (the kernel's working folder, where the cells' files are)."""
+    localhost port: yields its ``url``, ``token``, ``settings`` folder, the ``run`` folder
+    (the kernel's working folder, where the cells' files are), the ``root`` folder it serves
+    and its ``data`` folder (JUPYTER_DATA_DIR: :func:`write_kernelspec` there gives the lab a
+    kernel)."""
     import nbformat
     import pytest
     from nbformat.sign import NotebookNotary
@@ -168,7 +178,8 @@ def jupyterlab(base: Path, cells: Mapping[str, str]) -> Iterator[dict[str, Any]]
             except OSError:
                 assert server.poll() is None, (base / "lab.log").read_text()[-2000:]
                 time.sleep(0.25)
-        yield {"url": url, "token": token, "settings": settings, "run": base / "run"}
+        yield {"url": url, "token": token, "settings": settings, "run": base / "run",
+               "root": root, "data": data}
     finally:
         server.terminate()
         try:
