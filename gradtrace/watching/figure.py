@@ -17,9 +17,9 @@ import numpy as np
 if TYPE_CHECKING:
     from gradtrace.watching.history import History
 
-__all__ = ["figure", "require_matplotlib"]
+__all__ = ["figure", "require_matplotlib", "MOST_CURVES"]
 
-_MOST_CURVES = 12  # per panel: more lines than this cannot be told apart
+MOST_CURVES = 12  # per panel: more lines than this cannot be told apart
 
 
 def require_matplotlib() -> Any:
@@ -46,10 +46,10 @@ def figure(h: History) -> Any:
     axes = fig.subplots(2, 2)
     kept = [n for n in h.histograms if h.kind_of.get(n) == "activation"]
     activations = [n for n in kept if h.ops.get(n) is not None] or kept  # else module outputs
-    _distributions(axes[0, 0], h, activations[:_MOST_CURVES], "activation distribution", False)
+    _distributions(axes[0, 0], h, activations[:MOST_CURVES], "activation distribution", False)
     weights = [n for n in h.histograms if h.kind_of.get(n) == "parameter" and h.ndims.get(n) == 2]
-    _distributions(axes[0, 1], h, weights[:_MOST_CURVES], "gradient distribution", True)
-    _update_ratios(axes[1, 0], h, weights[:_MOST_CURVES])
+    _distributions(axes[0, 1], h, weights[:MOST_CURVES], "gradient distribution", True)
+    _update_ratios(axes[1, 0], h, weights[:MOST_CURVES])
     iterations, loss = h.sample_column("loss")
     ax = axes[1, 1]
     ax.plot(iterations, loss, marker="." if len(loss) < 50 else None)

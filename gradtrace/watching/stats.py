@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 
 __all__ = ["COLUMNS", "BINS", "Z_RANGE", "value_stats", "grad_stats", "row_stats",
-           "row_norms", "stacked", "Scratch", "histogram", "fetch", "fetch_counts", "Histogram"]
+           "row_moments", "stacked", "Scratch", "histogram", "fetch", "fetch_counts", "Histogram"]
 
 #: the numeric columns of one history row, in order
 COLUMNS = ("mean", "std", "saturated", "dead", "grad_mean", "grad_std", "grad_data_ratio",
@@ -140,19 +140,27 @@ def row_stats(rows: torch.Tensor, scratch: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """The mean and the standard deviation (``torch.std``'s, to 1e-6 relative) of each row;
     ``scratch``, a tensor like ``rows``, holds the deviations if given."""
+    mean, std, _ = _moments(rows, scratch)
+    return mean, std
+
+
+def row_moments(rows: torch.Tensor, scratch: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`row_stats` and the 2-norm of each row, from the same sum of squared deviations:
+    ``‖x‖² = Σ(x - mean)² + n·mean²``, two non-negative terms, so no pass of its own."""
+    mean, std, squares = _moments(rows, scratch)
+    return mean, std, squares.add_(mean.square() * rows.shape[1]).sqrt_()
+
+
+def _moments(rows: torch.Tensor, scratch: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n = rows.shape[1]
     mean = rows.mean(1)
-    if n < 2:
-        return mean, torch.full_like(mean, math.nan)
     deviations = torch.sub(rows, mean[:, None], out=scratch) if scratch is not None \
         else rows - mean[:, None]
-    return mean, (deviations.square_().sum(1) / (n - 1)).sqrt_()
-
-
-def row_norms(rows: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
-    """The 2-norm of each row (summed as ``torch.sum`` sums: more exactly than a norm)."""
-    squares = torch.mul(rows, rows, out=scratch) if scratch is not None else rows.square()
-    return squares.sum(1).sqrt_()
+    squares = deviations.square_().sum(1)
+    std = (squares / (n - 1)).sqrt_() if n >= 2 else torch.full_like(mean, math.nan)
+    return mean, std, squares
 
 
 def histogram(t: torch.Tensor, op: str | None, mean: torch.Tensor, std: torch.Tensor

@@ -34,6 +34,7 @@ from gradtrace.capture.recorder import Recorder
 from gradtrace.capture.usercode import UserCode
 from gradtrace.model.trace import Trace
 from gradtrace.watching import boundaries
+from gradtrace.watching.figure import MOST_CURVES
 from gradtrace.watching.history import History
 from gradtrace.watching.params import leaves_of, watched
 from gradtrace.watching.probe import Probe, ProbingRecorder
@@ -231,7 +232,9 @@ class Watch:
     def _measure(self) -> None:
         assert self._window is not None
         _, probe, iteration = self._window
-        self._sample = Sample(iteration, probe, self._params or [], self._loss, self._scratch)
+        most = None if self._board is not None else MOST_CURVES  # TensorBoard takes them all
+        self._sample = Sample(iteration, probe, self._params or [], self._loss, self._scratch,
+                              most)
 
     def _stop_window(self, keep: bool) -> None:
         assert self._window is not None
