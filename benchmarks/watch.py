@@ -76,9 +76,9 @@ def ratios(name: str, steps: int, repeats: int, everies: list[int],
 def phases(name: str, repeats: int, values: str) -> None:
     """What one sampled iteration costs, in CPU ms (medians of ``repeats``): the plain
     iteration, the same traced by a bare Recorder (the trace a sample holds: the floor of any
-    sampled iteration), and a sampled iteration of a watch (``every=1``: the trace, the
-    activation, gradient and parameter statistics, the update); the ratios ``every=10`` and
-    ``every=100`` would reach if only the sampled iterations cost more."""
+    sampled iteration), a sampled iteration of a watch (``every=1``: the trace, the activation,
+    gradient and parameter statistics, the update) and an iteration between samples; the ratios
+    ``every=10`` and ``every=100`` would reach if only the sampled iterations cost more."""
     from gradtrace.capture.recorder import Recorder
 
     model, x, y = build(name)
@@ -110,8 +110,12 @@ def phases(name: str, repeats: int, values: str) -> None:
     with gradtrace.watch(model, every=1, values=values):
         step()
         sampled = timed(step)
+    with gradtrace.watch(model, every=10**9, values=values):  # iteration 0 alone is sampled
+        step()
+        between = timed(step)
     print(f"{name}: plain {plain:.2f} ms, traced by a bare Recorder {trace:.2f} ms "
-          f"({trace / plain:.2f}x), a sampled iteration {sampled:.2f} ms ({sampled / plain:.2f}x)")
+          f"({trace / plain:.2f}x), a sampled iteration {sampled:.2f} ms ({sampled / plain:.2f}x), "
+          f"an iteration between samples {between:.2f} ms ({between / plain:.3f}x)")
     for every in (10, 100):
         print(f"  every={every}: at least {(every - 1 + trace / plain) / every:.3f}x from the "
               f"trace alone, {(every - 1 + sampled / plain) / every:.3f}x with the statistics")

@@ -101,7 +101,16 @@ class History:
         return found
 
     def drop_after(self, iteration: int) -> int:
-        """Forget the samples after ``iteration``; returns how many there were."""
+        """Forget the samples after ``iteration``; returns how many there were.
+
+        Example:
+            >>> h = History()
+            >>> for it in (0, 1, 2):
+            ...     h.add_sample(it, 1.0, 1.0)
+            ...     h.add(it, ["w"], ["parameter"], [[float(it)] + [0.0] * 9])
+            >>> h.drop_after(0), h.iterations().tolist(), h.samples
+            (2, [0], 1)
+        """
         dropped = int((self.sample_iteration[: self.samples] > iteration).sum())
         self._keep(self.iteration[: self.size] <= iteration,
                    self.sample_iteration[: self.samples] <= iteration)
