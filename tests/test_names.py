@@ -253,3 +253,26 @@ def test_which_files_are_the_users_is_answered_per_project_however_often_asked(
         assert in_a(layers) and not in_b(layers)
         assert not in_a(torch.__file__) and not in_a(os.__file__)
         assert not in_a("<cell>") and in_a(str(tmp_path / "a" / "train.py"))
+
+
+def test_the_path_walk_ends_early_only_when_nothing_could_beat_what_it_found() -> None:
+    """The walk stops once every wanted object has a path ending in a name; the paths must be
+    those of the whole walk (an unreachable wanted object keeps it going to the end)."""
+    from gradtrace.capture.paths import find_paths
+
+    class Layer:
+        def __init__(self) -> None:
+            self.weight = torch.ones(2)
+
+    layers = [Layer(), Layer()]
+    w, b = torch.zeros(1), torch.zeros(3)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    ns = {"layers": layers, "params": [w, layers[0].weight], "deep": {"w": w}, "b": b,
+          "model": model, "net": types.SimpleNamespace(inner=types.SimpleNamespace(b=b))}
+    cases = [{id(b)}, {id(w)}, {id(layers[0].weight), id(b)}, {id(model[0].bias), id(b)}]
+    for wanted in cases:
+        unreachable = torch.zeros(1)  # never found: the walk runs to its end
+        whole = find_paths([ns], wanted | {id(unreachable)}, lambda c: c is Layer)
+        assert find_paths([ns], wanted, lambda c: c is Layer) == whole
+    found = find_paths([ns], {id(w), id(b)}, lambda c: c is Layer)
+    assert (found[id(b)].text, found[id(w)].text) == ("b", 'deep["w"]')  # a name beats params[0]

@@ -74,6 +74,9 @@ def find_paths(namespaces: list[dict[str, object]], wanted: Collection[int],
                 continue
             level.append((value, name, LEFTOVER if name in loop_variables else NAMED))
     wanted = set(wanted)
+    # found by a name already: a later path is as deep or deeper, so none beats it; once every
+    # wanted object is, the walk ends (a notebook's tensors are usually its variables)
+    settled: set[int] = set()
     visited = 0
     for depth in range(_MAX_DEPTH + 1):
         following: list[tuple[object, str, int]] = []
@@ -83,6 +86,10 @@ def find_paths(namespaces: list[dict[str, object]], wanted: Collection[int],
                 found = best.get(key)
                 if found is None or (kind, depth) < found[:2]:
                     best[key] = (kind, depth, text)
+                    if kind == NAMED:
+                        settled.add(key)
+                        if len(settled) == len(wanted):
+                            return {k: Path(t, n) for k, (n, _, t) in best.items()}
             if entered.get(key, LEFTOVER + 1) <= kind or depth == _MAX_DEPTH:
                 continue  # entered already by as good a path (cycles end here too)
             entered[key] = kind
