@@ -44,6 +44,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from models import MODELS, build
+from revisions import ROOT, unpack
 
 
 def loss_of(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], torch.Tensor]:
@@ -243,20 +244,10 @@ def _package_as(source: str, folder: str, name: str) -> None:
 def compare(rev: str, models: list[str], repeat: int, values: str) -> None:
     """This checkout against ``rev`` in one process per model: median ratios of record and
     record + read, and their change."""
-    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
-                          text=True, check=True,
-                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:
-        archive = subprocess.run(["git", "archive", rev, "gradtrace"], capture_output=True,
-                                 cwd=root)
-        if archive.returncode != 0:
-            raise SystemExit(f"cannot read gradtrace at {rev!r}: {archive.stderr.decode()}")
-        then = os.path.join(scratch, "then")
-        os.mkdir(then)
-        subprocess.run(["tar", "-x", "-C", then], input=archive.stdout, check=True)
-        _package_as(os.path.join(then, "gradtrace"), scratch, "gradtrace_then")
+        _package_as(unpack(rev, os.path.join(scratch, "then")), scratch, "gradtrace_then")
         # this checkout as it is now: edits made while this runs are not measured
-        shutil.copytree(os.path.join(root, "gradtrace"), os.path.join(scratch, "gradtrace"),
+        shutil.copytree(os.path.join(ROOT, "gradtrace"), os.path.join(scratch, "gradtrace"),
                         ignore=shutil.ignore_patterns("__pycache__"))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [scratch, *filter(None, [os.environ.get("PYTHONPATH")])]))

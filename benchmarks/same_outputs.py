@@ -27,7 +27,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from revisions import ROOT as _ROOT
+from revisions import unpack
+
+ROOT = Path(_ROOT)
 PROGRAMS = sorted(ROOT.glob("examples/[0-9]*.py")) + sorted(ROOT.glob("tests/corpus/*/*.py"))
 # needs several processes (torchrun) or a widget front end: traced by their own tests
 SKIP = {"12_ddp.py", "13_watch.py"}
@@ -96,13 +99,7 @@ def main() -> None:
         parser.error("--against REV is required")
     with tempfile.TemporaryDirectory() as scratch:
         before_pkg = Path(scratch) / "package"
-        before_pkg.mkdir()
-        archive = subprocess.run(["git", "archive", args.against, "gradtrace"],
-                                 capture_output=True, cwd=ROOT)
-        if archive.returncode != 0:
-            raise SystemExit(f"cannot read gradtrace at {args.against!r}: "
-                             f"{archive.stderr.decode()}")
-        subprocess.run(["tar", "-x", "-C", str(before_pkg)], input=archive.stdout, check=True)
+        unpack(args.against, str(before_pkg))
         keep = Path(args.keep) if args.keep else Path(scratch)
         before, now = keep / "before", keep / "now"
         print(f"tracing {len(PROGRAMS) - len(SKIP)} programs with {args.against} ...", flush=True)

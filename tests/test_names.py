@@ -6,8 +6,8 @@ Oracle: plain PyTorch, run the same way without tracing.
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import re
 import types
 from collections.abc import Iterator

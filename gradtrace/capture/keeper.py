@@ -198,8 +198,7 @@ class Keeper:
         self._budget = budget - n
         items = self._items
         index = len(items)
-        alone = t.detach()  # ``t`` itself stays the one the weak reference below follows
-        items.append(Copy(alone.clone() if alone.layout is _STRIDED else _private(alone)))
+        items.append(Copy(_private(t)))
         if seen_as is not None:
             self._copied[seen_as] = (index, weakref.ref(t))
         copies = self._copies
@@ -225,13 +224,8 @@ class Keeper:
         others = [j for j, s in enumerate(done) if s is None]  # not in CPU memory
         for j, s in zip(others, stats_of_many([tensors[j] for j in others])):
             done[j] = s
-        names: dict[torch.dtype, str] = {}
         for i, t, stats in zip(batch, tensors, done):
-            dtype = t.dtype
-            name = names.get(dtype)
-            if name is None:
-                name = names[dtype] = dtype_name(dtype)
-            items[i] = make(TensorSummary, shape=tuple(t.shape), dtype=name,
+            items[i] = make(TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
                             device="cpu" if t.is_cpu else str(t.device), values=None,
                             stats=stats)
         return freed

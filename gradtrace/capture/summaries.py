@@ -72,16 +72,9 @@ def summarize_copies(copies: Sequence[torch.Tensor]) -> list[TensorSummary]:
     with torch._C.DisableTorchFunction():
         if not all(t.is_cpu and t.layout is _STRIDED and not t.is_nested for t in copies):
             return summarize(copies, None, owned=[True] * len(copies))  # on a device, or odd
-        names: dict[torch.dtype, str] = {}
-        out = []
-        for t, own in zip(copies, stats_of_copies(copies)):
-            dtype = t.dtype
-            name = names.get(dtype)
-            if name is None:
-                name = names[dtype] = dtype_name(dtype)
-            out.append(make(TensorSummary, shape=tuple(t.shape), dtype=name, device="cpu",
-                            values=t, stats=own))
-        return out
+        return [make(TensorSummary, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
+                     device="cpu", values=t, stats=own)
+                for t, own in zip(copies, stats_of_copies(copies))]
 
 
 _STRIDED = torch.strided

@@ -18,6 +18,7 @@ or Inf. Pure computations over tensors and rows of numbers; nothing here imports
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ class Stats(NamedTuple):
     inf: int = 0
 
 
+@functools.cache  # a handful of dtypes, asked for every tensor a trace keeps
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 

@@ -105,7 +105,7 @@ def _text_dtype() -> Any:
     import pandas
 
     dtype = pandas.DataFrame({"text": np.array(["a", None], dtype=object)})["text"].dtype
-    return None if dtype == object else dtype
+    return None if dtype == np.dtype("O") else dtype
 
 
 class StepColumns:
