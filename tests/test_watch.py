@@ -227,3 +227,63 @@ def test_micro_batches_sampled_before_the_first_step_are_one_iteration() -> None
     assert [weight.loss[it] for it in (1, 2, 3)] == losses[1:]
     ud = weight.update_data_ratio
     assert np.isnan(ud[0]) and (ud[[1, 2, 3]] > 0).all()  # 0's: see the watcher's NOTE
+
+
+def test_activations_reduced_in_groups_equal_each_tensor_reduced_alone() -> None:
+    """Stacked by dtype and size (and a ReLU's shape), each activation's statistics are still
+    what plain PyTorch gives for that tensor alone: ``std`` to the bit."""
+    from gradtrace.watching.stats import Scratch, activation_block
+
+    torch.manual_seed(0)
+    made = [(torch.tanh(torch.randn(32, 100) * 2), "tanh"),
+            (torch.tanh(torch.randn(32, 100)), "tanh"),
+            (torch.tanh(torch.randn(4, 50)), "tanh"),
+            (torch.sigmoid(torch.randn(32, 100) * 4), "sigmoid"),
+            (torch.relu(torch.randn(8, 3, 5) - 1.5), "relu"),
+            (torch.relu(torch.randn(6, 20) - 1.0), "relu"),
+            (torch.relu(torch.randn(7)), "relu"),
+            (torch.randn(32, 100, dtype=torch.float64) * 3 + 1, None),
+            (torch.randn(32, 100).half(), "gelu"),
+            (torch.randn(1), None)]
+    tensors, ops = [t for t, _ in made], [op for _, op in made]
+    grads = [torch.randn_like(t) * 1e-3 + 2e-4 if k % 3 else None for k, t in enumerate(tensors)]
+    scratch = Scratch()
+    for _ in range(2):  # the second time in the buffers the first one left
+        block = activation_block(tensors, ops, grads, scratch).tolist()
+        for (t, op), g, row in zip(made, grads, block):
+            mean, std, saturated, dead, grad_mean, grad_std = row
+            assert mean == pytest.approx(t.double().mean().item(), rel=1e-6, abs=1e-6)
+            assert (math.isnan(std) if t.numel() == 1 else std == t.std().item())
+            if op == "tanh":
+                assert saturated == (t.abs() > 0.97).float().mean().item()
+            elif op == "sigmoid":
+                assert saturated == ((t < 0.03) | (t > 0.97)).float().mean().item()
+            else:
+                assert math.isnan(saturated)
+            if op == "relu":
+                expected = (t == 0).flatten(1).all(dim=0).float().mean() if t.dim() >= 2 \
+                    else (t == 0).all().float()
+                assert dead == expected.item()
+            else:
+                assert math.isnan(dead)
+            if g is None:
+                assert math.isnan(grad_mean) and math.isnan(grad_std)
+            else:
+                assert grad_mean == pytest.approx(g.double().mean().item(), rel=1e-5)
+                # in float32 for a half gradient, as any statistic of half values
+                assert grad_std == pytest.approx(g.float().std().item(), rel=1e-5)
+
+
+def test_the_first_nonfinite_loss_is_found_between_samples_and_kept() -> None:
+    torch.manual_seed(0)
+    w0 = torch.randn(4, 3, requires_grad=True)
+    x = torch.randn(8, 4)
+    with gradtrace.watch([w0], every=4) as w:
+        for it in range(10):
+            loss = (x @ w0).pow(2).mean() * (math.inf if it in (6, 9) else 1.0)
+            w0.grad = None
+            loss.backward()
+            with torch.no_grad():
+                w0 -= 1e-3 * torch.nan_to_num(w0.grad)
+    assert w.first_nonfinite == 6
+    assert w.stats.iterations().tolist() == [0, 4, 8]

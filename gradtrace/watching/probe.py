@@ -1,10 +1,9 @@
 """What a sampled iteration holds on to: the activations it makes and their gradients.
 
 The sample's own recorder (:class:`ProbingRecorder`) hands the probe each output of a tanh,
-sigmoid, ReLU or GELU call and each module call's output; a tensor hook on each takes the
-statistics of its gradient as the backward pass makes it, so no gradient is held (autograd
-reuses a gradient's buffer only when nothing else refers to it). :meth:`Probe.stop` removes the
-hooks.
+sigmoid, ReLU or GELU call and each module call's output; a tensor hook on each holds its
+gradient until the sample is measured, at the end of the backward pass (see NOTE [activations
+in groups] in :mod:`gradtrace.watching.stats`). :meth:`Probe.stop` removes the hooks.
 
 # NOTE [one mode for the trace and the probe]
 # The probe used to push a ``TorchFunctionMode`` and a global module forward hook of its own
@@ -23,7 +22,6 @@ import torch
 
 from gradtrace.capture.ops import op_info
 from gradtrace.capture.recorder import Recorder
-from gradtrace.watching.stats import grad_stats
 
 __all__ = ["Probe", "ProbingRecorder", "Activation", "ACTIVATIONS"]
 
@@ -43,7 +41,7 @@ class Activation:
         self.tensor = tensor
         self.op = op
         self.module = module
-        self.grad: list[torch.Tensor] | None = None
+        self.grad: torch.Tensor | None = None
         self.handle: Any = None
 
 
@@ -72,6 +70,12 @@ class Probe:
 
     def clear(self) -> None:
         self.activations.clear()
+
+    def measured(self) -> None:
+        """The sample took its statistics: the gradients are let go (autograd may reuse their
+        memory again)."""
+        for a in self.activations.values():
+            a.grad = None
 
     def called(self, func: Any, out: Any) -> None:
         """A torch call returned ``out``: kept if ``func`` is an activation function."""
@@ -103,8 +107,7 @@ class Probe:
 
     @staticmethod
     def _on_grad(a: Activation, g: torch.Tensor) -> None:
-        with torch._C.DisableTorchFunction(), torch.no_grad():
-            a.grad = grad_stats(g, a.tensor)
+        a.grad = g
 
 
 class ProbingRecorder(Recorder):

@@ -17,14 +17,13 @@ from gradtrace.watching.probe import Probe
 from gradtrace.watching.stats import (
     Histogram,
     Scratch,
+    activation_block,
     fetch,
     fetch_counts,
-    grad_stats,
     histogram,
     row_moments,
     row_stats,
     stacked,
-    value_stats,
 )
 
 __all__ = ["Sample", "Item", "Update", "resolve_updates"]
@@ -96,22 +95,25 @@ class Sample:
         self._groups: list[_Group] = []
         with torch._C.DisableTorchFunction(), torch.no_grad():
             # the figure draws the tanh, sigmoid, ReLU and GELU layers, else every module output
-            drawn = any(a.op is not None for a in probe.activations.values())
-            # one block per device for all activations: a stack per activation cost 800 small
-            # ops (and as many in the fetch) on the transformer of benchmarks/watch.py
-            scalars: dict[torch.device, list[torch.Tensor]] = {}
-            kept = []
-            for a in probe.activations.values():
-                stats = value_stats(a.tensor, a.op)
-                on_device = scalars.setdefault(a.tensor.device, [])
-                kept.append((a, stats, len(on_device) // WIDTH))
-                on_device.extend(stats + (a.grad or grad_stats(None, a.tensor)))
-            first = {device: self._block(torch.stack(found))
-                     for device, found in scalars.items()}
-            for a, stats, k in kept:
+            acts = list(probe.activations.values())
+            drawn = any(a.op is not None for a in acts)
+            by_device: dict[torch.device, list[int]] = {}
+            for k, a in enumerate(acts):
+                by_device.setdefault(a.tensor.device, []).append(k)
+            at: dict[int, tuple[torch.Tensor, int, int]] = {}  # its block, row there, row
+            for members in by_device.values():
+                block = activation_block([acts[k].tensor for k in members],
+                                         [acts[k].op for k in members],
+                                         [acts[k].grad for k in members], self._scratch)
+                first = self._block(block)
+                at.update((k, (block, j, first + j)) for j, k in enumerate(members))
+            probe.measured()
+            for k, a in enumerate(acts):
+                block, j, row = at[k]
                 self.items.append(Item(a.tensor, a.module or a.op or "activation", "activation",
-                                       a.op, first[a.tensor.device] + k))
+                                       a.op, row))
                 if (a.op is not None or not drawn) and self._room(False):
+                    stats = block[j]
                     self.histograms.append((len(self.items) - 1,
                                             histogram(a.tensor, a.op, stats[0], stats[1]), False))
             norms = self._parameters(params)

@@ -157,10 +157,15 @@ class Watch:
         if isinstance(t, torch.Tensor) and t.numel() == 1 and t.is_floating_point():
             self._loss = t.detach()
             with torch._C.DisableTorchFunction(), torch.no_grad():
-                bad = ~torch.isfinite(self._loss.reshape(()))
-                if self._bad is None:
-                    self._bad = torch.full((), -1, dtype=torch.int64, device=t.device)
-                self._bad = torch.where(bad & (self._bad < 0), self.iteration, self._bad)
+                if t.is_cpu:  # read at once: nothing to wait for, and five ops fewer
+                    if not math.isfinite(self._loss.item()) \
+                            and (self._bad is None or int(self._bad) < 0):
+                        self._bad = torch.tensor(self.iteration)
+                else:  # on the device, read at a sample: no synchronisation per iteration
+                    bad = ~torch.isfinite(self._loss.reshape(()))
+                    if self._bad is None:
+                        self._bad = torch.full((), -1, dtype=torch.int64, device=t.device)
+                    self._bad = torch.where(bad & (self._bad < 0), self.iteration, self._bad)
         if self._params is None:
             self._params = leaves_of(tensors)
 
