@@ -6,6 +6,7 @@ Usage::
     python benchmarks/overhead.py --peers         # also torchviz / torchlens where installed
     python benchmarks/overhead.py --models mlp --repeat 50
     python benchmarks/overhead.py --against 6e95389   # this checkout against a commit
+    python benchmarks/overhead.py --against 6e95389 --name-models   # both naming models.py
 
 For each model (see ``models.py``) it runs forward + backward plainly, under ``trace()`` with the
 Trace built (record only), and under ``trace()`` followed by a user's first read of
@@ -21,7 +22,10 @@ process per model: that revision's package is imported under another name, and p
 and recorded + read steps of both run interleaved step by step, their order turning each round,
 so that both see the same machine, warm or busy; times are the process's CPU time, which
 other work on a busy machine does not inflate. It prints each side's median ratios and their
-change.
+change. ``models.py`` lies under the working folder, so this checkout counts it as the user's own
+code and names the variables of its ``forward`` methods (``mean``, ``scores``, ``gelu``), which
+revisions before that feature did not: ``--name-models`` gives both sides ``models.py`` as a
+traced file, so that both do that work and the comparison is of the same job.
 """
 
 from __future__ import annotations
@@ -144,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers", action="store_true", help="also time torchviz and torchlens")
     parser.add_argument("--values", default="summary", choices=("summary", "full", "none"),
                         help="gradtrace's values= option (default: summary)")
+    parser.add_argument("--name-models", action="store_true",
+                        help="with --against: both sides name the variables of models.py")
     parser.add_argument("--against", metavar="REV",
                         help="compare with gradtrace at this git revision, in one process")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "MODEL"), help=argparse.SUPPRESS)
@@ -152,12 +158,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         tool, name = args.worker
         result = (measure_gradtrace(name, args.repeat, args.values) if tool == "gradtrace"
-                  else measure_against(name, args.repeat, args.values) if tool == "against"
+                  else measure_against(name, args.repeat, args.values, args.name_models)
+                  if tool == "against"
                   else measure_peer(tool, name, args.repeat))
         print(json.dumps(result))
         return
     if args.against:
-        compare(args.against, args.models.split(","), args.repeat, args.values)
+        compare(args.against, args.models.split(","), args.repeat, args.values,
+                args.name_models)
         return
     tools = ["gradtrace"] + (["torchviz", "torchlens"] if args.peers else [])
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeat}; "
@@ -190,24 +198,28 @@ def main(argv: list[str] | None = None) -> None:
                   "faster than torchlens (record + read, ratio over ratio)", flush=True)
 
 
-def measure_against(name: str, repeat: int, values: str) -> dict[str, float]:
+def measure_against(name: str, repeat: int, values: str,
+                    name_models: bool = False) -> dict[str, float]:
     """Plain, then ``gradtrace_then`` (another revision's package) and ``gradtrace``, recorded
-    and recorded + read, interleaved step by step in one process, the order turning each round."""
+    and recorded + read, interleaved step by step in one process, the order turning each round;
+    ``name_models``: both sides trace ``models.py`` as well as this file."""
     import gradtrace_then
+    import models
 
     import gradtrace
 
     model, x, y = build(name)
     loss_fn = loss_of(model, x, y)
     sides = {"then": gradtrace_then.trace, "now": gradtrace.trace}
+    files = {"files": [__file__, models.__file__]} if name_models else {}
 
     def recorded(side: str) -> None:
-        with sides[side](values=values) as t:
+        with sides[side](values=values, **files) as t:
             step(model, loss_fn)
         t.records  # noqa: B018
 
     def read(side: str) -> None:
-        with sides[side](values=values) as t:
+        with sides[side](values=values, **files) as t:
             step(model, loss_fn)
         t.forward, t.backward, t.tensors, t.warnings  # noqa: B018
 
@@ -241,7 +253,8 @@ def _package_as(source: str, folder: str, name: str) -> None:
             f.write(itself.sub(lambda m: m.group(0).replace("gradtrace", name), text))
 
 
-def compare(rev: str, models: list[str], repeat: int, values: str) -> None:
+def compare(rev: str, models: list[str], repeat: int, values: str,
+            name_models: bool = False) -> None:
     """This checkout against ``rev`` in one process per model: median ratios of record and
     record + read, and their change."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -252,12 +265,14 @@ def compare(rev: str, models: list[str], repeat: int, values: str) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [scratch, *filter(None, [os.environ.get("PYTHONPATH")])]))
         print(f"torch {torch.__version__}, 1 thread, median of {repeat}, {rev} and this checkout "
-              "interleaved step by step in one process, CPU time; ratio = traced / plain")
+              "interleaved step by step in one process, CPU time; ratio = traced / plain"
+              + ("; both sides name models.py's variables" if name_models else ""))
         print(f"{'model':<12} {'record ' + rev[:10]:>18} {'record now':>11} {'change':>7} "
               f"{'+read ' + rev[:10]:>18} {'+read now':>10} {'change':>7}")
         for name in models:
             out = subprocess.run([sys.executable, __file__, "--repeat", str(repeat), "--values",
-                                  values, "--worker", "against", name],
+                                  values, "--worker", "against", name,
+                                  *(["--name-models"] if name_models else [])],
                                  capture_output=True, text=True, env=env)
             if out.returncode != 0:
                 raise SystemExit(f"{name}: the measurement failed:\n{out.stderr}")

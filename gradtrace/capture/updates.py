@@ -40,12 +40,14 @@ class OptimizerSteps:
         self._norms: list[tuple[dict[str, Any], torch.Tensor]] = []
 
     def before(self, rec: Recorder, optimizer: Any) -> None:
-        given = [p for group in optimizer.param_groups for p in group["params"]
-                 if isinstance(p, torch.Tensor)]
-        params = [p for p in given if p.grad is not None]
-        known = [rec.entry(p) for p in given if p.grad is None]
-        idle = [e.step for e in known if e is not None]
         with torch._C.DisableTorchFunction(), torch.no_grad():
+            # not the user's reads of .grad (each would go through the recorder, and be
+            # remembered as a read: a thousand a step for a transformer's parameters)
+            given = [p for group in optimizer.param_groups for p in group["params"]
+                     if isinstance(p, torch.Tensor)]
+            params = [p for p in given if p.grad is not None]
+            known = [rec.entry(p) for p in given if p.grad is None]
+            idle = [e.step for e in known if e is not None]
             for p in params:
                 rec.keeper.freeze(p)  # what it holds now, before the step changes it
             before = [p.detach().clone() for p in params]
