@@ -244,14 +244,20 @@ def test_activations_reduced_in_groups_equal_each_tensor_reduced_alone() -> None
             (torch.relu(torch.randn(7)), "relu"),
             (torch.randn(32, 100, dtype=torch.float64) * 3 + 1, None),
             (torch.randn(32, 100).half(), "gelu"),
-            (torch.randn(1), None)]
+            (torch.randn(1), None),
+            (torch.relu(torch.randn(0, 5)), "relu"),
+            (torch.tanh(torch.randn(4, 50)), "tanh")]
     tensors, ops = [t for t, _ in made], [op for _, op in made]
     grads = [torch.randn_like(t) * 1e-3 + 2e-4 if k % 3 else None for k, t in enumerate(tensors)]
     scratch = Scratch()
     for _ in range(2):  # the second time in the buffers the first one left
-        block = activation_block(tensors, ops, grads, scratch).tolist()
-        for (t, op), g, row in zip(made, grads, block):
+        block, rows = activation_block(tensors, ops, grads, scratch)
+        assert sorted(rows) == list(range(len(made)))
+        for (t, op), g, row in zip(made, grads, [block[r].tolist() for r in rows]):
             mean, std, saturated, dead, grad_mean, grad_std = row
+            if not t.numel():  # nothing measured, and no error
+                assert all(math.isnan(v) for v in row)
+                continue
             assert mean == pytest.approx(t.double().mean().item(), rel=1e-6, abs=1e-6)
             assert (math.isnan(std) if t.numel() == 1 else std == t.std().item())
             if op == "tanh":

@@ -102,11 +102,11 @@ class Sample:
                 by_device.setdefault(a.tensor.device, []).append(k)
             at: dict[int, tuple[torch.Tensor, int, int]] = {}  # its block, row there, row
             for members in by_device.values():
-                block = activation_block([acts[k].tensor for k in members],
-                                         [acts[k].op for k in members],
-                                         [acts[k].grad for k in members], self._scratch)
+                block, rows = activation_block([acts[k].tensor for k in members],
+                                               [acts[k].op for k in members],
+                                               [acts[k].grad for k in members], self._scratch)
                 first = self._block(block)
-                at.update((k, (block, j, first + j)) for j, k in enumerate(members))
+                at.update((k, (block, j, first + j)) for k, j in zip(members, rows))
             probe.measured()
             for k, a in enumerate(acts):
                 block, j, row = at[k]

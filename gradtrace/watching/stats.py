@@ -80,53 +80,59 @@ def _float(t: torch.Tensor) -> torch.Tensor:
 
 def activation_block(tensors: list[torch.Tensor], ops: list[str | None],
                      grads: list[torch.Tensor | None], scratch: Scratch | None = None
-                     ) -> torch.Tensor:
+                     ) -> tuple[torch.Tensor, list[int]]:
     """``mean``, ``std``, ``saturated``, ``dead``, ``grad_mean`` and ``grad_std`` of activations
-    on one device, one float64 row each (see NOTE [activations in groups]).
+    on one device, one float64 row each (see NOTE [activations in groups]), and the row of each.
 
     ``ops[k]`` is the activation that made ``tensors[k]`` (``"tanh"``, ``"sigmoid"``,
     ``"relu"``, ``"gelu"``) or None: ``saturated`` is the share of a tanh's ``|t| > 0.97`` or a
     sigmoid's outputs below 0.03 or above 0.97; ``dead`` the share of a ReLU's units zero for the
     whole batch (its first dimension). ``grads[k]`` is its gradient, if it got one.
-    ``scratch`` lends the stacks their memory.
+    ``scratch`` lends the stacks their memory. A group's rows are contiguous, so the block is
+    put together without an index tensor (on a GPU, one would be a copy from the host each).
     """
     scratch = scratch or Scratch()
-    block = torch.full((len(tensors), 6), math.nan, dtype=torch.float64,
-                       device=tensors[0].device)
     groups: dict[tuple[object, ...], list[int]] = {}
-    for k, (t, op) in enumerate(zip(tensors, ops)):
+    for k, (t, op, g) in enumerate(zip(tensors, ops, grads)):
         shape = tuple(t.shape) if op == "relu" else t.numel()  # dead: per unit of a batch
-        groups.setdefault((t.dtype, shape, op), []).append(k)
-    for (_, _, op), members in groups.items():
-        where = torch.tensor(members, device=block.device)
-        like = tensors[members[0]]
+        groups.setdefault((t.dtype, shape, op, None if g is None else g.dtype), []).append(k)
+    device = tensors[0].device
+    parts: list[torch.Tensor] = []
+    row = [0] * len(tensors)
+    at = 0
+    for (_, _, op, _), members in groups.items():
+        for j, k in enumerate(members):
+            row[k] = at + j
+        at += len(members)
+        like, g = tensors[members[0]], grads[members[0]]
+        nan = torch.full((len(members),), math.nan, dtype=torch.float64, device=device)
+        if not like.numel():  # nothing to measure
+            parts.append(nan[:, None].expand(-1, 6))
+            continue
         rows = stacked([tensors[k] for k in members],
                        _rows(scratch, "activations", like, len(members)))
-        block[where, 0] = rows.mean(1).double()
-        if like.numel() > 1:  # torch.std of each tensor itself: what the user's code prints
-            block[where, 1] = torch.stack([_float(tensors[k].detach()).std()
-                                           for k in members]).double()
+        mean = rows.mean(1).double()
+        # torch.std of each tensor itself: what the user's code prints
+        std = torch.stack([_float(tensors[k].detach()).std() for k in members]).double() \
+            if like.numel() > 1 else nan
+        saturated = dead = nan
         if op == "tanh":
-            block[where, 2] = (rows.abs() > 0.97).float().mean(1).double()
+            saturated = (rows.abs() > 0.97).float().mean(1).double()
         elif op == "sigmoid":
-            block[where, 2] = ((rows < 0.03) | (rows > 0.97)).float().mean(1).double()
-        if op == "relu":
+            saturated = ((rows < 0.03) | (rows > 0.97)).float().mean(1).double()
+        elif op == "relu":
             # (tensor, batch, unit); a tensor of one dimension is one unit, dead if all zero
-            units = rows.reshape(len(members), like.shape[0] if like.dim() >= 2 else like.numel(),
-                                 -1)
-            block[where, 3] = (units == 0).all(dim=1).float().mean(1).double()
-    by_size: dict[tuple[object, ...], list[int]] = {}
-    for k, g in enumerate(grads):
+            units = rows.reshape(len(members), like.shape[0] if like.dim() >= 2
+                                 else like.numel(), -1)
+            dead = (units == 0).all(dim=1).float().mean(1).double()
+        grad_mean = grad_std = nan
         if g is not None:
-            by_size.setdefault((g.dtype, g.numel()), []).append(k)
-    for members in by_size.values():
-        g: torch.Tensor = grads[members[0]]  # type: ignore[assignment]
-        rows = stacked([grads[k] for k in members],  # type: ignore[misc]
-                       _rows(scratch, "gradients", g, len(members)))
-        mean, std = row_stats(rows, _rows(scratch, "deviations", g, len(members)))
-        where = torch.tensor(members, device=block.device)
-        block[where, 4], block[where, 5] = mean.double(), std.double()
-    return block
+            rows = stacked([grads[k] for k in members],  # type: ignore[misc]
+                           _rows(scratch, "gradients", g, len(members)))
+            grad_mean, grad_std = (x.double() for x in row_stats(
+                rows, _rows(scratch, "deviations", g, len(members))))
+        parts.append(torch.stack([mean, std, saturated, dead, grad_mean, grad_std], dim=1))
+    return torch.cat(parts), row
 
 
 def _rows(scratch: Scratch, role: str, like: torch.Tensor, count: int) -> torch.Tensor:
