@@ -293,3 +293,35 @@ def test_the_first_nonfinite_loss_is_found_between_samples_and_kept() -> None:
                 w0 -= 1e-3 * torch.nan_to_num(w0.grad)
     assert w.first_nonfinite == 6
     assert w.stats.iterations().tolist() == [0, 4, 8]
+
+
+def test_histograms_are_the_figures_first_curves_and_count_every_element() -> None:
+    """Without TensorBoard a sample keeps histograms of the first activations and weight
+    gradients the figure draws (12 of each), not of all 20; each counts what ``torch.histc``
+    counts of the tensor."""
+    from gradtrace.watching.figure import MOST_CURVES
+    from gradtrace.watching.stats import BINS
+
+    torch.manual_seed(0)
+    layers: list[torch.nn.Module] = []
+    for _ in range(20):
+        layers += [torch.nn.Linear(16, 16), torch.nn.Tanh()]
+    model = torch.nn.Sequential(*layers)
+    x = torch.randn(8, 16)
+    outs: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outs.append(o.detach()))
+             for m in model if isinstance(m, torch.nn.Tanh)]
+    with gradtrace.watch(model, every=1) as w:
+        model.zero_grad()
+        model(x).pow(2).mean().backward()
+    for h in hooks:
+        h.remove()
+    h = w.stats
+    activations = [n for n in h.histograms if h.kind_of[n] == "activation"]
+    gradients = [n for n in h.histograms if h.kind_of[n] == "parameter"]
+    assert len(activations) == len(gradients) == MOST_CURVES == 12
+    assert gradients == [f"model.{2 * k}.weight" for k in range(MOST_CURVES)]
+    for name, out in zip(activations, outs):
+        counts, low, high, scaled, _, _ = h.histograms[name]
+        assert (low, high, scaled) == (-1.0, 1.0, False)
+        assert counts == torch.histc(out, BINS, -1.0, 1.0).tolist()

@@ -90,6 +90,7 @@ class Sample:
         self._scratch = scratch or Scratch()
         self.items: list[Item] = []
         self.histograms: list[tuple[int, Histogram, bool]] = []  # (item, counts, of the grad)
+        self._drawn = {False: 0, True: 0}  # histograms of activations, and of gradients
         self._blocks: list[torch.Tensor] = []  # WIDTH columns each, in the items' order
         self._rows = 0
         self._groups: list[_Group] = []
@@ -123,8 +124,12 @@ class Sample:
                           if norms else nan]
 
     def _room(self, grad: bool) -> bool:
-        """Whether another histogram of activations (of gradients) is wanted."""
-        return self._most is None or sum(g == grad for _, _, g in self.histograms) < self._most
+        """Whether another histogram of activations (of gradients) is wanted; if so, it is
+        counted."""
+        if self._most is not None and self._drawn[grad] >= self._most:
+            return False
+        self._drawn[grad] += 1  # asked only right before one is drawn
+        return True
 
     def _block(self, block: torch.Tensor) -> int:
         """Keep ``block`` (WIDTH columns, or one row of them); the number of its first row."""
@@ -173,9 +178,10 @@ class Sample:
                 self.items.append(Item(p, fallback, "parameter", None, row))
             if tensors[0].dim() == 2 and g is not None:
                 for k in range(len(rows)):  # gradient histograms of the weights
-                    if self._room(True):
-                        self.histograms.append((len(self.items) - len(rows) + k, histogram(
-                            g[k], None, grad_mean[k], grad_std[k]), True))
+                    if not self._room(True):
+                        break
+                    self.histograms.append((len(self.items) - len(rows) + k, histogram(
+                        g[k], None, grad_mean[k], grad_std[k]), True))
             self._groups.append(_Group(rows, Update(
                 [], tensors, before, before_norm,
                 buffer("rows") if cpu else None, scratch if cpu else None)))
