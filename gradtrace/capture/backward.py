@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -86,12 +87,15 @@ class RawBackward:
     owner: int | None
     backward_pass: int
     grad_in: int | None = None
-    others: list[tuple[int, int | None]] = field(default_factory=list)  # (step, gradient)
+    # (step, gradient) of a node's other outputs; an all-reduce's local gradients: most rows
+    # have none, and an empty tuple is one object for all of them (a list each cost a
+    # collector-tracked object per backward step)
+    others: Sequence[tuple[int, int | None]] = ()
     edges: list[RawEdge] = field(default_factory=list)
     before: int | None = None
     after: int | None = None
     key: Any = None  # an inner node's (sequence number, name)
-    local: list[RawEdge] = field(default_factory=list)  # an all-reduce's local gradients
+    local: Sequence[RawEdge] = ()
 
 
 class BackwardRecorder:
@@ -169,7 +173,6 @@ class BackwardRecorder:
                     kept.append(RawEdge(plan.step, plan.label, grad, plan.target))
                 self.steps.append(raw)
 
-        post._gradtrace = True  # type: ignore[attr-defined]
         self._handles.append(node.register_hook(post))
 
     def hook_leaf(self, node: Any, leaf: torch.Tensor, step: int) -> None:
@@ -193,7 +196,6 @@ class BackwardRecorder:
                     raw.after = None if grad is None else keeper.keep_settled(grad)
                 self.steps.append(raw)
 
-        post._gradtrace = True  # type: ignore[attr-defined]
         self._handles.append(node.register_hook(post))
 
     def all_reduced(self, rows: list[tuple[int, RawBackward]]) -> None:

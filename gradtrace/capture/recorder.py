@@ -250,12 +250,14 @@ class Recorder:
         with torch._C.DisableTorchFunction():
             buckets = self.all_reduce.take()
         for b in buckets:
-            raw = RawBackward("all_reduce", f"all_reduce (bucket {b.number})", None, backward_pass)
+            locals_: list[RawEdge] = []
+            raw = RawBackward("all_reduce", f"all_reduce (bucket {b.number})", None, backward_pass,
+                              local=locals_)
             for ref, local, synced in zip(b.params, b.local, b.synced):
                 p = ref()
                 with torch._C.DisableTorchFunction():
                     step = self._step_of(p, None, None, None) if p is not None else None
-                    raw.local.append(RawEdge(step, "", keep(local), None))
+                    locals_.append(RawEdge(step, "", keep(local), None))
                     raw.edges.append(RawEdge(step, "", keep(synced), None))
             rows.append((self._after_accumulation(b.position, raw), raw))
         self.backward.all_reduced(rows)

@@ -92,7 +92,8 @@ def activation_block(tensors: list[torch.Tensor], ops: list[str | None],
     put together without an index tensor (on a GPU, one would be a copy from the host each).
     """
     scratch = scratch or Scratch()
-    groups: dict[tuple[object, ...], list[int]] = {}
+    # (dtype, size or a ReLU's shape, op, the gradient's dtype) -> the activations
+    groups: dict[tuple[torch.dtype, object, str | None, torch.dtype | None], list[int]] = {}
     for k, (t, op, g) in enumerate(zip(tensors, ops, grads)):
         shape = tuple(t.shape) if op == "relu" else t.numel()  # dead: per unit of a batch
         groups.setdefault((t.dtype, shape, op, None if g is None else g.dtype), []).append(k)
