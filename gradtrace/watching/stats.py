@@ -63,17 +63,6 @@ class Histogram(NamedTuple):
     scaled: bool
 
 
-_nans: dict[torch.device, torch.Tensor] = {}
-
-
-def _nan(t: torch.Tensor) -> torch.Tensor:
-    """A NaN on ``t``'s device (one per device, made once: statistics are never written)."""
-    found = _nans.get(t.device)
-    if found is None:
-        found = _nans[t.device] = torch.full((), math.nan, device=t.device)
-    return found
-
-
 def _float(t: torch.Tensor) -> torch.Tensor:
     return t if t.is_floating_point() else t.float()
 
