@@ -7,6 +7,7 @@ Usage::
     python benchmarks/overhead.py --models mlp --repeat 50
     python benchmarks/overhead.py --against 6e95389   # this checkout against a commit
     python benchmarks/overhead.py --against 6e95389 --name-models   # both naming models.py
+    python benchmarks/overhead.py --against HEAD --processes 5      # the noise alone
 
 For each model (see ``models.py``) it runs forward + backward plainly, under ``trace()`` with the
 Trace built (record only), and under ``trace()`` followed by a user's first read of
@@ -22,7 +23,11 @@ process per model: that revision's package is imported under another name, and p
 and recorded + read steps of both run interleaved step by step, their order turning each round,
 so that both see the same machine, warm or busy; times are the process's CPU time, which
 other work on a busy machine does not inflate. It prints each side's median ratios and their
-change. ``models.py`` lies under the working folder, so this checkout counts it as the user's own
+change: the median of each round's now / then (both timed in that round), with a 90%
+bootstrap interval of it. A process's own layout of memory moves its figures by a few percent
+whatever the rounds say: ``--processes K`` measures in K processes per model and gives the
+median change and the least and greatest process's. ``--against HEAD`` measures the noise
+alone. ``models.py`` lies under the working folder, so this checkout counts it as the user's own
 code and names the variables of its ``forward`` methods (``mean``, ``scores``, ``gelu``), which
 revisions before that feature did not: ``--name-models`` gives both sides ``models.py`` as a
 traced file, so that both do that work and the comparison is of the same job.
@@ -36,6 +41,7 @@ import glob
 import json
 import os
 import pickle
+import random
 import re
 import shutil
 import statistics
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="with --against: both sides name the variables of models.py")
     parser.add_argument("--against", metavar="REV",
                         help="compare with gradtrace at this git revision, in one process")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="with --against: measure in this many processes per model")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -165,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.against:
         compare(args.against, args.models.split(","), args.repeat, args.values,
-                args.name_models)
+                args.name_models, args.processes)
         return
     tools = ["gradtrace"] + (["torchviz", "torchlens"] if args.peers else [])
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeat}; "
@@ -237,7 +245,22 @@ def measure_against(name: str, repeat: int, values: str,
             run()
             times[key].append(time.process_time() - t0)
     med = {key: statistics.median(v) for key, v in times.items()}
-    return {key: med[key] / med["plain"] for key in med if key != "plain"}
+    out = {key: med[key] / med["plain"] for key in med if key != "plain"}
+    for kind in ("record", "read"):  # each round's now over then: both saw the same machine
+        paired = [b / a for a, b in zip(times[f"{kind}_then"], times[f"{kind}_now"])]
+        out[f"{kind}_change"] = statistics.median(paired) - 1
+        out[f"{kind}_low"], out[f"{kind}_high"] = interval(paired)
+    return out
+
+
+def interval(paired: list[float], draws: int = 2000, level: float = 0.9) -> tuple[float, float]:
+    """A bootstrap interval of the median of ``paired`` (seeded): the change the noise of
+    these rounds allows. Zero inside it: no change this run can tell from noise."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(paired, k=len(paired)))
+                     for _ in range(draws))
+    tail = int(draws * (1 - level) / 2)
+    return medians[tail] - 1, medians[-tail - 1] - 1
 
 
 def _package_as(source: str, folder: str, name: str) -> None:
@@ -254,9 +277,9 @@ def _package_as(source: str, folder: str, name: str) -> None:
 
 
 def compare(rev: str, models: list[str], repeat: int, values: str,
-            name_models: bool = False) -> None:
-    """This checkout against ``rev`` in one process per model: median ratios of record and
-    record + read, and their change."""
+            name_models: bool = False, processes: int = 1) -> None:
+    """This checkout against ``rev``, ``processes`` processes per model: median ratios of record
+    and record + read, and their change."""
     with tempfile.TemporaryDirectory() as scratch:
         _package_as(unpack(rev, os.path.join(scratch, "then")), scratch, "gradtrace_then")
         # this checkout as it is now: edits made while this runs are not measured
@@ -267,20 +290,37 @@ def compare(rev: str, models: list[str], repeat: int, values: str,
         print(f"torch {torch.__version__}, 1 thread, median of {repeat}, {rev} and this checkout "
               "interleaved step by step in one process, CPU time; ratio = traced / plain"
               + ("; both sides name models.py's variables" if name_models else ""))
+        if processes == 1:
+            print("change: median of each round's now / then; [low, high]: its 90% bootstrap "
+                  "interval")
+        else:
+            print(f"{processes} processes per model; ratios: median over processes; change: "
+                  "median over processes of each one's median of each round's now / then; "
+                  "[low, high]: the least and greatest process's")
         print(f"{'model':<12} {'record ' + rev[:10]:>18} {'record now':>11} {'change':>7} "
-              f"{'+read ' + rev[:10]:>18} {'+read now':>10} {'change':>7}")
+              f"{'[low, high]':>16} {'+read ' + rev[:10]:>18} {'+read now':>10} {'change':>7} "
+              f"{'[low, high]':>16}")
         for name in models:
-            out = subprocess.run([sys.executable, __file__, "--repeat", str(repeat), "--values",
-                                  values, "--worker", "against", name,
-                                  *(["--name-models"] if name_models else [])],
-                                 capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                raise SystemExit(f"{name}: the measurement failed:\n{out.stderr}")
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{name:<12} {r['record_then']:>18.2f} {r['record_now']:>11.2f} "
-                  f"{r['record_now'] / r['record_then'] - 1:>+7.1%} {r['read_then']:>18.2f} "
-                  f"{r['read_now']:>10.2f} {r['read_now'] / r['read_then'] - 1:>+7.1%}",
-                  flush=True)
+            runs = []
+            for _ in range(processes):
+                out = subprocess.run([sys.executable, __file__, "--repeat", str(repeat),
+                                      "--values", values, "--worker", "against", name,
+                                      *(["--name-models"] if name_models else [])],
+                                     capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    raise SystemExit(f"{name}: the measurement failed:\n{out.stderr}")
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            cells = []
+            for kind in ("record", "read"):
+                changes = [r[f"{kind}_change"] for r in runs]
+                low, high = ((runs[0][f"{kind}_low"], runs[0][f"{kind}_high"]) if processes == 1
+                             else (min(changes), max(changes)))
+                cells.append(f"{statistics.median(r[f'{kind}_then'] for r in runs):>18.2f} "
+                             f"{statistics.median(r[f'{kind}_now'] for r in runs):>11.2f} "
+                             f"{statistics.median(changes):>+7.1%} "
+                             f"{f'[{low:+.1%}, {high:+.1%}]':>16}")
+            print(f"{name:<12} {cells[0]} {cells[1]}", flush=True)
+
 
 if __name__ == "__main__":
     main()

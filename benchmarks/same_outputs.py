@@ -21,6 +21,7 @@ import argparse
 import difflib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,10 +72,9 @@ def dump(program: Path) -> str:
 _UNSTABLE = re.compile(r" at 0x|\bempty\w*\(|,empty\w*,")
 
 
-def run_side(out: Path, package: str | None) -> None:
-    env = dict(os.environ)
-    if package is not None:
-        env["PYTHONPATH"] = package
+def run_side(out: Path, package: str) -> None:
+    """Dump every program traced with the package ``gradtrace`` found under ``package``."""
+    env = dict(os.environ, PYTHONPATH=package)
     out.mkdir(parents=True, exist_ok=True)
     for program in PROGRAMS:
         if program.name in SKIP:
@@ -103,9 +103,13 @@ def main() -> None:
         keep = Path(args.keep) if args.keep else Path(scratch)
         before, now = keep / "before", keep / "now"
         print(f"tracing {len(PROGRAMS) - len(SKIP)} programs with {args.against} ...", flush=True)
+        # this checkout as it is now: edits made while this runs are not measured
+        now_pkg = Path(scratch) / "checkout"
+        shutil.copytree(ROOT / "gradtrace", now_pkg / "gradtrace",
+                        ignore=shutil.ignore_patterns("__pycache__"))
         run_side(before, str(before_pkg))
         print("... and with this checkout", flush=True)
-        run_side(now, None)
+        run_side(now, str(now_pkg))
         differ = 0
         for path in sorted(before.iterdir()):
             a, b = path.read_text().splitlines(), (now / path.name).read_text().splitlines()

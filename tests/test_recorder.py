@@ -395,6 +395,41 @@ def test_memory_freed_and_reused_is_a_new_tensor() -> None:
         assert got.norm == pytest.approx(g.norm().item(), rel=1e-5)
 
 
+def test_a_weight_gradient_passed_on_as_a_new_view_is_summarised_once() -> None:
+    """``AddmmBackward`` sends a transposed gradient, ``TBackward`` passes a new view of it on
+    and ``AccumulateGrad`` makes that view ``.grad``: one summary, equal to plain PyTorch's."""
+    from gradtrace.model import stats
+
+    torch.manual_seed(0)
+    width = 160  # 25,600 elements: summarised, not copied
+    model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.ReLU(),
+                                torch.nn.Linear(width, 4))
+    x = torch.randn(32, width)
+    model(x).square().sum().backward()
+    expected = model[0].weight.grad.clone()
+    model.zero_grad(set_to_none=True)
+    calls: list[tuple[int, ...]] = []
+    summarise = stats.host_stats
+
+    def counted(t: torch.Tensor) -> stats.Stats | None:
+        calls.append(tuple(t.shape))
+        return summarise(t)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gradtrace.capture.keeper.host_stats", counted)
+        with trace() as t:
+            model(x).square().sum().backward()
+    assert calls.count((width, width)) == 2  # the weight as first used, its gradient once
+    assert torch.equal(model[0].weight.grad, expected)
+    weight = next(s.step for s in t.steps if s.name == "model.0.weight")
+    got = next(b.grad_after for b in t.backward_steps
+               if b.kind == "accumulate" and b.forward_step == weight)
+    assert got is not None and got.values is None
+    assert (got.min, got.max) == (expected.min().item(), expected.max().item())
+    assert got.mean == pytest.approx(expected.mean().item(), rel=1e-5)
+    assert got.norm == pytest.approx(expected.norm().item(), rel=1e-5)
+
+
 def test_a_base_changed_through_its_view_after_its_name_was_rebound() -> None:
     a = torch.tensor(2.0, requires_grad=True)
     b = torch.zeros(3)

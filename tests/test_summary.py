@@ -111,6 +111,28 @@ def test_views_of_the_same_elements_share_one_summary() -> None:
     assert done[gappy].mean == pytest.approx(27 / 6) and done[other].mean == pytest.approx(3.0)
 
 
+def test_a_new_view_of_memory_still_alive_reuses_its_summary() -> None:
+    """The view first summarised is gone, another view keeps the memory: same summary, not
+    worked out again; once the memory is freed, a tensor at that address is new."""
+    from gradtrace.capture.keeper import Keeper
+
+    keeper = Keeper(keep_limit=4)
+    base = torch.randn(8, 8)
+    first = keeper.keep(base.t())
+    later = base.t().t()  # what TBackward passes on to become .grad
+    del base
+    again = keeper.keep(later)
+    done = keeper.finish()
+    assert again == first and done[again].max == later.max().item()
+
+    keeper = Keeper(keep_limit=4)
+    seen = keeper.keep(torch.randn(8, 8).t())  # freed once kept
+    fresh = torch.full((8, 8), 7.0)  # may take the same memory
+    after = keeper.keep(fresh)
+    done = keeper.finish()
+    assert after != seen and (done[after].min, done[after].max) == (7.0, 7.0)
+
+
 def test_copies_summarised_together_match_float64() -> None:
     from gradtrace.model.stats import stats_of_copies
 

@@ -18,7 +18,8 @@
 # elements of memory they hold (:func:`_key`): the gradient a node sends is often the one the
 # next node receives, or a reshaped or transposed view of it, and is summarised once. A summary
 # made at once holds no tensor, so its memory may be freed and reused for a new tensor of the
-# same shape: a weak reference to the tensor it summarised tells them apart.
+# same shape: a weak reference to the tensor that owns that memory (the summarised tensor, or
+# the base it is a view of) tells them apart (:func:`_memory_ref`).
 #
 # NOTE [what users read is kept]
 # Users read the end of a run: the last iteration's values, a parameter as the loop left it,
@@ -261,14 +262,14 @@ class Keeper:
                 if self._pending_size >= _BATCH_SIZE:
                     self._summarise_pending()
                 if key is not None:
-                    self._held[key] = (base, weakref.ref(t))
+                    self._held[key] = (base, _memory_ref(t))
                 return base
             stats = host_stats(t)
             if stats is None:
                 base, ref = self._append(Held(t.detach(), t._version)), None
             else:
                 base = self._append(_cpu_summary(t, stats))
-                ref = weakref.ref(t)
+                ref = _memory_ref(t)
             if key is not None:
                 self._held[key] = (base, ref)
             return base
@@ -316,7 +317,7 @@ class Keeper:
         held = self._held.get(key) if key is not None else None
         if key is not None and held is not None:
             self._summarise_now(held[0])
-            self._held[key] = (held[0], weakref.ref(t))  # nothing holds the memory any more
+            self._held[key] = (held[0], _memory_ref(t))  # nothing holds the memory any more
         return index
 
     def _summarise_now(self, index: int) -> None:
@@ -386,6 +387,16 @@ def _shape(item: Kept) -> tuple[int, ...]:
     if isinstance(item, (Copy, Held)):
         return tuple(item.tensor.shape)
     return tuple(item.shape)
+
+
+def _memory_ref(t: torch.Tensor) -> weakref.ref[torch.Tensor]:
+    """A weak reference that lives as long as ``t``'s memory: to the tensor that owns it (a
+    view's base), which every view keeps alive. A gradient is often passed on as a new view of
+    the same memory (``TBackward`` transposes what ``AddmmBackward`` sent, and that view
+    becomes ``.grad``) while the view first summarised is gone: the memory, alive and at the
+    same version, still holds what was summarised."""
+    base = t._base
+    return weakref.ref(t if base is None else base)
 
 
 def _key(t: torch.Tensor) -> tuple[Any, ...] | None:
