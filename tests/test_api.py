@@ -110,6 +110,38 @@ def test_trace_pickles_and_compares() -> None:
     assert torch.equal(again.grad("x"), x.grad)
 
 
+def test_records_are_no_dicts_and_load_as_saved_before() -> None:
+    """A Trace's thousands of records have no ``__dict__`` (fewer objects for the collector);
+    a record pickled while they had one (a dict of fields, ``_stats`` cached in it) loads."""
+    import gc
+
+    from gradtrace.model.records import BackwardStep, ForwardStep, TensorSummary
+
+    with trace() as t:
+        x = torch.tensor([3.0, 4.0], requires_grad=True)
+        (x * x).sum().backward()
+    records = [*t.steps, *t.backward_steps, *(s.value for s in t.steps)]
+    assert records and not any(hasattr(r, "__dict__") for r in records)
+
+    class Saved:  # what pickle wrote for a record with a __dict__
+        def __init__(self, cls: type, state: dict[str, object]) -> None:
+            self.cls, self.state = cls, state
+
+        def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+            return object.__new__, (self.cls,), self.state
+
+    step, node = t.steps[0], t.backward_steps[0]
+    summary_state = {"shape": (2,), "dtype": "float32", "device": "cpu",
+                     "values": x.detach().clone(), "stats": None, "_stats": None}
+    loaded = pickle.loads(pickle.dumps([
+        Saved(ForwardStep, {f: getattr(step, f) for f in step.__dataclass_fields__}),
+        Saved(BackwardStep, {f: getattr(node, f) for f in node.__dataclass_fields__}),
+        Saved(TensorSummary, summary_state)]))
+    assert loaded[0] == step and loaded[1] == node
+    assert (loaded[2].max, loaded[2].norm) == (4.0, 5.0)
+    assert gc.is_tracked(loaded[2])  # holds a tensor: the collector still sees what it holds
+
+
 def test_mimebundle_has_text_and_html(outside_ipython: None) -> None:
     with trace() as t:
         x = torch.tensor([3.0], requires_grad=True)

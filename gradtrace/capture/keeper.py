@@ -370,9 +370,19 @@ class Keeper:
 
 
 def _private(t: torch.Tensor) -> torch.Tensor:
-    """A copy of ``t``'s value that nothing else writes to; a sparse tensor's is dense."""
-    t = t.detach()
-    return t.clone() if t.layout is _STRIDED or t.is_nested else t.to_dense()
+    """A copy of ``t``'s value that nothing else writes to; a sparse tensor's is dense.
+
+    Cloned with gradients off rather than cloned from a detached alias: one tensor made, not
+    two (a transformer step copies about 6,000 small tensors)."""
+    if t.layout is not _STRIDED and not t.is_nested:
+        return t.detach().to_dense()
+    if not torch.is_grad_enabled():
+        return t.clone()
+    torch._C._set_grad_enabled(False)
+    try:
+        return t.clone()
+    finally:
+        torch._C._set_grad_enabled(True)
 
 
 _STRIDED = torch.strided

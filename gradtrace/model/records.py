@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from functools import cached_property
 from typing import Any, TypeVar
 
 import torch
@@ -44,7 +43,30 @@ __all__ = [
 _R = TypeVar("_R")
 
 
-@dataclass(frozen=True, eq=False)
+# NOTE [records without a __dict__]
+# A transformer's Trace holds about 26,000 of these records once read. With a ``__dict__`` each
+# they were as many more objects for the garbage collector to walk on every full collection,
+# and a third of a Trace's memory in dicts. The records a Trace has thousands of are slotted;
+# :func:`make` fills their slots directly. They pickle as a dict of their fields, as they did
+# with a ``__dict__``, so a ``.gtrace`` file saved before loads the same.
+
+
+def _record_state(self: Any) -> dict[str, Any]:
+    names = _field_names.get(type(self))
+    if names is None:
+        names = _field_names[type(self)] = tuple(f.name for f in fields(self))
+    return {n: getattr(self, n) for n in names}
+
+
+def _set_record_state(self: Any, state: dict[str, Any]) -> None:
+    for name, value in state.items():
+        object.__setattr__(self, name, value)
+
+
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True, eq=False, slots=True)
 class TensorSummary:
     """What gradtrace keeps of one tensor: its metadata, statistics, and a copy when small.
 
@@ -59,18 +81,24 @@ class TensorSummary:
     device: str = "cpu"
     values: torch.Tensor | None = None
     stats: Stats | None = None
+    # the statistics of ``values``, worked out when first read (not pickled)
+    _worked_out: Stats | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def _stats(self) -> Stats:
         if self.stats is not None:
             return self.stats
+        if self._worked_out is not None:
+            return self._worked_out
         if self.values is None:
             return Stats()
         # NumPy, for float, bool and small integer copies: several times faster than torch
         fast = host_stats(self.values)
         if fast is None:
             fast = exact_int_stats(self.values)
-        return stats_of(self.values) if fast is None else fast
+        worked_out = stats_of(self.values) if fast is None else fast
+        _set_worked_out(self, worked_out)
+        return worked_out
 
     min = property(lambda self: self._stats.min, doc="Smallest finite element.")
     max = property(lambda self: self._stats.max, doc="Largest finite element.")
@@ -108,9 +136,13 @@ class TensorSummary:
     __hash__ = None  # type: ignore[assignment]
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_stats", None)  # worked out again after unpickling
-        return state
+        return {"shape": self.shape, "dtype": self.dtype, "device": self.device,
+                "values": self.values, "stats": self.stats}  # the rest worked out again
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.pop("_stats", None)  # in a Trace pickled before records were slotted
+        for name, value in {**_defaults_of(TensorSummary), **state}.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def of(cls, tensor: torch.Tensor, *, keep: bool = True) -> TensorSummary:
@@ -126,7 +158,7 @@ class TensorSummary:
                         device=str(t.device), values=values, stats=None if copy else stats_of(t))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ForwardStep:
     """One tensor made (or first used) by the traced code.
 
@@ -162,8 +194,10 @@ class ForwardStep:
     literals: tuple[float | int | bool | tuple[int, ...] | None, ...] = ()
     keywords: tuple[tuple[str, float | int | bool | tuple[int, ...]], ...] = ()
 
+    __getstate__, __setstate__ = _record_state, _set_record_state
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class GradientEdge:
     """What one backward node sent along one edge: to forward step ``step`` (None: untraced)."""
 
@@ -171,8 +205,10 @@ class GradientEdge:
     name: str
     grad: TensorSummary | None
 
+    __getstate__, __setstate__ = _record_state, _set_record_state
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class BackwardStep:
     """One autograd node run, in the order the engine ran it.
 
@@ -200,6 +236,8 @@ class BackwardStep:
     grad_after: TensorSummary | None = None
     other_outputs: tuple[GradientEdge, ...] = ()
     local: tuple[GradientEdge, ...] = ()
+
+    __getstate__, __setstate__ = _record_state, _set_record_state
 
 
 @dataclass(frozen=True)
@@ -249,13 +287,15 @@ class Settings:
     update_ratio_above: float = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LeafGrad:
     """What a leaf's ``.grad`` held when the traced code ended (None: no ``.grad``); ``step`` is
     the leaf's forward step where its ``AccumulateGrad`` was first hooked."""
 
     step: int
     grad: TensorSummary | None
+
+    __getstate__, __setstate__ = _record_state, _set_record_state
 
 
 @dataclass(frozen=True)
@@ -289,28 +329,58 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
 
 
-_defaults: dict[type, dict[str, Any]] = {}
-
-
 def make(cls: type[_R], **values: Any) -> _R:
     """``cls(**values)`` for a record class, without the frozen dataclass ``__init__``.
 
     That ``__init__`` sets each field through ``object.__setattr__``; a Trace of thousands of
-    steps is built several times faster by filling ``__dict__`` at once. Fields not given take
-    their defaults, as in ``__init__``.
+    steps is built several times faster by filling a slotted record's slots at once (see NOTE
+    [records without a __dict__]), or a record's ``__dict__``. Fields not given take their
+    defaults, as in ``__init__``.
 
     Example:
         >>> make(GradientEdge, step=1, name="x", grad=None) == GradientEdge(1, "x", None)
         True
     """
-    defaults = _defaults.get(cls)
-    if defaults is None:
-        defaults = _defaults[cls] = {
-            f.name: f.default for f in fields(cls)  # type: ignore[arg-type]
-            if f.default is not MISSING}
-        if any(f.default_factory is not MISSING for f in fields(cls)):  # type: ignore[arg-type]
-            raise TypeError(f"{cls.__name__} has a field made by a factory: use its __init__")
-    record = object.__new__(cls)
-    record.__dict__.update(defaults)
-    record.__dict__.update(values)
-    return record
+    maker = _makers.get(cls)
+    if maker is None:
+        maker = _makers[cls] = _maker(cls)
+    return maker(**values)  # type: ignore[no-any-return]
+
+
+_makers: dict[type, Any] = {}
+
+
+def _defaults_of(cls: type) -> dict[str, Any]:
+    """The default of each field of the record class ``cls`` that has one."""
+    if any(f.default_factory is not MISSING for f in fields(cls)):
+        raise TypeError(f"{cls.__name__} has a field made by a factory: use its __init__")
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+def _maker(cls: type) -> Any:
+    """A function that makes a ``cls`` from its fields by keyword."""
+    defaults = _defaults_of(cls)
+    if "__slots__" not in cls.__dict__:
+        def fill(**values: Any) -> Any:
+            record: Any = object.__new__(cls)
+            record.__dict__.update(defaults)
+            record.__dict__.update(values)
+            return record
+        return fill
+    # a function with one parameter per field, each set through its slot's descriptor
+    names = [f.name for f in fields(cls)]
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    scope.update((f"_default_{n}", v) for n, v in defaults.items())
+    scope.update((f"_set_{n}", cls.__dict__[n].__set__) for n in names)
+    parameters = ", ".join(n if n not in defaults else f"{n}=_default_{n}" for n in names)
+    body = "".join(f"    _set_{n}(record, {n})\n" for n in names)
+    exec(f"def make_{cls.__name__}(*, {parameters}):\n    record = _new(_cls)\n{body}"
+         "    return record\n", scope)
+    return scope[f"make_{cls.__name__}"]
+
+
+def _set_worked_out(summary: TensorSummary, stats: Stats) -> None:
+    _WORKED_OUT.__set__(summary, stats)  # past the frozen dataclass's __setattr__
+
+
+_WORKED_OUT: Any = TensorSummary.__dict__["_worked_out"]
