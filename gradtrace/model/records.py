@@ -100,18 +100,25 @@ class TensorSummary:
         _set_worked_out(self, worked_out)
         return worked_out
 
-    min = property(lambda self: self._stats.min, doc="Smallest finite element.")
-    max = property(lambda self: self._stats.max, doc="Largest finite element.")
-    mean = property(lambda self: self._stats.mean, doc="Mean of the finite elements.")
-    norm = property(lambda self: self._stats.norm, doc="L2 norm of the finite elements.")
-    nan = property(lambda self: self._stats.nan, doc="How many elements are NaN.")
-    inf = property(lambda self: self._stats.inf, doc="How many elements are infinite.")
+    # the statistics known already read straight from their slots: one Python call, not two
+    min = property(lambda self: (self.stats or self._worked_out or self._stats).min,
+                   doc="Smallest finite element.")
+    max = property(lambda self: (self.stats or self._worked_out or self._stats).max,
+                   doc="Largest finite element.")
+    mean = property(lambda self: (self.stats or self._worked_out or self._stats).mean,
+                    doc="Mean of the finite elements.")
+    norm = property(lambda self: (self.stats or self._worked_out or self._stats).norm,
+                    doc="L2 norm of the finite elements.")
+    nan = property(lambda self: (self.stats or self._worked_out or self._stats).nan,
+                   doc="How many elements are NaN.")
+    inf = property(lambda self: (self.stats or self._worked_out or self._stats).inf,
+                   doc="How many elements are infinite.")
 
     @property
     def statistics(self) -> Stats:
         """``min``, ``max``, ``mean``, ``norm``, ``nan`` and ``inf`` at once, as one row (a table
         of many summaries reads each once)."""
-        return self._stats
+        return self.stats or self._worked_out or self._stats
 
     @property
     def numel(self) -> int:
