@@ -66,6 +66,13 @@ def _set_record_state(self: Any, state: dict[str, Any]) -> None:
 _field_names: dict[type, tuple[str, ...]] = {}
 
 
+def _statistic(column: int, doc: str) -> Any:
+    """A :class:`TensorSummary` property reading one column of its statistics: those it holds
+    straight from their slots (one Python call, not two), the others worked out once."""
+    return property(lambda self: (self.stats or self._worked_out or self._stats)[column],
+                    doc=doc)
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class TensorSummary:
     """What gradtrace keeps of one tensor: its metadata, statistics, and a copy when small.
@@ -100,19 +107,12 @@ class TensorSummary:
         _set_worked_out(self, worked_out)
         return worked_out
 
-    # the statistics known already read straight from their slots: one Python call, not two
-    min = property(lambda self: (self.stats or self._worked_out or self._stats).min,
-                   doc="Smallest finite element.")
-    max = property(lambda self: (self.stats or self._worked_out or self._stats).max,
-                   doc="Largest finite element.")
-    mean = property(lambda self: (self.stats or self._worked_out or self._stats).mean,
-                    doc="Mean of the finite elements.")
-    norm = property(lambda self: (self.stats or self._worked_out or self._stats).norm,
-                    doc="L2 norm of the finite elements.")
-    nan = property(lambda self: (self.stats or self._worked_out or self._stats).nan,
-                   doc="How many elements are NaN.")
-    inf = property(lambda self: (self.stats or self._worked_out or self._stats).inf,
-                   doc="How many elements are infinite.")
+    min = _statistic(0, "Smallest finite element.")
+    max = _statistic(1, "Largest finite element.")
+    mean = _statistic(2, "Mean of the finite elements.")
+    norm = _statistic(3, "L2 norm of the finite elements.")
+    nan = _statistic(4, "How many elements are NaN.")
+    inf = _statistic(5, "How many elements are infinite.")
 
     @property
     def statistics(self) -> Stats:
