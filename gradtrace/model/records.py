@@ -148,8 +148,7 @@ class TensorSummary:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.pop("_stats", None)  # in a Trace pickled before records were slotted
-        for name, value in {**_defaults_of(TensorSummary), **state}.items():
-            object.__setattr__(self, name, value)
+        _set_record_state(self, {**_defaults_of(TensorSummary), **state})
 
     @classmethod
     def of(cls, tensor: torch.Tensor, *, keep: bool = True) -> TensorSummary:
