@@ -1,0 +1,136 @@
+"""What keeping the newest values costs: the trace's copy policy against the one it replaced,
+in one process.
+
+Usage::
+
+    python benchmarks/copy_policy.py                     # the transformer, 15 rounds
+    python benchmarks/copy_policy.py --models mlp,transformer --repeat 21
+
+A trace copies small tensors whole up to a budget of 2**20 elements. Past it, the policy of
+``gradtrace`` today (NOTE [what users read is kept] in ``gradtrace/capture/keeper.py``) goes on
+copying every new small tensor and summarises the oldest copies to make room, so that what the
+traced code ends with (the last iteration, the last layers' gradients) can be read back whole.
+The policy it replaced, rebuilt here as ``OldestFirst``, held each later small tensor as an alias
+of the traced code's own memory and summarised it in a batch soon after, one summary per block
+of memory: the first tensors of a trace stayed whole, the last ones did not.
+
+Rounds run a step recorded and built under each policy, their order turning, timed in CPU time;
+it prints each policy's median, the median of each round's change with a 90% bootstrap interval,
+and what each lets a user read back whole by name: of the named tensors whose latest version has
+at most 4,096 elements, how many ``t.value(name)`` and ``t.grad(name)`` return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from models import build
+from overhead import interval
+
+import gradtrace
+from gradtrace.capture import keeper, recorder
+from gradtrace.model.errors import TraceLookupError
+
+
+class OldestFirst(keeper.Keeper):
+    """The keeper as it was before newest-first copies: once the budget is spent, a small tensor
+    is held as an alias (shared by every view of the same memory at the same version) and
+    summarised with others once 64K elements wait."""
+
+    def _copy(self, t: torch.Tensor, passing: bool = False) -> int:
+        if self._budget is None or t.numel() <= self._budget:
+            return super()._copy(t, passing)
+        key = keeper._key(t)
+        held = self._held.get(key) if key is not None else None
+        if held is not None and held[1] is not None and held[1]() is not None:
+            if keeper._shape(self._items[held[0]]) == tuple(t.shape):
+                return held[0]
+            return self._append(keeper.Alias(held[0], tuple(t.shape)))
+        index = self._append(keeper.Held(t.detach(), t._version))
+        self._pending.append(index)
+        self._pending_size += t.numel()
+        if self._pending_size >= keeper._BATCH_SIZE:
+            self._summarise_pending()
+        if key is not None:
+            self._held[key] = (index, keeper._memory_ref(t))
+        return index
+
+
+POLICIES: dict[str, type[keeper.Keeper]] = {"newest first": keeper.Keeper,
+                                            "oldest first": OldestFirst}
+
+
+def readable(t: gradtrace.Trace) -> tuple[int, int, int]:
+    """Of the named tensors whose latest version has at most 4,096 elements (what a user reads
+    by name): how many there are, and how many ``t.value(name)`` and ``t.grad(name)`` read back
+    whole rather than raising that only a summary was kept."""
+    latest = {s.name: s for s in t.records.steps if s.named}
+    names = [n for n, s in latest.items() if math.prod(s.value.shape) <= 4096]
+    values = grads = 0
+    for name in names:
+        for read in ("value", "grad"):
+            try:
+                getattr(t, read)(name)
+            except TraceLookupError:
+                continue
+            values, grads = (values + 1, grads) if read == "value" else (values, grads + 1)
+    return len(names), values, grads
+
+
+def measure(name: str, repeat: int) -> None:
+    model, x, y = build(name)
+
+    def traced() -> gradtrace.Trace:
+        with gradtrace.trace() as t:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+        t.records  # noqa: B018 (built)
+        return t
+
+    times: dict[str, list[float]] = {policy: [] for policy in POLICIES}
+    kept: dict[str, tuple[int, int, int]] = {}
+    order = list(POLICIES)
+    try:
+        for policy, cls in POLICIES.items():  # warm up; what each keeps
+            recorder.Keeper = cls  # type: ignore[misc]
+            kept[policy] = readable(traced())
+        for i in range(repeat):
+            for policy in order[i % 2:] + order[:i % 2]:
+                recorder.Keeper = POLICIES[policy]  # type: ignore[misc]
+                gc.collect()
+                started = time.process_time()
+                traced()
+                times[policy].append(time.process_time() - started)
+    finally:
+        recorder.Keeper = keeper.Keeper  # type: ignore[misc]
+    paired = [new / old for old, new in zip(times["oldest first"], times["newest first"])]
+    low, high = interval(paired)
+    for policy in POLICIES:
+        names, values, grads = kept[policy]
+        print(f"{name:<12} {policy:<13} {statistics.median(times[policy]) * 1e3:>9.1f} ms  "
+              f"of {names} named tensors' latest versions, read back whole: {values} values, "
+              f"{grads} gradients", flush=True)
+    print(f"{name:<12} newest first costs {statistics.median(paired) - 1:+.1%} "
+          f"[{low:+.1%}, {high:+.1%}] of a recorded step", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="transformer")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, 1 thread, CPU time, {args.repeat} rounds; recorded and "
+          "built (t.records)")
+    for name in args.models.split(","):
+        measure(name, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
