@@ -19,11 +19,13 @@ keep no values (``watch(values="none")``): the history is the same.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +80,8 @@ def phases(name: str, repeats: int, values: str) -> None:
     iteration, the same traced by a bare Recorder (the trace a sample holds: the floor of any
     sampled iteration), a sampled iteration of a watch (``every=1``: the trace, the activation,
     gradient and parameter statistics, the update) and an iteration between samples; the ratios
-    ``every=10`` and ``every=100`` would reach if only the sampled iterations cost more."""
+    ``every=10`` and ``every=100`` would reach if only the sampled iterations cost more; and what
+    the watch's own statistics took of a sampled iteration (the mean of the same iterations)."""
     from gradtrace.capture.recorder import Recorder
 
     model, x, y = build(name)
@@ -109,7 +112,8 @@ def phases(name: str, repeats: int, values: str) -> None:
     plain, trace = timed(step), timed(traced)
     with gradtrace.watch(model, every=1, values=values):
         step()
-        sampled = timed(step)
+        with _parts_timed() as parts:
+            sampled = timed(step)
     with gradtrace.watch(model, every=10**9, values=values):  # iteration 0 alone is sampled
         step()
         between = timed(step)
@@ -119,6 +123,40 @@ def phases(name: str, repeats: int, values: str) -> None:
     for every in (10, 100):
         print(f"  every={every}: at least {(every - 1 + trace / plain) / every:.3f}x from the "
               f"trace alone, {(every - 1 + sampled / plain) / every:.3f}x with the statistics")
+    print("  of a sampled iteration: " + ", ".join(
+        f"{label} {seconds / repeats * 1e3:.2f} ms" for label, seconds in parts.items()))
+
+
+@contextlib.contextmanager
+def _parts_timed() -> Iterator[dict[str, float]]:
+    """CPU seconds spent in the watch's own statistics while the block runs: the sample's
+    activations and parameters (``Sample``), its parameters alone, and the update measured
+    after the optimizer step."""
+    from gradtrace.watching import sample, watcher
+
+    parts = {"the sample's statistics": 0.0, "of which parameters and gradients": 0.0,
+             "the update": 0.0}
+    patched = [(watcher.Watch, "_measure", "the sample's statistics"),
+               (sample.Sample, "_parameters", "of which parameters and gradients"),
+               (watcher, "resolve_updates", "the update")]
+    originals = [getattr(owner, name) for owner, name, _ in patched]
+
+    def timing(original: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                parts[label] += time.process_time() - started
+        return timed
+
+    for (owner, name, label), original in zip(patched, originals):
+        setattr(owner, name, timing(original, label))
+    try:
+        yield parts
+    finally:
+        for (owner, name, _), original in zip(patched, originals):
+            setattr(owner, name, original)
 
 
 def rss_growth(name: str, steps: int, every: int) -> float:
