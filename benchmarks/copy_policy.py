@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/copy_policy.py                     # the transformer, 15 rounds
     python benchmarks/copy_policy.py --models mlp,transformer --repeat 21
+    python benchmarks/copy_policy.py --makemore 5        # makemore part 3 in IPython, 5 iterations
 
 A trace copies small tensors whole up to a budget of 2**20 elements. Past it, the policy of
 ``gradtrace`` today (NOTE [what users read is kept] in ``gradtrace/capture/keeper.py``) goes on
@@ -18,15 +19,22 @@ Rounds run a step recorded and built under each policy, their order turning, tim
 it prints each policy's median, the median of each round's change with a 90% bootstrap interval,
 and what each lets a user read back whole by name: of the named tensors whose latest version has
 at most 4,096 elements, how many ``t.value(name)`` and ``t.grad(name)`` return.
+``--makemore N`` does the same for makemore part 3's deep network (its classes in one cell, its
+training loop of ``N`` iterations under ``%%gradtrace`` in another, in IPython), the case the
+newest-first policy was made for, and counts the parameters whose value and ``.grad`` at the end
+``tr.value(path)`` and ``tr.grad(path)`` give equal to torch's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -120,12 +128,70 @@ def measure(name: str, repeat: int) -> None:
           f"[{low:+.1%}, {high:+.1%}] of a recorded step", flush=True)
 
 
+def measure_makemore(steps: int, repeat: int) -> None:
+    """Both policies on makemore part 3's loop of ``steps`` iterations, traced in IPython."""
+    from IPython.testing.globalipapp import start_ipython
+    from IPython.utils.capture import capture_output
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.lectures import makemore_deep
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "gradtrace")
+
+    def traced() -> tuple[float, int]:
+        ip.run_cell(makemore_deep.CLASSES)  # a fresh network each time
+        started = time.process_time()
+        with capture_output():
+            result = ip.run_cell("%%gradtrace -o tr --sections warnings\n"
+                                 + makemore_deep.loop(steps))
+        seconds = time.process_time() - started
+        if result.error_in_exec is not None:
+            raise result.error_in_exec
+        tr, params = ip.user_ns["tr"], ip.user_ns["parameters"]
+        equal = 0
+        for path, p in zip(makemore_deep.PATHS, params):
+            with contextlib.suppress(TraceLookupError):  # only a summary was kept
+                equal += torch.equal(tr.grad(path), p.grad) and torch.equal(tr.value(path), p)
+        return seconds, equal
+
+    times: dict[str, list[float]] = {policy: [] for policy in POLICIES}
+    equal: dict[str, int] = {}
+    order = list(POLICIES)
+    try:
+        for i in range(repeat + 1):  # the first round warms up
+            for policy in order[i % 2:] + order[:i % 2]:
+                recorder.Keeper = POLICIES[policy]  # type: ignore[misc]
+                gc.collect()
+                seconds, equal[policy] = traced()
+                if i:
+                    times[policy].append(seconds)
+    finally:
+        recorder.Keeper = keeper.Keeper  # type: ignore[misc]
+    paired = [new / old for old, new in zip(times["oldest first"], times["newest first"])]
+    low, high = interval(paired)
+    for policy in POLICIES:
+        print(f"makemore part 3, {steps} iterations, {policy:<13} "
+              f"{statistics.median(times[policy]):>6.2f} s  value and .grad equal to torch's "
+              f"for {equal[policy]} of {len(makemore_deep.PATHS)} parameters", flush=True)
+    print(f"makemore part 3, {steps} iterations: newest first costs "
+          f"{statistics.median(paired) - 1:+.1%} [{low:+.1%}, {high:+.1%}] of the traced cell",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="transformer")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--makemore", type=int, default=0, metavar="N",
+                        help="measure makemore part 3's loop of N iterations instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.makemore:
+        print(f"torch {torch.__version__}, 1 thread, CPU time, {args.repeat} rounds; the traced "
+              "cell, its warnings shown")
+        measure_makemore(args.makemore, args.repeat)
+        return
     print(f"torch {torch.__version__}, 1 thread, CPU time, {args.repeat} rounds; recorded and "
           "built (t.records)")
     for name in args.models.split(","):
