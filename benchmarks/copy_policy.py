@@ -32,9 +32,7 @@ import contextlib
 import gc
 import math
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -130,25 +128,12 @@ def measure(name: str, repeat: int) -> None:
 
 def measure_makemore(steps: int, repeat: int) -> None:
     """Both policies on makemore part 3's loop of ``steps`` iterations, traced in IPython."""
-    from IPython.testing.globalipapp import start_ipython
-    from IPython.utils.capture import capture_output
+    from long_loop import kernel, makemore_deep, traced_loop
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.lectures import makemore_deep
-
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "gradtrace")
+    ip = kernel()
 
     def traced() -> tuple[float, int]:
-        ip.run_cell(makemore_deep.CLASSES)  # a fresh network each time
-        started = time.process_time()
-        with capture_output():
-            result = ip.run_cell("%%gradtrace -o tr --sections warnings\n"
-                                 + makemore_deep.loop(steps))
-        seconds = time.process_time() - started
-        if result.error_in_exec is not None:
-            raise result.error_in_exec
-        tr, params = ip.user_ns["tr"], ip.user_ns["parameters"]
+        seconds, tr, params = traced_loop(ip, steps, time.process_time)
         equal = 0
         for path, p in zip(makemore_deep.PATHS, params):
             with contextlib.suppress(TraceLookupError):  # only a summary was kept

@@ -18,7 +18,9 @@ import argparse
 import pickle
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,27 +28,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.lectures import makemore_deep
 
 
+def kernel() -> Any:
+    """An IPython shell in this process with gradtrace's magics loaded."""
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "gradtrace")
+    return ip
+
+
+def traced_loop(ip: Any, steps: int, clock: Callable[[], float] = time.perf_counter
+                ) -> tuple[float, Any, list[torch.Tensor]]:
+    """A fresh part-3 network (its classes' cell), then its loop of ``steps`` iterations under
+    ``%%gradtrace -o tr``: the seconds the traced cell took by ``clock``, the Trace and the
+    parameters."""
+    from IPython.utils.capture import capture_output
+
+    ip.run_cell(makemore_deep.CLASSES)
+    started = clock()
+    with capture_output():
+        result = ip.run_cell("%%gradtrace -o tr --sections warnings\n"
+                             + makemore_deep.loop(steps))
+    seconds = clock() - started
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    return seconds, ip.user_ns["tr"], ip.user_ns["parameters"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 500])
     args = parser.parse_args(argv)
-    from IPython.testing.globalipapp import start_ipython
-    from IPython.utils.capture import capture_output
-
     torch.set_num_threads(1)
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "gradtrace")
+    ip = kernel()
     print(f"{'iterations':>10} {'steps':>8} {'cell s':>7} {'kept MiB':>9} {'whole':>6}  read back")
     for steps in args.steps:
-        ip.run_cell(makemore_deep.CLASSES)  # a fresh network each time
-        t0 = time.perf_counter()
-        with capture_output():
-            result = ip.run_cell("%%gradtrace -o tr --sections warnings\n"
-                                 + makemore_deep.loop(steps))
-        seconds = time.perf_counter() - t0
-        if result.error_in_exec is not None:
-            raise result.error_in_exec
-        tr, params = ip.user_ns["tr"], ip.user_ns["parameters"]
+        seconds, tr, params = traced_loop(ip, steps)
         size = len(pickle.dumps(tr)) / 2**20
         whole = sum(s.value.values is not None for s in tr.steps)
         same = all(torch.equal(tr.grad(p), q.grad) and torch.equal(tr.value(p), q.detach())
