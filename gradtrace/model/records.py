@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -143,8 +144,9 @@ class TensorSummary:
     __hash__ = None  # type: ignore[assignment]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"shape": self.shape, "dtype": self.dtype, "device": self.device,
-                "values": self.values, "stats": self.stats}  # the rest worked out again
+        state = _record_state(self)
+        del state["_worked_out"]  # worked out again when read
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.pop("_stats", None)  # in a Trace pickled before records were slotted
@@ -356,8 +358,10 @@ def make(cls: type[_R], **values: Any) -> _R:
 _makers: dict[type, Any] = {}
 
 
+@functools.cache
 def _defaults_of(cls: type) -> dict[str, Any]:
-    """The default of each field of the record class ``cls`` that has one."""
+    """The default of each field of the record class ``cls`` that has one (read, never
+    changed: a loaded Trace asks once per summary)."""
     if any(f.default_factory is not MISSING for f in fields(cls)):
         raise TypeError(f"{cls.__name__} has a field made by a factory: use its __init__")
     return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
