@@ -381,6 +381,13 @@ class Recorder:
                   data: dict[str, Any]) -> None:
         self.events.append(RawEvent(kind, step, line, data=data))
 
+    def copies_before_step(self, optimizer: Any, params: list[torch.Tensor]
+                           ) -> list[torch.Tensor]:
+        """Private copies of ``params`` as they are before ``optimizer`` steps: the step's
+        update is measured against them, and they end up holding ``-Δp`` (see NOTE [seeing
+        optimizer steps]). A subclass may lend copies it made already."""
+        return [p.detach().clone() for p in params]
+
     def record_update(self, t: torch.Tensor, op: str, line: int | None,
                       stmt: Statement | None) -> int:
         """A new version of ``t`` made outside autograd (an optimizer step); its step."""

@@ -50,7 +50,7 @@ class OptimizerSteps:
             idle = [e.step for e in known if e is not None]
             for p in params:
                 rec.keeper.freeze(p)  # what it holds now, before the step changes it
-            before = [p.detach().clone() for p in params]
+            before = rec.copies_before_step(optimizer, params)
         self._open.append(_Open(optimizer, params, before, rec.busy, idle))
         rec.busy = True  # the optimizer's own ops are not the user's
 

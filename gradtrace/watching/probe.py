@@ -16,12 +16,15 @@ in groups] in :mod:`gradtrace.watching.stats`). :meth:`Probe.stop` removes the h
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
 from gradtrace.capture.ops import op_info
 from gradtrace.capture.recorder import Recorder
+
+if TYPE_CHECKING:
+    from gradtrace.watching.sample import Sample
 
 __all__ = ["Probe", "ProbingRecorder", "Activation", "ACTIVATIONS"]
 
@@ -117,6 +120,17 @@ class ProbingRecorder(Recorder):
     def __init__(self, probe: Probe, files: Iterable[str], **options: Any) -> None:
         super().__init__(files, **options)
         self.probe = probe
+        #: the sample taken right before the watched optimizer's step, whose copies of the
+        #: parameters the step's trace may take as its own (once)
+        self.lender: Sample | None = None
+
+    def copies_before_step(self, optimizer: Any, params: list[torch.Tensor]
+                           ) -> list[torch.Tensor]:
+        lender, self.lender = self.lender, None
+        lent = lender.lend(params) if lender is not None else {}
+        if not lent:
+            return super().copies_before_step(optimizer, params)
+        return [lent[id(p)] if id(p) in lent else p.detach().clone() for p in params]
 
     def on_call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         out = super().on_call(func, args, kwargs)

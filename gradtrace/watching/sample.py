@@ -61,11 +61,13 @@ class Update(NamedTuple):
     norm: torch.Tensor  # ‖p‖ before the update, per parameter
     after: torch.Tensor | None  # buffers like ``before`` to reuse (see :class:`Scratch`)
     scratch: torch.Tensor | None
+    delta: bool = False  # ``before`` was lent to the trace, which left ``-Δp`` in it
 
 
 class _Group(NamedTuple):
     rows: list[int]  # the items' rows
     update: Update  # with no names yet
+    versions: list[int]  # each parameter's version counter when ``before`` was taken
 
 
 class Sample:
@@ -94,6 +96,7 @@ class Sample:
         self._blocks: list[torch.Tensor] = []  # WIDTH columns each, in the items' order
         self._rows = 0
         self._groups: list[_Group] = []
+        self._lent: set[int] = set()  # groups whose ``before`` the trace took as its copies
         with torch._C.DisableTorchFunction(), torch.no_grad():
             # the figure draws the tanh, sigmoid, ReLU and GELU layers, else every module output
             acts = list(probe.activations.values())
@@ -184,8 +187,26 @@ class Sample:
                         g[k], None, grad_mean[k], grad_std[k]), True))
             self._groups.append(_Group(rows, Update(
                 [], tensors, before, before_norm,
-                buffer("rows") if cpu else None, scratch if cpu else None)))
+                buffer("rows") if cpu else None, scratch if cpu else None),
+                [t._version for t in tensors]))
         return norms
+
+    def lend(self, params: list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        """The copies of ``params`` this sample took before the optimizer step, by ``id``, for
+        the trace to measure the step against instead of copying them again (see NOTE
+        [seeing optimizer steps]): only whole groups the step updates, of the parameters' own
+        dtype, and not changed since. The trace leaves ``-Δp`` in them."""
+        stepped = {id(p) for p in params}
+        copies: dict[int, torch.Tensor] = {}
+        for number, g in enumerate(self._groups):
+            u = g.update
+            if number in self._lent or u.before.dtype != u.params[0].dtype \
+                    or not all(id(p) in stepped for p in u.params) \
+                    or [p._version for p in u.params] != g.versions:
+                continue
+            self._lent.add(number)
+            copies.update((id(p), row.view_as(p)) for p, row in zip(u.params, u.before))
+        return copies
 
     def finish(self, name_of: Callable[[torch.Tensor], str | None]
                ) -> tuple[list[str], list[str], list[list[float]], list[Update]]:
@@ -205,7 +226,8 @@ class Sample:
         self.counts = [Drawn(names[i], self.items[i].op, h, c, rows[i][a], rows[i][a + 1])
                        for (i, h, _), c, a in zip(self.histograms, counts, at)]
         by_row = {i.row: n for i, n in zip(self.items, names)}
-        updates = [g.update._replace(names=[by_row[r] for r in g.rows]) for g in self._groups]
+        updates = [g.update._replace(names=[by_row[r] for r in g.rows], delta=k in self._lent)
+                   for k, g in enumerate(self._groups)]
         kinds = [i.kind for i in self.items]
         self.ndims = {name: i.key.dim() for name, i in zip(names, self.items)}
         self._groups, self._blocks, self.items, self.histograms = [], [], [], []  # no tensors
@@ -245,8 +267,11 @@ def resolve_updates(updates: list[Update]) -> dict[str, tuple[float, float]]:
             after = stacked(u.params, u.after)
             _, after_std = row_stats(after, u.scratch)
             # -Δp (the same spread and norm); then ``after``'s memory holds the deviations
-            delta = torch.sub(u.before, after, out=u.scratch) if u.scratch is not None \
-                else u.before - after
+            if u.delta:
+                delta = u.before
+            else:
+                delta = torch.sub(u.before, after, out=u.scratch) if u.scratch is not None \
+                    else u.before - after
             _, delta_std, delta_norm = row_moments(delta, after)
             blocks.append(torch.stack([delta_std / after_std, delta_norm / u.norm], dim=1))
     values = fetch(blocks)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from gradtrace.capture.recorder import Recorder
 from gradtrace.capture.usercode import UserCode
 from gradtrace.model.trace import Trace
 from gradtrace.watching import boundaries
@@ -73,7 +72,7 @@ class Watch:
         self._board = None if tensorboard is None else _board(tensorboard)
         self._mode: str | None = None  # "step" or None: backward passes end iterations
         self._optimizer: Any = None
-        self._window: tuple[Recorder, Probe, int] | None = None
+        self._window: tuple[ProbingRecorder, Probe, int] | None = None
         self._sample: Sample | None = None
         self._pending: tuple[int, list[Update]] | None = None
         self._loss: torch.Tensor | None = None
@@ -208,6 +207,8 @@ class Watch:
     def step_started(self, optimizer: Any) -> None:
         if optimizer is self._optimizer and self._window is not None and not self._unwanted:
             self._measure()
+            recorder, _, _ = self._window
+            recorder.lender = self._sample  # its copies serve the step's trace too
 
     def step_ended(self, optimizer: Any) -> None:
         if optimizer is not self._optimizer:
