@@ -384,6 +384,23 @@ def test_watch_of_a_script_that_raises_prints_the_table_then_the_traceback(
     assert captured.err.rstrip().endswith("ValueError: after training")
 
 
+@pytest.mark.parametrize(("argv", "kept"), [(["--values", "summary"], True), ([], False)])
+def test_watch_values_are_what_the_sampled_traces_keep(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str], kept: bool) -> None:
+    import gradtrace.watching
+
+    made: list[gradtrace.Watch] = []
+    original = gradtrace.watching.watch
+    monkeypatch.setattr(gradtrace.watching, "watch",
+                        lambda *a, **k: made.append(original(*a, **k)) or made[-1])
+    script = write(tmp_path, WATCHED, name="train.py")
+    assert main(["--watch", "3", *argv, str(script)]) == 0
+    capsys.readouterr()
+    assert len(made) == 1 and made[0].last is not None
+    assert made[0].last.tensors.value_mean.notna().any() == kept
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--plot", "out.png"], "--plot needs --watch N"),
     (["--watch", "0"], "argument --watch: must be positive: '0'"),

@@ -400,6 +400,22 @@ def test_watch_updates_one_status_in_place_then_shows_the_figure_and_the_table(i
     for it in (0, 3, 6):
         assert h.loss[it] == seen[it][0]
         assert h.grad_std[it] == pytest.approx(seen[it][1], rel=1e-6)
+    assert w.last.tensors.value_mean.isna().all()  # the sampled Traces keep shapes only
+
+
+@pytest.mark.parametrize(("line", "kept"), [("--values summary", True), ("", False)])
+def test_watch_values_pass_to_the_sampled_traces_and_the_config_does_not(
+        ip: Any, line: str, kept: bool) -> None:
+    """``--values`` on the cell is what the sampled Traces keep; the configured default
+    for ``trace()`` cells is not the watch's."""
+    ip.run_line_magic("config", "GradtraceMagics.values = 'summary'")
+    result, _ = run(ip, f"--watch 3 -o w {line}", WATCH_CELL)
+    assert result.success, result
+    means = ip.user_ns["w"].last.tensors.set_index("name").value_mean
+    assert means.notna().any() == kept
+    if kept:
+        assert means["model.0.weight"] == pytest.approx(
+            ip.user_ns["model"][0].weight.mean().item(), rel=1e-6)
 
 
 def test_watch_in_a_terminal_shell_prints_the_status_and_the_table(ip: Any) -> None:

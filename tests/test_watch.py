@@ -141,6 +141,31 @@ def test_the_sample_copies_serve_the_traced_step_and_both_measure_the_update_exa
         assert row["value_norm"] == pytest.approx(value_norm, rel=1e-6)
 
 
+def test_sampled_traces_keep_shapes_only_unless_values_are_asked_for() -> None:
+    """By default a sampled Trace keeps no values (the history is the same either way);
+    ``values="summary"`` keeps each tensor's statistics, as ``trace()`` does."""
+    histories, tables = [], []
+    for values in (None, "summary"):
+        model, x, y = _mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        with gradtrace.watch(model, every=2, **({} if values is None else
+                                                {"values": values})) as w:
+            for _ in range(3):
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        histories.append(w.history)
+        tables.append(w.last.tensors.set_index("name"))
+    assert histories[0].drop(columns="loss").equals(histories[1].drop(columns="loss"))
+    assert histories[0].loss.tolist() == histories[1].loss.tolist()
+    bare, kept = tables
+    assert list(bare.index) == list(kept.index) and list(bare["shape"]) == list(kept["shape"])
+    assert bare.value_mean.isna().all() and bare.value_norm.isna().all()
+    assert kept.loc["x", "value_mean"] == pytest.approx(x.mean().item(), rel=1e-6)
+    assert kept.loc["model.0.weight", "value_norm"] == pytest.approx(
+        model[0].weight.norm().item(), rel=1e-6)
+
+
 def test_a_watch_without_parameters_finds_what_the_backward_pass_reaches() -> None:
     w_ = torch.randn(3, 2, requires_grad=True)
     x = torch.randn(5, 3)
@@ -186,6 +211,8 @@ def test_nan_saturated_and_update_ratio_warnings_from_trends() -> None:
     assert w.first_nonfinite == 5
     assert kinds == ["nan", "saturated"], w.warnings
     assert "iteration 5" in str(w.warnings[0])
+    # the sampled Traces keep no values: the fix says how to get some
+    assert 'values="summary"' in w.warnings[0].fix and w.values == "none"
     slow = torch.randn(8, 4, requires_grad=True)
     with gradtrace.watch([slow], every=1) as w:
         for _ in range(6):

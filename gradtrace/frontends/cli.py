@@ -107,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.watch:
             from gradtrace.watching import watch
+            from gradtrace.watching.watcher import SAMPLE_VALUES
 
-            with watch(files=files, every=ns.watch, values=ns.values or "summary") as watched:
+            with watch(files=files, every=ns.watch,
+                       values=ns.values or SAMPLE_VALUES) as watched:
                 runpy.run_path(script, run_name="__main__")
         else:
             with trace(files=files, show=False, **trace_options(ns)) as t:

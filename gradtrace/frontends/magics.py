@@ -122,10 +122,12 @@ class GradtraceMagics(Magics):
         if args.watch == 0:
             raise UsageError("%%gradtrace --watch N: N is how often an iteration is traced "
                              "(one in N); it must be 1 or more")
+        asked = args.values is not None or args.full_values  # else the watch's own default
         view, options = self._options(args)
         code, expr, source, filename = self._compile(shell, cell)
         if args.watch:
-            return self._watch(shell, args, code, expr, source, filename, options["values"])
+            return self._watch(shell, args, code, expr, source, filename,
+                               options["values"] if asked else None)
         ns, error, value, t = shell.user_ns, None, None, None
         try:
             with trace(files=[filename], show=False, **options) as t:
@@ -153,15 +155,18 @@ class GradtraceMagics(Magics):
             raise error.with_traceback(user_traceback(error.__traceback__, filename))
 
     def _watch(self, shell: Any, args: Any, code: types.CodeType, expr: types.CodeType | None,
-               source: str, filename: str, values: str) -> None:
-        """``--watch N``: run the cell under :func:`gradtrace.watch` with a live status."""
+               source: str, filename: str, values: str | None) -> None:
+        """``--watch N``: run the cell under :func:`gradtrace.watch` with a live status
+        (``values``: what the sampled Traces keep, None for the watch's default)."""
         __tracebackhide__ = True
         from gradtrace.watching import watch
         from gradtrace.watching.live import Live
+        from gradtrace.watching.watcher import SAMPLE_VALUES
 
         ns, error, value = shell.user_ns, None, None
         live = Live()
-        w = watch(files=[filename], every=args.watch, values=values, on_sample=live.update)
+        w = watch(files=[filename], every=args.watch, on_sample=live.update,
+                  values=SAMPLE_VALUES if values is None else values)
         try:
             with w:
                 exec(code, shell.user_global_ns, ns)

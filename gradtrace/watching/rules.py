@@ -63,9 +63,13 @@ def _nonfinite(w: Watch) -> list[Diagnostic]:
     sampled = w.stats.iterations()
     near = int(sampled[np.argmin(np.abs(sampled - it))]) if sampled.size else None
     where = f"; the nearest sampled iteration is {near}" if near is not None else ""
-    return [Diagnostic("nan", f"the loss was first NaN or Inf at iteration {it}{where}.",
-                       "Read w.traces (the latest sampled Traces) or watch with every=1 around "
-                       "that iteration to see the first op that made it.")]
+    if w.values == "none":  # the sampled Traces hold no values to read
+        fix = ("Watch with every=1 and values=\"summary\" around that iteration, or trace it "
+               "with gradtrace.trace(), to see the first op that made it.")
+    else:
+        fix = ("Read w.traces (the latest sampled Traces) or watch with every=1 around that "
+               "iteration to see the first op that made it.")
+    return [Diagnostic("nan", f"the loss was first NaN or Inf at iteration {it}{where}.", fix)]
 
 
 def _exploding(w: Watch) -> list[Diagnostic]:
