@@ -303,9 +303,12 @@ def test_micro_batches_sampled_before_the_first_step_are_one_iteration() -> None
     assert np.isnan(ud[0]) and (ud[[1, 2, 3]] > 0).all()  # 0's: see the watcher's NOTE
 
 
-def test_activations_reduced_in_groups_equal_each_tensor_reduced_alone() -> None:
-    """Stacked by dtype and size (and a ReLU's shape), each activation's statistics are still
-    what plain PyTorch gives for that tensor alone: ``std`` to the bit."""
+@pytest.mark.parametrize("grouped", [True, False])
+def test_activations_reduced_in_groups_or_alone_equal_each_tensor_reduced_alone(
+        grouped: bool) -> None:
+    """Stacked by dtype and size (and a ReLU's shape), as on a GPU, or each by itself, as on a
+    CPU, each activation's statistics are what plain PyTorch gives for that tensor alone:
+    ``std`` to the bit."""
     from gradtrace.watching.stats import Scratch, activation_block
 
     torch.manual_seed(0)
@@ -329,7 +332,7 @@ def test_activations_reduced_in_groups_equal_each_tensor_reduced_alone() -> None
     grads = [torch.randn_like(t) * 1e-3 + 2e-4 if k % 3 else None for k, t in enumerate(tensors)]
     scratch = Scratch()
     for _ in range(2):  # the second time in the buffers the first one left
-        block, rows = activation_block(tensors, ops, grads, scratch)
+        block, rows = activation_block(tensors, ops, grads, scratch, grouped=grouped)
         assert sorted(rows) == list(range(len(made)))
         for (t, op), g, row in zip(made, grads, [block[r].tolist() for r in rows]):
             mean, std, saturated, dead, grad_mean, grad_std = row
@@ -357,8 +360,10 @@ def test_activations_reduced_in_groups_equal_each_tensor_reduced_alone() -> None
             else:
                 assert grad_mean == pytest.approx(g.double().mean().item(), rel=1e-5)
                 # in float32 for a half gradient, as any statistic of half values
-                assert (math.isnan(grad_std) if g.numel() == 1
-                        else grad_std == pytest.approx(g.float().std().item(), rel=1e-5))
+                expected_std = g.float().std().item() if g.numel() > 1 else math.nan
+                assert (math.isnan(grad_std) if g.numel() == 1  # alone: torch.std's own
+                        else grad_std == (pytest.approx(expected_std, rel=1e-5) if grouped
+                                          else expected_std))
 
 
 def test_the_first_nonfinite_loss_is_found_between_samples_and_kept() -> None:
