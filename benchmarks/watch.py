@@ -182,7 +182,7 @@ def floor(name: str, repeats: int, values: str) -> None:
         t.retain_grad()
     loss.backward()
     acts = [(t.detach(), t.grad, relu) for t, relu in made.values()]
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
 
     def statistics_alone() -> None:
         with torch.no_grad():
@@ -212,7 +212,7 @@ def floor(name: str, repeats: int, values: str) -> None:
     least = trace + alone
     print(f"{name}: plain {plain:.2f} ms, traced by a bare Recorder {trace:.2f} ms, the "
           f"statistics by torch alone {alone:.2f} ms ({len(params)} parameters, {len(acts)} "
-          f"module outputs): a sampled iteration at least {least:.2f} ms "
+          f"activations): a sampled iteration at least {least:.2f} ms "
           f"({least / plain:.2f}x plain)")
     for every in (10, 100):
         print(f"  every={every}: at least {(every - 1 + least / plain) / every:.3f}x")

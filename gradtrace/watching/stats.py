@@ -117,18 +117,14 @@ def activation_block(tensors: list[torch.Tensor], ops: list[str | None],
         # torch.std of each tensor itself: what the user's code prints
         std = torch.stack([_float(tensors[k].detach()).std() for k in members]).double() \
             if like.numel() > 1 else nan
-        saturated = dead = nan
-        if op == "tanh":
-            saturated = (rows.abs() > 0.97).float().mean(1).double()
-        elif op == "sigmoid":
-            saturated = ((rows < 0.03) | (rows > 0.97)).float().mean(1).double()
-        elif op == "relu":
+        share = _saturated(rows, op, dim=1)
+        saturated = nan if share is None else share.double()
+        dead = nan
+        if op == "relu":
             # (tensor, batch, unit); a tensor of one dimension is one unit, dead if all zero
             units = rows.reshape(len(members), like.shape[0] if like.dim() >= 2
                                  else like.numel(), -1)
-            # all zero over the batch: no |t| above 0 (NaN is not 0 either way); a third of
-            # the time of ``(units == 0).all(dim=1)``, which reduces booleans one by one
-            dead = (units.abs().amax(dim=1) == 0).float().mean(1).double()
+            dead = _dead(units, batch=1).double()
         grad_mean = grad_std = nan
         if g is not None:
             rows = stacked([grads[k] for k in members],  # type: ignore[misc]
@@ -155,15 +151,10 @@ def _each_alone(tensors: list[torch.Tensor], ops: list[str | None],
         x = t.detach() if t.dtype in (torch.float32, torch.float64) else t.detach().float()
         mean.append(x.mean())
         std.append(_float(t.detach()).std() if n > 1 else nan)  # what the user's code prints
-        if op == "tanh":
-            saturated.append((x.abs() > 0.97).float().mean())
-        elif op == "sigmoid":
-            saturated.append(((x < 0.03) | (x > 0.97)).float().mean())
-        else:
-            saturated.append(nan)
+        share = _saturated(x, op)
+        saturated.append(nan if share is None else share)
         if op == "relu":  # (batch, unit); a tensor of one dimension is one unit
-            units = x.reshape(x.shape[0] if x.dim() >= 2 else n, -1)
-            dead.append((units.abs().amax(0) == 0).float().mean())
+            dead.append(_dead(x.reshape(x.shape[0] if x.dim() >= 2 else n, -1), batch=0))
         else:
             dead.append(nan)
         if g is None:
@@ -174,6 +165,25 @@ def _each_alone(tensors: list[torch.Tensor], ops: list[str | None],
         grad_mean.append(gx.mean())
         grad_std.append(gx.std() if gx.numel() > 1 else nan)
     return torch.stack([torch.stack(column) for column in columns], dim=1).double()
+
+
+def _saturated(x: torch.Tensor, op: str | None, dim: int | None = None) -> torch.Tensor | None:
+    """The share of a tanh's ``|t| > 0.97``, or of a sigmoid's outputs below 0.03 or above
+    0.97, over ``dim`` (all of ``x`` if None); None for any other op."""
+    if op == "tanh":
+        hit = x.abs() > 0.97
+    elif op == "sigmoid":
+        hit = (x < 0.03) | (x > 0.97)
+    else:
+        return None
+    return hit.float().mean() if dim is None else hit.float().mean(dim)
+
+
+def _dead(units: torch.Tensor, batch: int) -> torch.Tensor:
+    """The share of units (the last dimension) zero all along ``batch``: no ``|t|`` above 0
+    (NaN is not 0 either way), a third of the time of ``(units == 0).all(batch)``, which
+    reduces booleans one by one."""
+    return (units.abs().amax(dim=batch) == 0).float().mean(-1)
 
 
 def _rows(scratch: Scratch, role: str, like: torch.Tensor, count: int) -> torch.Tensor:
